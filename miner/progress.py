@@ -1,0 +1,90 @@
+"""Progress display and log setup: a bar on terminals, quiet in CI and pipes, JSON on request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from types import TracebackType
+from typing import Any
+
+from tqdm import tqdm
+
+__all__ = ["JsonLogFormatter", "MiningProgress", "configure_logging", "progress_wanted"]
+
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any `extra` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS:
+                payload[key] = value
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+def configure_logging(json_lines: bool = False, verbose: bool = False) -> None:
+    """Send toxmine's logs to stderr, as text or as JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter() if json_lines else logging.Formatter("%(levelname)s %(message)s"))
+    root = logging.getLogger("toxmine")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
+
+
+def progress_wanted(stream: Any = None) -> bool:
+    """A bar only on an interactive terminal and never under CI."""
+    stream = stream if stream is not None else sys.stderr
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("CI")
+
+
+class MiningProgress:
+    """Inputs done / total with records/s and docs/s, and the input being read."""
+
+    def __init__(self, total_inputs: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.records = 0
+        self.documents = 0
+        self.started = time.monotonic()
+        self._bar = tqdm(
+            total=total_inputs, unit="input", disable=not enabled, dynamic_ncols=True, leave=True
+        )
+
+    def advance(self, source: str, records: int, documents: int) -> None:
+        self.records += records
+        self.documents += documents
+        if self.enabled:
+            elapsed = max(time.monotonic() - self.started, 1e-9)
+            name = source.rsplit("/", 1)[-1]
+            self._bar.set_postfix_str(
+                f"{self.records / elapsed:,.0f} rec/s {self.documents / elapsed:,.1f} doc/s [{name}]",
+                refresh=True,
+            )
+
+    def input_done(self) -> None:
+        self._bar.update(1)
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> MiningProgress:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,208 @@
+"""The DuckDB store: schema migrations from `sql/`, and atomic per-input commits."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from types import TracebackType
+
+import duckdb
+import pyarrow as pa
+
+from .errors import ConfigError, StoreError
+
+__all__ = ["InputOutcome", "Store", "migrations", "utc_now"]
+
+_MIGRATION_NAME = re.compile(r"(\d+)_([\w-]+)\.sql")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration shipped in `sql/migrations`, in order."""
+    found = []
+    for entry in resources.files("toxmine.sql").joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.fullmatch(entry.name)
+        if match:
+            found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+@dataclass
+class InputOutcome:
+    """What one input produced, as recorded in `sources` and `drops`."""
+
+    source: str
+    crawl: str | None
+    status: str  # done | partial | failed
+    n_records: int = 0
+    error: str | None = None
+    drops: dict[str, int] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=utc_now)
+    finished_at: datetime = field(default_factory=utc_now)
+
+
+class Store:
+    """A toxmine DuckDB file. Opening applies pending migrations."""
+
+    def __init__(self, path: str, read_only: bool = False) -> None:
+        self.path = path
+        try:
+            self.con = duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            raise StoreError(f"{path}: cannot open database ({str(exc).splitlines()[0]})") from exc
+        if not read_only:
+            self._migrate()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- schema -------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        )
+        applied = {row[0] for row in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
+        for version, name, sql in migrations():
+            if version in applied:
+                continue
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                self.con.execute(sql)
+                self.con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
+                self.con.execute("COMMIT")
+            except duckdb.Error as exc:
+                self.con.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: migration {version:03d}_{name} failed: {exc}") from exc
+
+    def schema_version(self) -> int:
+        row = self.con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    # -- settings and runs ----------------------------------------------------------------
+    def ensure_settings(self, wanted: dict[str, str]) -> None:
+        """Store settings on first use; raise ConfigError if they differ from stored ones."""
+        stored = dict(self.con.execute("SELECT key, value FROM settings").fetchall())
+        clashes = [
+            f"{k}={stored[k]} (asked {v})" for k, v in wanted.items() if k in stored and stored[k] != v
+        ]
+        if clashes:
+            raise ConfigError(
+                f"{self.path} was built with other settings: {', '.join(clashes)}; "
+                "use the same options or a new database"
+            )
+        missing = [(k, v) for k, v in wanted.items() if k not in stored]
+        if missing:
+            self.con.executemany("INSERT INTO settings VALUES (?, ?)", missing)
+
+    def start_run(self, config: dict[str, object], version: str) -> str:
+        run_id = uuid.uuid4().hex[:16]
+        self.con.execute(
+            "INSERT INTO runs VALUES (?, ?, NULL, ?, ?)",
+            [run_id, utc_now(), json.dumps(config, sort_keys=True, default=str), version],
+        )
+        return run_id
+
+    def finish_run(self, run_id: str) -> None:
+        self.con.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?", [utc_now(), run_id])
+
+    # -- inputs ----------------------------------------------------------------------------
+    def finished_sources(self) -> set[str]:
+        """Inputs already committed (done or partial); failed ones are tried again."""
+        rows = self.con.execute("SELECT source FROM sources WHERE status IN ('done', 'partial')").fetchall()
+        return {row[0] for row in rows}
+
+    def kept_signatures(self) -> Iterator[tuple[str, str, bytes]]:
+        """(doc_id, text_hash, signature) of kept documents in insertion order."""
+        cursor = self.con.execute(
+            "SELECT m.doc_id, d.text_hash, m.signature FROM doc_minhash m "
+            "JOIN documents d USING (doc_id) ORDER BY m.seq"
+        )
+        while True:
+            rows = cursor.fetchmany(10_000)
+            if not rows:
+                return
+            for doc_id, digest, signature in rows:
+                yield doc_id, digest, bytes(signature)
+
+    def next_seq(self) -> int:
+        row = self.con.execute("SELECT coalesce(max(seq) + 1, 0) FROM doc_minhash").fetchone()
+        return int(row[0]) if row else 0
+
+    def commit_input(
+        self, outcome: InputOutcome, run_id: str, batches: Iterable[tuple[pa.Table, pa.Table]]
+    ) -> tuple[int, int]:
+        """Store one input atomically: its documents, signatures, drops and `sources` row.
+
+        `batches` yields (documents, signatures) Arrow tables. Returns (documents, duplicates).
+        Any error rolls the whole input back.
+        """
+        con = self.con
+        n_docs = n_dups = 0
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM drops WHERE source = ?", [outcome.source])
+            con.execute("DELETE FROM sources WHERE source = ?", [outcome.source])
+            for docs, signatures in batches:
+                con.register("_docs_batch", docs)
+                con.register("_sig_batch", signatures)
+                con.execute("INSERT INTO documents BY NAME SELECT * FROM _docs_batch")
+                con.execute("INSERT INTO doc_minhash BY NAME SELECT * FROM _sig_batch")
+                con.unregister("_docs_batch")
+                con.unregister("_sig_batch")
+                n_docs += docs.num_rows
+                n_dups += docs.num_rows - signatures.num_rows
+            self._write_source_row(outcome, run_id, n_docs, n_dups)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return n_docs, n_dups
+
+    def record_failure(self, outcome: InputOutcome, run_id: str) -> None:
+        """Record a failed input (no documents) so the failure is visible and retried later."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("DELETE FROM drops WHERE source = ?", [outcome.source])
+            self.con.execute("DELETE FROM sources WHERE source = ?", [outcome.source])
+            self._write_source_row(outcome, run_id, 0, 0)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def _write_source_row(self, outcome: InputOutcome, run_id: str, n_docs: int, n_dups: int) -> None:
+        self.con.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                outcome.source,
+                outcome.crawl,
+                outcome.status,
+                outcome.n_records,
+                n_docs,
+                n_dups,
+                outcome.error,
+                run_id,
+                outcome.started_at,
+                outcome.finished_at,
+            ],
+        )
+        drops = sorted((outcome.source, reason, n) for reason, n in outcome.drops.items() if n)
+        if drops:
+            self.con.executemany("INSERT INTO drops VALUES (?, ?, ?)", drops)

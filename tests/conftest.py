@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from http_server import FileServer, start_server
+from toxmine.miner.demo import demo_warc_path
+from warc_builder import RealPage, pages_from_warc
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Path:
+    root = tmp_path / "www"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def http_server(http_root: Path) -> Iterator[FileServer]:
+    server, thread = start_server(http_root)
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def demo_pages() -> list[RealPage]:
+    """The real HTML pages of the shipped demo WARC (several languages)."""
+    return list(pages_from_warc(demo_warc_path()))

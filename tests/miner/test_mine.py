@@ -1,0 +1,279 @@
+"""End-to-end mining into a real DuckDB file: provenance, dedup across runs, bad inputs,
+parallel workers, and resumption after SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from http_server import FileServer
+from toxmine.miner.errors import ConfigError
+from toxmine.miner.langid import LidOptions
+from toxmine.miner.mine import mine
+from toxmine.miner.process import ProcessOptions
+from toxmine.miner.sources import LocalFile, resolve_inputs
+from warc_builder import Page, RealPage, write_warc
+from warcio.archiveiterator import ArchiveIterator
+
+
+def _as_pages(real: list[RealPage], prefix: str = "") -> list[Page]:
+    return [Page(prefix + p.url if prefix else p.url, p.payload, content_type=p.content_type) for p in real]
+
+
+def _corpus(folder: Path, demo_pages: list[RealPage], n_files: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n_files):
+        path = folder / f"part-{i:02d}.warc.gz"
+        write_warc(path, _as_pages(demo_pages[i::n_files]))
+        paths.append(path)
+    return paths
+
+
+def _snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {
+            "documents": con.execute("SELECT * FROM documents ORDER BY doc_id").fetchall(),
+            "doc_minhash": con.execute("SELECT * FROM doc_minhash ORDER BY seq").fetchall(),
+            "sources": con.execute(
+                "SELECT source, crawl, status, n_records, n_documents, n_duplicates, error "
+                "FROM sources ORDER BY source"
+            ).fetchall(),
+            "drops": con.execute("SELECT * FROM drops ORDER BY source, reason").fetchall(),
+        }
+    finally:
+        con.close()
+
+
+def _sources(paths: list[Path]) -> list[LocalFile]:
+    return [LocalFile(str(p)) for p in paths]
+
+
+def test_mining_stores_documents_with_provenance(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    paths = _corpus(tmp_path / "warc", demo_pages[::2], 3)
+    db = tmp_path / "corpus.duckdb"
+    report = mine(_sources(paths), str(db))
+    assert report.ok and report.processed == 3 and report.documents > 30
+    con = duckdb.connect(str(db), read_only=True)
+    langs = dict(con.execute("SELECT lang, kept FROM lang_counts").fetchall())
+    assert {"en", "de", "fr", "ru", "zh", "ja"} <= set(langs)
+    assert con.execute("SELECT count(*) FROM documents WHERE dup_of IS NULL").fetchone()[0] == sum(
+        langs.values()
+    )
+    # every document points back to its WARC record
+    rows = con.execute(
+        "SELECT url, warc_file, warc_offset, warc_record_id FROM documents USING SAMPLE 10 ROWS"
+    ).fetchall()
+    for url, warc_file, offset, record_id in rows:
+        with open(warc_file, "rb") as handle:
+            handle.seek(offset)
+            record = next(iter(ArchiveIterator(handle)))
+            assert record.rec_headers.get_header("WARC-Target-URI") == url
+            assert record.rec_headers.get_header("WARC-Record-ID") == record_id
+    statuses = con.execute("SELECT status, n_records > 0 FROM sources").fetchall()
+    assert statuses == [("done", True)] * 3
+    reasons = dict(con.execute("SELECT reason, n FROM drop_reasons").fetchall())
+    assert reasons["not_response"] >= 3 * 2  # warcinfo + requests
+    dangling = con.execute(
+        "SELECT count(*) FROM documents d WHERE dup_of IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM documents k WHERE k.doc_id = d.dup_of AND k.dup_of IS NULL)"
+    ).fetchone()[0]
+    assert dangling == 0
+    assert con.execute("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL").fetchone()[0] == 1
+    con.close()
+
+
+def test_rerun_skips_and_new_inputs_dedup_against_stored(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    paths = _corpus(tmp_path / "warc", demo_pages, 2)
+    db = tmp_path / "corpus.duckdb"
+    mine(_sources(paths[:1]), str(db))
+    before = _snapshot(db)
+    copies = tmp_path / "warc" / "copies.warc.gz"  # the first file's pages again, under new URLs
+    write_warc(copies, _as_pages(demo_pages[0::2], prefix="http://mirror.example/?u="))
+    report = mine(_sources([paths[0], paths[1], copies]), str(db))
+    assert report.skipped == 1 and report.processed == 2
+    after = _snapshot(db)
+    assert set(before["documents"]) <= set(after["documents"])  # stored rows untouched
+    con = duckdb.connect(str(db), read_only=True)
+    copy_rows = con.execute(
+        "SELECT count(*), count(dup_of) FROM documents WHERE warc_file = ?", [str(copies)]
+    ).fetchone()
+    assert copy_rows[0] > 0 and copy_rows[0] == copy_rows[1]  # every copy is a duplicate
+    first_file_ids = {
+        r[0]
+        for r in con.execute("SELECT doc_id FROM documents WHERE warc_file = ?", [str(paths[0])]).fetchall()
+    }
+    targets = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT dup_of FROM documents WHERE warc_file = ?", [str(copies)]
+        ).fetchall()
+    }
+    assert targets <= first_file_ids
+    con.close()
+
+
+def test_two_workers_give_the_same_database(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    paths = _corpus(tmp_path / "warc", demo_pages[::3], 4)
+    one, two = tmp_path / "one.duckdb", tmp_path / "two.duckdb"
+    mine(_sources(paths), str(one), workers=1)
+    report = mine(_sources(paths), str(two), workers=2)
+    assert report.processed == 4
+    assert _snapshot(one) == _snapshot(two)
+
+
+def test_language_allowlist_and_threshold(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    paths = _corpus(tmp_path / "warc", demo_pages[::2], 1)
+    db = tmp_path / "de_fr.duckdb"
+    options = ProcessOptions(lid=LidOptions(langs=frozenset({"de", "fr"}), threshold=0.9))
+    mine(_sources(paths), str(db), options)
+    con = duckdb.connect(str(db), read_only=True)
+    assert {r[0] for r in con.execute("SELECT DISTINCT lang FROM documents").fetchall()} == {"de", "fr"}
+    assert con.execute("SELECT min(lang_score) FROM documents").fetchone()[0] >= 0.9
+    reasons = dict(con.execute("SELECT reason, n FROM drop_reasons").fetchall())
+    assert reasons["lang_not_allowed"] > 5
+    con.close()
+    with pytest.raises(ConfigError, match=r"--langs: tlh not among"):
+        mine(
+            _sources(paths),
+            str(tmp_path / "x.duckdb"),
+            ProcessOptions(lid=LidOptions(langs=frozenset({"tlh"}))),
+        )
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "toxmine", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_bad_inputs_are_reported_and_good_ones_kept(
+    tmp_path: Path, demo_pages: list[RealPage], http_server: FileServer, http_root: Path
+) -> None:
+    good = _corpus(tmp_path / "warc", demo_pages[:20], 1)[0]
+    data = good.read_bytes()
+    with open(good, "rb") as handle:
+        iterator = ArchiveIterator(handle)
+        offsets = [iterator.get_record_offset() for _ in iterator]
+    truncated = tmp_path / "warc" / "truncated.warc.gz"
+    truncated.write_bytes(data[: offsets[10] + 50] + data[offsets[11] :])
+    not_warc = tmp_path / "warc" / "page.warc.gz"
+    not_warc.write_bytes(b"<html>not a warc</html>\n" * 10)
+    empty = tmp_path / "warc" / "empty.warc"
+    empty.write_bytes(b"")
+    db = tmp_path / "corpus.duckdb"
+    missing_url = f"{http_server.url}/gone.warc.gz"
+    args = [
+        str(good),
+        str(truncated),
+        str(not_warc),
+        str(empty),
+        missing_url,
+        "--db",
+        str(db),
+        "--http-retries",
+        "0",
+    ]
+    result = _cli("mine", *args, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert (
+        f"{truncated} at offset {offsets[10]}" in result.stderr
+        or f"{truncated}: offset {offsets[10]}" in result.stderr
+    )
+    assert f"{not_warc}: offset 0: invalid record (not a WARC file?)" in result.stderr
+    assert f"{empty}: offset 0: empty file" in result.stderr
+    assert f"{missing_url}: HTTP 404" in result.stderr
+    status = {row[0]: row[2] for row in _snapshot(db)["sources"]}
+    assert status == {
+        str(good): "done",
+        str(truncated): "partial",
+        str(not_warc): "failed",
+        str(empty): "failed",
+        missing_url: "failed",
+    }
+    snap = _snapshot(db)
+    con = duckdb.connect(str(db), read_only=True)
+    per_file = dict(con.execute("SELECT warc_file, count(*) FROM documents GROUP BY 1").fetchall())
+    con.close()
+    assert per_file[str(good)] > 5 and 0 < per_file[str(truncated)] < per_file[str(good)] + 1
+    # a rerun retries only the failed inputs and changes nothing stored
+    again = _cli("mine", *args, cwd=tmp_path)
+    assert again.returncode == 1
+    assert "skipping 2 inputs" in again.stderr
+    assert _snapshot(db)["documents"] == snap["documents"]
+
+
+def test_settings_are_fixed_per_database(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    paths = _corpus(tmp_path / "warc", demo_pages[:10], 1)
+    db = tmp_path / "corpus.duckdb"
+    assert _cli("mine", str(paths[0]), "--db", str(db), cwd=tmp_path).returncode == 0
+    clash = _cli("mine", str(paths[0]), "--db", str(db), "--bands", "20", "--rows", "5", cwd=tmp_path)
+    assert clash.returncode == 2 and "dedup.bands=14 (asked 20)" in clash.stderr
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    paths = [str(p) for p in _corpus(tmp_path / "warc", demo_pages[::2], 6)]
+    reference = tmp_path / "reference.duckdb"
+    assert _cli("mine", *paths, "--db", str(reference), cwd=tmp_path).returncode == 0
+    expected = _snapshot(reference)
+    rng = random.Random(7)
+    for scenario, kill_after_commits in enumerate([1, 4, None]):
+        db = tmp_path / f"killed-{scenario}.duckdb"
+        cmd = [sys.executable, "-m", "toxmine", "mine", *paths, "--db", str(db), "--workers", "2"]
+        proc = subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "CI": "1"},
+        )
+        assert proc.stderr is not None
+        if kill_after_commits is None:
+            time.sleep(rng.uniform(0.5, 2.0))
+        else:
+            commits = 0
+            for line in proc.stderr:
+                commits += " documents (" in line
+                if commits >= kill_after_commits:
+                    break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stderr.close()
+        resumed = _cli("mine", *paths, "--db", str(db), cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr
+        if kill_after_commits:
+            assert f"skipping {kill_after_commits}" in resumed.stderr or "skipping" in resumed.stderr
+        assert _snapshot(db) == expected
+
+
+def test_inputs_over_http_match_local_inputs(
+    tmp_path: Path, demo_pages: list[RealPage], http_server: FileServer, http_root: Path
+) -> None:
+    paths = _corpus(http_root, demo_pages[:30], 2)
+    listing = http_root / "inputs.txt"
+    listing.write_text("".join(f"{http_server.url}/{p.name}\n" for p in paths))
+    remote = resolve_inputs([f"{http_server.url}/inputs.txt"])
+    assert [s.name for s in remote] == [f"{http_server.url}/{p.name}" for p in paths]
+    mine(remote, str(tmp_path / "remote.duckdb"))
+    mine(_sources(paths), str(tmp_path / "local.duckdb"))
+    con_r = duckdb.connect(str(tmp_path / "remote.duckdb"), read_only=True)
+    con_l = duckdb.connect(str(tmp_path / "local.duckdb"), read_only=True)
+    query = "SELECT url, warc_offset, lang, text, dup_of IS NULL FROM documents ORDER BY url, warc_offset"
+    assert con_r.execute(query).fetchall() == con_l.execute(query).fetchall()

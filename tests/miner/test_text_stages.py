@@ -1,0 +1,145 @@
+"""Decoding, extraction, language ID and dedup signatures on real text."""
+
+from __future__ import annotations
+
+import pytest
+from toxmine.miner.decode import decode_html
+from toxmine.miner.dedup import (
+    DedupIndex,
+    DedupOptions,
+    minhash_signature,
+    normalize_text,
+    shingles,
+    text_hash,
+)
+from toxmine.miner.errors import ConfigError
+from toxmine.miner.extract import ExtractOptions, ExtractTimeout, extract_text
+from toxmine.miner.langid import FastTextLid, normalize_label
+from toxmine.miner.scripts import dominant_script, is_unsegmented
+from warc_builder import RealPage
+
+RUSSIAN = "Привет, мир! Это проверка кодировки страницы."
+
+
+def test_decode_prefers_declared_then_meta_then_detection() -> None:
+    assert decode_html(RUSSIAN.encode("cp1251"), "windows-1251") == (RUSSIAN, "cp1251")
+    meta = b"<html><head><meta charset='koi8-r'></head>" + RUSSIAN.encode("koi8-r")
+    text, codec = decode_html(meta)
+    assert RUSSIAN in text and codec == "koi8-r"
+    assert decode_html(RUSSIAN.encode())[0] == RUSSIAN  # undeclared UTF-8
+    long_cp1251 = ("<html><body><p>" + RUSSIAN * 20 + "</p></body></html>").encode("cp1251")
+    text, codec = decode_html(long_cp1251, declared="no-such-charset")
+    assert RUSSIAN in text and codec != "utf-8"
+
+
+def test_extraction_and_timeout(demo_pages: list[RealPage]) -> None:
+    page = max(demo_pages, key=lambda p: len(p.payload))
+    html = decode_html(page.payload)[0]
+    text = extract_text(html, page.url, ExtractOptions())
+    assert text and len(text) > 200 and "<" not in text[:100]
+    with pytest.raises(ExtractTimeout):
+        for _ in range(50):  # a very large page and a limit far below its extraction time
+            extract_text(html * 20, page.url, ExtractOptions(timeout_s=0.001))
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("__label__de", ("de", None)),
+        ("__label__deu_Latn", ("de", "Latn")),
+        ("__label__zho_Hans", ("zh", "Hans")),
+        ("__label__cmn_Hani", ("zh", "Hani")),
+        ("__label__arb_Arab", ("ar", "Arab")),
+        ("__label__pt-BR", ("pt", None)),
+        ("__label__yue_Hant", ("yue", "Hant")),
+        ("__label__als", ("sq", None)),
+    ],
+)
+def test_label_normalisation(label: str, expected: tuple[str, str | None]) -> None:
+    assert normalize_label(label) == expected
+
+
+def test_fasttext_lid_on_several_scripts() -> None:
+    lid = FastTextLid()
+    texts = [
+        "Die Bundesregierung hat heute neue Maßnahmen für den Klimaschutz beschlossen.",
+        "Правительство сегодня приняло новые меры по защите климата и окружающей среды.",
+        "政府今天通过了保护气候和环境的新措施，这些措施将在明年生效。",
+        "政府は本日、気候と環境を守るための新しい対策を決定しました。",
+        "La municipalité a annoncé la construction d'une nouvelle bibliothèque au centre-ville.",
+    ]
+    guesses = lid.predict(texts)
+    assert [g.lang for g in guesses] == ["de", "ru", "zh", "ja", "fr"]
+    assert [g.script for g in guesses] == ["Latn", "Cyrl", "Hani", "Jpan", "Latn"]
+    assert all(0.5 < g.score <= 1.0 for g in guesses)
+    lid.check_langs(frozenset({"de", "zh"}))
+    with pytest.raises(ConfigError, match="xx, zz"):
+        lid.check_langs(frozenset({"de", "xx", "zz"}))
+
+
+def test_bad_lid_model_paths(tmp_path: object) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        FastTextLid("/nonexistent/lid.bin")
+    import pathlib
+
+    bogus = pathlib.Path(str(tmp_path)) / "model.bin"
+    bogus.write_bytes(b"not a model")
+    with pytest.raises(ConfigError, match="not a fastText model"):
+        FastTextLid(str(bogus))
+
+
+def test_scripts() -> None:
+    assert dominant_script("Hello world") == "Latn"
+    assert dominant_script("これは日本語です") == "Jpan"
+    assert dominant_script("ภาษาไทย") == "Thai"
+    assert dominant_script("12345 !!") is None
+    assert is_unsegmented("th", None) and is_unsegmented(None, "Hani") and not is_unsegmented("de", "Latn")
+
+
+def test_shingles_suit_the_script() -> None:
+    options = DedupOptions(ngram=3, char_ngram=2)
+    words = shingles(normalize_text("One two, three four!"), False, options)
+    assert words == [b"one two three", b"two three four"]
+    chars = shingles(normalize_text("我们 去重"), True, options)
+    assert [c.decode() for c in chars] == ["我们", "们去", "去重"]
+
+
+def _near_copy(text: str) -> str:
+    return text.replace("。", "！", 1).replace(".", "!", 1) + " 2024"
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        (
+            "en",
+            " ".join(
+                f"Sentence number {w} talks about rivers, mountains and towns near the sea."
+                for w in ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+            ),
+        ),
+        (
+            "zh",
+            "".join(
+                f"第{n}段文字讲述了河流、山脉和海边小镇的故事，人们在那里生活和工作。"
+                for n in "一二三四五六七八九十"
+            ),
+        ),
+    ],
+)
+def test_near_duplicates_found_and_distinct_texts_kept(lang: str, text: str) -> None:
+    options = DedupOptions()
+    index = DedupIndex(options)
+
+    def add(doc_id: str, body: str) -> str | None:
+        norm = normalize_text(body)
+        return index.check_and_add(doc_id, text_hash(norm), minhash_signature(norm, lang, None, options))
+
+    assert add("a", text) is None
+    assert add("b", _near_copy(text)) == "a"  # near duplicate
+    assert add("c", text.upper()) == "a"  # exact after normalisation
+    other = "Completely different words about cooking pasta with tomatoes and basil in summer. " * 5
+    if lang == "zh":
+        other = "今天我们学习如何用番茄和罗勒做意大利面，夏天的晚餐非常简单。" * 5
+    assert add("d", other) is None
+    assert len(index) == 2

@@ -1,0 +1,65 @@
+"""toxmine installs its folders under the `toxmine` namespace, so they never shadow Hugging
+Face's `evaluate` (installed here as a dev dependency) or another `miner` package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _python(code: str, cwd: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_toxmine_evaluate_coexists_with_hugging_face_evaluate(tmp_path: Path) -> None:
+    out = _python(
+        "import evaluate, importlib.util, toxmine.evaluate, toxmine.miner\n"
+        "print(callable(getattr(evaluate, 'load', None)))\n"
+        "print(hasattr(toxmine.evaluate, 'load'))\n"
+        "print(importlib.util.find_spec('miner') is None)\n"
+        "print(toxmine.miner.__name__)",
+        cwd=tmp_path,
+    )
+    assert out.splitlines() == ["True", "False", "True", "toxmine.miner"]
+
+
+def test_wheel_maps_the_folders_under_toxmine(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(REPO),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    wheel = next(tmp_path.glob("toxmine-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "toxmine/miner/mine.py" in names and "toxmine/evaluate/__init__.py" in names
+    assert "toxmine/sql/migrations/001_mining.sql" in names
+    assert "toxmine/miner/data/demo.warc.gz" in names and "toxmine/miner/data/iso639.tsv" in names
+    assert not [n for n in names if n.split("/")[0] in {"miner", "evaluate", "sql", "tests"}]
+
+
+def test_console_script_runs(tmp_path: Path) -> None:
+    toxmine = Path(sys.executable).with_name("toxmine")
+    result = subprocess.run(
+        [str(toxmine), "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and result.stdout.startswith("toxmine ")

@@ -1,0 +1,3 @@
+from toxmine.cli import main
+
+raise SystemExit(main())
