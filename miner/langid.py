@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -24,6 +25,7 @@ __all__ = ["FastTextLid", "LidOptions", "default_lid_model_path", "normalize_lab
 
 _LABEL_PREFIX = "__label__"
 _MAX_CHARS = 10_000
+_ISO639_3 = re.compile(r"[a-z]{3}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,13 @@ def _iso639_1() -> dict[str, str]:
     return table
 
 
+@functools.cache
+def _known_codes() -> frozenset[str]:
+    """ISO 639-1 codes, and the ISO 639-3 codes that have one."""
+    table = _iso639_1()
+    return frozenset(table) | frozenset(table.values())
+
+
 def normalize_label(label: str) -> tuple[str, str | None]:
     """`__label__deu_Latn` -> ("de", "Latn"); `__label__pt-BR` -> ("pt", None)."""
     code = label[len(_LABEL_PREFIX) :] if label.startswith(_LABEL_PREFIX) else label
@@ -87,26 +96,52 @@ class FastTextLid:
             self._model: Any = fasttext.load_model(self.model_path)
         except Exception as exc:
             raise ConfigError(f"{self.model_path}: not a fastText model ({exc})") from exc
-        self.languages = frozenset(normalize_label(label)[0] for label in self._model.get_labels())
+        self.languages = self._model_languages()
+
+    def _model_languages(self) -> frozenset[str] | None:
+        """Normalised codes the model can output, where known.
+
+        Full fastText bindings list the labels; predict-only ones (fasttext-predict) do not,
+        so for the default model the shipped list of lid.176 labels is used instead.
+        """
+        get_labels = getattr(self._model, "get_labels", None)
+        if get_labels is not None:
+            labels = list(get_labels())
+        elif os.path.basename(self.model_path) in {"lid.176.ftz", "lid.176.bin"}:
+            text = resources.files("toxmine.miner").joinpath("data/lid176_labels.txt").read_text("utf-8")
+            labels = [line for line in text.splitlines() if line and not line.startswith("#")]
+        else:
+            return None
+        return frozenset(normalize_label(label)[0] for label in labels)
 
     def check_langs(self, langs: frozenset[str] | None) -> None:
-        """Raise ConfigError naming any requested language this model cannot output."""
+        """Raise ConfigError naming any requested language that is no ISO 639 code or that
+        this model cannot output (when the model lists its labels)."""
         if langs is None:
             return
-        unknown = sorted(code for code in langs if code not in self.languages)
-        if unknown:
+        known = _known_codes()
+        invalid = sorted(code for code in langs if code not in known and not _ISO639_3.fullmatch(code))
+        if invalid:
             raise ConfigError(
-                f"--langs: {', '.join(unknown)} not among the {len(self.languages)} languages of "
-                f"{os.path.basename(self.model_path)} (codes are normalised ISO 639-1 where one exists)"
+                f"--langs: {', '.join(invalid)} not ISO 639 language codes "
+                "(use ISO 639-1 where one exists, e.g. de, zh, ja; else ISO 639-3)"
             )
+        if self.languages is not None:
+            unknown = sorted(code for code in langs if code not in self.languages)
+            if unknown:
+                raise ConfigError(
+                    f"--langs: {', '.join(unknown)} not among the {len(self.languages)} languages of "
+                    f"{os.path.basename(self.model_path)}"
+                )
 
     def predict(self, texts: Sequence[str]) -> list[LangGuess]:
         """The most likely language of each text."""
-        lines = [" ".join(text[:_MAX_CHARS].split()) for text in texts]
-        labels, probs = self._model.predict(lines, k=1)
+        # One call per text: the list form of predict is broken in fasttext-predict 0.9.2.4
+        # (it returns no probabilities), and per-text calls cost the same in C++.
         guesses = []
-        for text, label, prob in zip(texts, labels, probs, strict=True):
-            lang, script = normalize_label(label[0]) if len(label) else ("und", None)
-            score = min(1.0, float(prob[0])) if len(prob) else 0.0
+        for text in texts:
+            labels, probs = self._model.predict(" ".join(text[:_MAX_CHARS].split()), k=1)
+            lang, script = normalize_label(labels[0]) if len(labels) else ("und", None)
+            score = min(1.0, float(probs[0])) if len(probs) else 0.0
             guesses.append(LangGuess(lang, script or dominant_script(text), score))
         return guesses

@@ -73,8 +73,11 @@ def test_fasttext_lid_on_several_scripts() -> None:
     assert [g.script for g in guesses] == ["Latn", "Cyrl", "Hani", "Jpan", "Latn"]
     assert all(0.5 < g.score <= 1.0 for g in guesses)
     lid.check_langs(frozenset({"de", "zh"}))
-    with pytest.raises(ConfigError, match="xx, zz"):
+    with pytest.raises(ConfigError, match="xx, zz not ISO 639"):
         lid.check_langs(frozenset({"de", "xx", "zz"}))
+    assert lid.languages is not None and {"de", "zh", "yue", "sq"} <= lid.languages
+    with pytest.raises(ConfigError, match=r"tlh not among the 17\d languages of lid.176.ftz"):
+        lid.check_langs(frozenset({"tlh"}))
 
 
 def test_bad_lid_model_paths(tmp_path: object) -> None:

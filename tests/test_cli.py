@@ -1,0 +1,49 @@
+"""The `toxmine` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "toxmine", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CI": "1"},
+    )
+
+
+def test_demo_mines_the_embedded_sample_offline(tmp_path: Path) -> None:
+    result = _run("demo", "--db", "demo.duckdb", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "lang" in result.stdout and "drop reason" in result.stdout
+    con = duckdb.connect(str(tmp_path / "demo.duckdb"), read_only=True)
+    langs = {row[0] for row in con.execute("SELECT lang FROM lang_counts WHERE kept > 0").fetchall()}
+    assert {"en", "de", "fr", "it", "es", "ru", "ja", "zh"} <= langs
+    assert con.execute("SELECT count(*) FROM documents WHERE dup_of IS NOT NULL").fetchone()[0] >= 5
+    con.close()
+    again = _run("mine", "--db", "demo.duckdb", cwd=tmp_path)  # no INPUT: the demo again, skipped
+    assert again.returncode == 0 and "1 skipped" in again.stdout
+
+
+def test_json_logs(tmp_path: Path) -> None:
+    result = _run("demo", "--db", "demo.duckdb", "--log-json", "--langs", "de", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    done = [e for e in events if e.get("status") == "done"]
+    assert len(done) == 1 and done[0]["documents"] > 10 and done[0]["source"].endswith("demo.warc.gz")
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert _run("mine", "--shard", "4/2", cwd=tmp_path).returncode == 2
+    result = _run("mine", str(tmp_path / "missing.warc.gz"), "--db", "x.duckdb", cwd=tmp_path)
+    assert result.returncode == 2 and "missing.warc.gz: no such file" in result.stderr
