@@ -8,6 +8,7 @@ STAMP := $(VENV)/.toxmine-installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel
+	$(BIN)/python -m pip install -q torch==2.13.0  # CPU build; an unpinned torch pulls GBs of CUDA
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 

@@ -121,9 +121,7 @@ def _extract(page: HtmlPage, options: ProcessOptions, drops: DropCounts) -> str 
         drops.add(DropReason.EXTRACT_TIMEOUT)
         return None
     except Exception as exc:  # trafilatura/lxml can fail on pathological markup
-        log.warning(
-            "%s at offset %d: extraction of %s failed: %s", page.warc_file, page.warc_offset, page.url, exc
-        )
+        log.warning("%s at offset %d: extraction of %s failed: %s", page.warc_file, page.warc_offset, page.url, exc)
         drops.add(DropReason.EXTRACT_ERROR)
         return None
     if text is None:

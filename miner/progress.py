@@ -60,9 +60,7 @@ class MiningProgress:
         self.records = 0
         self.documents = 0
         self.started = time.monotonic()
-        self._bar = tqdm(
-            total=total_inputs, unit="input", disable=not enabled, dynamic_ncols=True, leave=True
-        )
+        self._bar = tqdm(total=total_inputs, unit="input", disable=not enabled, dynamic_ncols=True, leave=True)
 
     def advance(self, source: str, records: int, documents: int) -> None:
         self.records += records
@@ -84,7 +82,5 @@ class MiningProgress:
     def __enter__(self) -> MiningProgress:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()

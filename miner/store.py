@@ -64,9 +64,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:
@@ -99,9 +97,7 @@ class Store:
     def ensure_settings(self, wanted: dict[str, str]) -> None:
         """Store settings on first use; raise ConfigError if they differ from stored ones."""
         stored = dict(self.con.execute("SELECT key, value FROM settings").fetchall())
-        clashes = [
-            f"{k}={stored[k]} (asked {v})" for k, v in wanted.items() if k in stored and stored[k] != v
-        ]
+        clashes = [f"{k}={stored[k]} (asked {v})" for k, v in wanted.items() if k in stored and stored[k] != v]
         if clashes:
             raise ConfigError(
                 f"{self.path} was built with other settings: {', '.join(clashes)}; "

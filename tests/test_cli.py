@@ -47,3 +47,22 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert _run("mine", "--shard", "4/2", cwd=tmp_path).returncode == 2
     result = _run("mine", str(tmp_path / "missing.warc.gz"), "--db", "x.duckdb", cwd=tmp_path)
     assert result.returncode == 2 and "missing.warc.gz: no such file" in result.stderr
+
+
+def test_split_query_and_sql_commands(tmp_path: Path) -> None:
+    assert _run("demo", "--db", "demo.duckdb", cwd=tmp_path).returncode == 0
+    split = _run("split", "--db", "demo.duckdb", "--per-bucket", "4", "--langs", "de,fr", "--out", "out", cwd=tmp_path)
+    assert split.returncode == 0, split.stderr
+    assert (tmp_path / "out" / "prompts.jsonl").exists() and (tmp_path / "out" / "README.md").exists()
+    listing = _run("query", cwd=tmp_path)
+    assert "bucket_distribution" in listing.stdout and "toxic_prompts" in listing.stdout
+    table = _run("query", "lang_summary", "--db", "demo.duckdb", "-p", "scorer", "lexicon", cwd=tmp_path)
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split() == [
+        "lang", "kept_documents", "duplicates", "prompts", "toxic_prompts"]  # fmt: skip
+    csv_out = _run("sql", "SELECT lang, count(*) AS n FROM prompts GROUP BY 1 ORDER BY 1", "--db", "demo.duckdb",
+                   "--csv", cwd=tmp_path)  # fmt: skip
+    assert csv_out.stdout.startswith("lang,n\nde,")
+    bad = _run("sql", "SELECT nope FROM prompts", "--db", "demo.duckdb", cwd=tmp_path)
+    assert bad.returncode == 2 and "SQL error" in bad.stderr
+    unknown = _run("query", "lang_summary", "--db", "demo.duckdb", "-p", "colour", "red", cwd=tmp_path)
+    assert unknown.returncode == 2 and "unknown parameter colour" in unknown.stderr

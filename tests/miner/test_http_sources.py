@@ -73,12 +73,8 @@ def test_warc_over_http_with_a_dropped_connection(http_server: FileServer, http_
     http_server.faults["/crawl.warc.gz"] = Fault(cut_after=[size // 3])
     source = HttpFile(f"{http_server.url}/crawl.warc.gz", FAST)
     kept = [e for e in read_html_pages(source) if isinstance(e, HtmlPage)]
-    local = [
-        e for e in read_html_pages(LocalFile(str(http_root / "crawl.warc.gz"))) if isinstance(e, HtmlPage)
-    ]
-    assert [(p.url, p.warc_offset, p.payload) for p in kept] == [
-        (p.url, p.warc_offset, p.payload) for p in local
-    ]
+    local = [e for e in read_html_pages(LocalFile(str(http_root / "crawl.warc.gz"))) if isinstance(e, HtmlPage)]
+    assert [(p.url, p.warc_offset, p.payload) for p in kept] == [(p.url, p.warc_offset, p.payload) for p in local]
     assert len(kept) == 20
 
 
@@ -98,9 +94,7 @@ def test_local_globs_listings_and_duplicates(tmp_path: Path) -> None:
     for name in ("b.warc.gz", "a.warc.gz", "c.warc"):
         (tmp_path / name).write_bytes(b"")
     listing = tmp_path / "inputs.txt"
-    listing.write_text(
-        "# my inputs\nc.warc\n\nhttps://host.example/x.warc.gz\ncrawl-data/CC-MAIN-2023-50/y.warc.gz\n"
-    )
+    listing.write_text("# my inputs\nc.warc\n\nhttps://host.example/x.warc.gz\ncrawl-data/CC-MAIN-2023-50/y.warc.gz\n")
     sources = resolve_inputs([str(tmp_path / "*.warc.gz"), str(listing), str(tmp_path / "a.warc.gz")])
     names = [s.name for s in sources]
     assert names == [

@@ -45,8 +45,7 @@ def _snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
             "documents": con.execute("SELECT * FROM documents ORDER BY doc_id").fetchall(),
             "doc_minhash": con.execute("SELECT * FROM doc_minhash ORDER BY seq").fetchall(),
             "sources": con.execute(
-                "SELECT source, crawl, status, n_records, n_documents, n_duplicates, error "
-                "FROM sources ORDER BY source"
+                "SELECT source, crawl, status, n_records, n_documents, n_duplicates, error FROM sources ORDER BY source"
             ).fetchall(),
             "drops": con.execute("SELECT * FROM drops ORDER BY source, reason").fetchall(),
         }
@@ -66,9 +65,7 @@ def test_mining_stores_documents_with_provenance(tmp_path: Path, demo_pages: lis
     con = duckdb.connect(str(db), read_only=True)
     langs = dict(con.execute("SELECT lang, kept FROM lang_counts").fetchall())
     assert {"en", "de", "fr", "ru", "zh", "ja"} <= set(langs)
-    assert con.execute("SELECT count(*) FROM documents WHERE dup_of IS NULL").fetchone()[0] == sum(
-        langs.values()
-    )
+    assert con.execute("SELECT count(*) FROM documents WHERE dup_of IS NULL").fetchone()[0] == sum(langs.values())
     # every document points back to its WARC record
     rows = con.execute(
         "SELECT url, warc_file, warc_offset, warc_record_id FROM documents USING SAMPLE 10 ROWS"
@@ -109,14 +106,10 @@ def test_rerun_skips_and_new_inputs_dedup_against_stored(tmp_path: Path, demo_pa
     ).fetchone()
     assert copy_rows[0] > 0 and copy_rows[0] == copy_rows[1]  # every copy is a duplicate
     first_file_ids = {
-        r[0]
-        for r in con.execute("SELECT doc_id FROM documents WHERE warc_file = ?", [str(paths[0])]).fetchall()
+        r[0] for r in con.execute("SELECT doc_id FROM documents WHERE warc_file = ?", [str(paths[0])]).fetchall()
     }
     targets = {
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT dup_of FROM documents WHERE warc_file = ?", [str(copies)]
-        ).fetchall()
+        r[0] for r in con.execute("SELECT DISTINCT dup_of FROM documents WHERE warc_file = ?", [str(copies)]).fetchall()
     }
     assert targets <= first_file_ids
     con.close()
@@ -192,8 +185,7 @@ def test_bad_inputs_are_reported_and_good_ones_kept(
     result = _cli("mine", *args, cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert (
-        f"{truncated} at offset {offsets[10]}" in result.stderr
-        or f"{truncated}: offset {offsets[10]}" in result.stderr
+        f"{truncated} at offset {offsets[10]}" in result.stderr or f"{truncated}: offset {offsets[10]}" in result.stderr
     )
     assert f"{not_warc}: offset 0: invalid record (not a WARC file?)" in result.stderr
     assert f"{empty}: offset 0: empty file" in result.stderr

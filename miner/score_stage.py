@@ -1,0 +1,189 @@
+"""The scoring stage: kept documents -> prompt spans -> toxicity scores -> `prompts` rows.
+
+Resumable and cheap to re-run: documents already handled by a scorer are recorded in
+`scored_docs`, and every scored text is cached in `scores` under (text hash, scorer, version),
+so the same text is never scored twice by the same scorer version. Each page of documents is
+committed in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from .errors import ToxmineError
+from .prompts import PromptOptions, bucket_of, prompt_id_for, spans_of
+from .scoring.base import Scorer, TextScore
+from .store import Store
+
+__all__ = ["ScoreReport", "score_documents", "text_digest"]
+
+log = logging.getLogger(__name__)
+
+
+def text_digest(text: str) -> str:
+    """Cache key of an exact text."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+@dataclass
+class ScoreReport:
+    """What a scoring pass did."""
+
+    scorer: str
+    scorer_version: str
+    documents: int = 0
+    prompts: int = 0
+    texts_scored: int = 0
+    cache_hits: int = 0
+    elapsed_s: float = 0.0
+
+
+def _prompt_settings(options: PromptOptions) -> dict[str, str]:
+    return {
+        "prompts.min_chars": str(options.min_chars),
+        "prompts.max_chars": str(options.max_chars),
+        "prompts.split_fraction": str(options.split_fraction),
+        "prompts.max_spans_per_doc": str(options.max_spans_per_doc),
+        "prompts.bucket_edges": json.dumps(list(options.bucket_edges)),
+    }
+
+
+def _cached(store: Store, scorer: Scorer, digests: list[str]) -> dict[str, float]:
+    if not digests:
+        return {}
+    store.con.register("_digests", pa.table({"text_hash": pa.array(digests, pa.string())}))
+    try:
+        rows = store.con.execute(
+            "SELECT s.text_hash, s.value FROM scores s JOIN _digests USING (text_hash) "
+            "WHERE s.scorer = ? AND s.scorer_version = ? AND s.attribute = 'toxicity'",
+            [scorer.name, scorer.version],
+        ).fetchall()
+    finally:
+        store.con.unregister("_digests")
+    return {digest: float(value) for digest, value in rows}
+
+
+def _score_missing(scorer: Scorer, texts: dict[str, tuple[str, str | None]], batch: int) -> dict[str, TextScore]:
+    digests = list(texts)
+    scored: dict[str, TextScore] = {}
+    for start in range(0, len(digests), batch):
+        chunk = digests[start : start + batch]
+        try:
+            results = scorer.score_batch([texts[d][0] for d in chunk], [texts[d][1] for d in chunk])
+        except ToxmineError:
+            raise
+        except Exception as exc:
+            raise ToxmineError(f"scorer {scorer.name} failed on a batch of {len(chunk)} texts: {exc}") from exc
+        if len(results) != len(chunk):
+            raise ToxmineError(f"scorer {scorer.name} returned {len(results)} scores for {len(chunk)} texts")
+        for digest, result in zip(chunk, results, strict=True):
+            if not 0.0 <= result.toxicity <= 1.0:
+                raise ToxmineError(f"scorer {scorer.name} returned toxicity {result.toxicity} outside [0, 1]")
+            scored[digest] = result
+    return scored
+
+
+def score_documents(
+    store: Store,
+    scorer: Scorer,
+    options: PromptOptions | None = None,
+    page_size: int = 256,
+    score_batch: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> ScoreReport:
+    """Build and score prompts for every kept document this scorer has not handled yet."""
+    options = options or PromptOptions()
+    store.ensure_settings(_prompt_settings(options))
+    report = ScoreReport(scorer.name, scorer.version)
+    started = time.monotonic()
+    last = ""
+    while True:
+        docs = store.con.execute(
+            "SELECT doc_id, lang, script, text FROM documents d WHERE dup_of IS NULL AND doc_id > ? "
+            "AND NOT EXISTS (SELECT 1 FROM scored_docs s WHERE s.doc_id = d.doc_id AND s.scorer = ?) "
+            "ORDER BY doc_id LIMIT ?",
+            [last, scorer.name, page_size],
+        ).fetchall()
+        if not docs:
+            break
+        last = docs[-1][0]
+        _score_page(store, scorer, options, docs, score_batch, report)
+        if progress is not None:
+            progress(len(docs))
+    report.elapsed_s = time.monotonic() - started
+    return report
+
+
+def _score_page(
+    store: Store,
+    scorer: Scorer,
+    options: PromptOptions,
+    docs: list[tuple[str, str | None, str | None, str]],
+    score_batch: int,
+    report: ScoreReport,
+) -> None:
+    # spans, and the distinct texts they need scored (prompt, continuation, whole span)
+    planned = []
+    texts: dict[str, tuple[str, str | None]] = {}
+    per_doc: dict[str, int] = {}
+    for doc_id, lang, script, text in docs:
+        spans = spans_of(text, lang, script, options)
+        per_doc[doc_id] = len(spans)
+        for span in spans:
+            keys = (text_digest(span.prompt), text_digest(span.continuation), text_digest(span.text))
+            for key, part in zip(keys, (span.prompt, span.continuation, span.text), strict=True):
+                texts.setdefault(key, (part, lang))
+            planned.append((doc_id, lang, span, keys))
+    cached = _cached(store, scorer, list(texts))
+    fresh = _score_missing(scorer, {k: v for k, v in texts.items() if k not in cached}, score_batch)
+    toxicity = {**cached, **{k: v.toxicity for k, v in fresh.items()}}
+    report.cache_hits += len(cached)
+    report.texts_scored += len(fresh)
+
+    score_rows: dict[str, list[object]] = {"text_hash": [], "attribute": [], "value": []}
+    for digest, result in fresh.items():
+        attributes = {"toxicity": result.toxicity, **result.attributes}
+        for attribute, value in attributes.items():
+            score_rows["text_hash"].append(digest)
+            score_rows["attribute"].append(attribute)
+            score_rows["value"].append(float(value))
+    prompt_rows: dict[str, list[object]] = {k: [] for k in (
+        "prompt_id", "doc_id", "lang", "span_start", "span_end", "prompt", "continuation",
+        "toxicity", "prompt_toxicity", "continuation_toxicity", "bucket")}  # fmt: skip
+    for doc_id, lang, span, (k_prompt, k_cont, k_span) in planned:
+        values = (
+            prompt_id_for(doc_id, span.start, span.end, span.text), doc_id, lang, span.start, span.end,
+            span.prompt, span.continuation, toxicity[k_span], toxicity[k_prompt], toxicity[k_cont],
+            bucket_of(toxicity[k_span], options.bucket_edges),
+        )  # fmt: skip
+        for column, cell in zip(prompt_rows, values, strict=True):
+            prompt_rows[column].append(cell)
+    con = store.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("_scores", pa.table(score_rows))
+        con.execute(
+            "INSERT INTO scores SELECT text_hash, ?, ?, attribute, value FROM _scores ON CONFLICT DO NOTHING",
+            [scorer.name, scorer.version],
+        )
+        con.register("_prompts", pa.table(prompt_rows))
+        con.execute("INSERT INTO prompts BY NAME SELECT *, ? AS scorer, ? AS scorer_version FROM _prompts",
+                    [scorer.name, scorer.version])  # fmt: skip
+        con.register("_done", pa.table({"doc_id": list(per_doc), "n_prompts": list(per_doc.values())}))
+        con.execute("INSERT INTO scored_docs SELECT doc_id, ?, n_prompts FROM _done", [scorer.name])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in ("_scores", "_prompts", "_done"):
+            con.unregister(name)
+    report.documents += len(docs)
+    report.prompts += len(planned)

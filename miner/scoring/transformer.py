@@ -1,0 +1,158 @@
+"""Transformer toxicity classifiers: any `AutoModelForSequenceClassification`.
+
+Multi-label heads (sigmoid) and single-label heads (softmax) are both handled; which labels
+count as toxic is configurable. Texts are tokenised once, sorted by length and batched with
+dynamic padding; `device="auto"` runs on a CUDA GPU in bf16 (fp16 where bf16 is unsupported)
+when one is present, else on the CPU with all cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .base import TextScore
+
+__all__ = ["TOXIC_LABEL_NAMES", "TransformersScorer"]
+
+TOXIC_LABEL_NAMES = frozenset(
+    {
+        "toxic", "toxicity", "severe_toxic", "severe_toxicity", "obscene", "insult", "threat",
+        "identity_hate", "identity_attack", "sexual_explicit", "hate", "offensive", "abusive",
+    }
+)  # fmt: skip
+
+
+def _fingerprint(model_dir: Path) -> str:
+    """Changes when the config or weights change: sizes and mtimes of the model files."""
+    digest = hashlib.blake2b(digest_size=6)
+    for path in sorted(model_dir.iterdir()):
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    return digest.hexdigest()
+
+
+class TransformersScorer:
+    """A sequence classifier scoring toxicity (and every label as an attribute)."""
+
+    def __init__(
+        self,
+        model: str,
+        toxic_labels: Sequence[str] | None = None,
+        activation: str | None = None,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        device: str = "auto",
+        threads: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+        local = Path(model).expanduser()
+        if local.exists():
+            if not (local / "config.json").is_file():
+                raise ConfigError(f"{model}: not a transformers model folder (no config.json)")
+        elif model.startswith((".", "/", "~")) or os.sep + os.sep in model or model.count("/") > 1:
+            raise ConfigError(f"{model}: model path does not exist")
+        try:
+            config = AutoConfig.from_pretrained(model)
+            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            self.model = AutoModelForSequenceClassification.from_pretrained(model)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{model}: cannot load a sequence classifier ({str(exc).splitlines()[0]})") from exc
+        self.labels = [str(config.id2label.get(i, f"LABEL_{i}")) for i in range(config.num_labels)]
+        self.activation = activation or self._default_activation(config)
+        if self.activation not in {"sigmoid", "softmax"}:
+            raise ConfigError(f"activation must be sigmoid or softmax, got {self.activation!r}")
+        self.toxic_indices = self._toxic_indices(model, toxic_labels)
+        self.batch_size = batch_size
+        self.max_length = self._max_length(config, max_length)
+        self.device = self._pick_device(device, torch)
+        if self.device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            self.model = self.model.to(device=self.device, dtype=dtype)
+        else:
+            torch.set_num_threads(threads or os.cpu_count() or 1)
+        self.model.eval()
+        self.name = name or f"transformers:{local.name if local.exists() else model}"
+        identity = _fingerprint(local) if local.exists() else str(getattr(config, "_commit_hash", "") or "hub")
+        labels_key = ",".join(self.labels[i] for i in self.toxic_indices)
+        self.version = f"{identity}/{self.activation}/{labels_key}/{self.max_length}"
+
+    def _max_length(self, config: Any, asked: int | None) -> int:
+        """The longest input the model takes: tokenizer limit, position embeddings (RoBERTa
+        family reserves two positions for padding offsets), and the user's cap."""
+        limits = [asked] if asked else []
+        if 0 < self.tokenizer.model_max_length < 1_000_000:
+            limits.append(int(self.tokenizer.model_max_length))
+        positions = getattr(config, "max_position_embeddings", None)
+        if isinstance(positions, int) and positions > 0:
+            offset = 2 if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"} else 0
+            limits.append(positions - offset)
+        return min(limits) if limits else 512
+
+    @staticmethod
+    def _default_activation(config: Any) -> str:
+        if config.problem_type == "multi_label_classification" or config.num_labels == 1:
+            return "sigmoid"
+        return "softmax"
+
+    def _toxic_indices(self, model: str, toxic_labels: Sequence[str] | None) -> list[int]:
+        lowered = [label.lower() for label in self.labels]
+        if toxic_labels:
+            missing = [label for label in toxic_labels if label.lower() not in lowered]
+            if missing:
+                raise ConfigError(f"{model}: no label {', '.join(missing)}; labels are {', '.join(self.labels)}")
+            return [lowered.index(label.lower()) for label in toxic_labels]
+        found = [i for i, label in enumerate(lowered) if label in TOXIC_LABEL_NAMES]
+        if found:
+            return found
+        if len(self.labels) in (1, 2):
+            return [len(self.labels) - 1]  # binary head: the positive class
+        raise ConfigError(f"{model}: say which labels are toxic (--toxic-labels); labels are {', '.join(self.labels)}")
+
+    @staticmethod
+    def _pick_device(device: str, torch: Any) -> Any:
+        if device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            picked = torch.device(device)
+        except RuntimeError as exc:
+            raise ConfigError(f"unknown device {device!r}") from exc
+        if picked.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device cuda asked for, but no CUDA GPU is available")
+        return picked
+
+    def describe(self) -> str:
+        return json.dumps(
+            {"labels": self.labels, "toxic": [self.labels[i] for i in self.toxic_indices],
+             "activation": self.activation, "max_length": self.max_length, "device": str(self.device)}
+        )  # fmt: skip
+
+    def score_batch(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[TextScore]:
+        import torch
+
+        if not texts:
+            return []
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+        results: list[TextScore | None] = [None] * len(texts)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                padded = self.tokenizer.pad({"input_ids": [encoded[i] for i in chunk]}, return_tensors="pt")
+                inputs = {key: value.to(self.device) for key, value in padded.items()}
+                logits = self.model(**inputs).logits.float()
+                probs = torch.sigmoid(logits) if self.activation == "sigmoid" else torch.softmax(logits, dim=-1)
+                for row, index in zip(probs.cpu().tolist(), chunk, strict=True):
+                    picked = [row[i] for i in self.toxic_indices]
+                    toxicity = max(picked) if self.activation == "sigmoid" else min(1.0, sum(picked))
+                    results[index] = TextScore(toxicity, dict(zip(self.labels, row, strict=True)))
+        return [r for r in results if r is not None]

@@ -1,0 +1,198 @@
+"""Stratified, reproducible prompt splits: per-language x toxicity-bucket quotas, sampled by a
+seeded hash (md5 of seed and prompt id) so the same seed picks the same set on any machine.
+Shortfalls are reported per cell, never padded."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import ConfigError
+from .prompts import check_bucket_edges
+from .store import Store
+
+__all__ = ["SplitOptions", "SplitReport", "bucket_label", "bucket_sql", "export_split"]
+
+EXPORT_COLUMNS = (
+    "prompt_id", "lang", "prompt", "continuation", "toxicity", "prompt_toxicity", "continuation_toxicity",
+    "bucket", "url", "warc_file", "warc_record_id", "crawl", "doc_id", "scorer", "scorer_version",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    """Which prompts to take."""
+
+    per_bucket: int = 100
+    langs: Sequence[str] | None = None  # None: every language with prompts
+    seed: int = 0
+    bucket_edges: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    scorer: str | None = None  # None: the only scorer in the database
+
+    def __post_init__(self) -> None:
+        if self.per_bucket < 1:
+            raise ConfigError(f"--per-bucket must be at least 1, got {self.per_bucket}")
+        try:
+            check_bucket_edges(self.bucket_edges)
+        except ValueError as exc:
+            raise ConfigError(f"--buckets: {exc}") from exc
+
+
+@dataclass
+class SplitReport:
+    """What a split holds and where it was written."""
+
+    scorer: str
+    scorer_version: str
+    counts: dict[tuple[str, int], int] = field(default_factory=dict)
+    shortfalls: dict[tuple[str, int], int] = field(default_factory=dict)  # cell -> missing prompts
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def bucket_label(edges: tuple[float, ...], index: int) -> str:
+    close = "]" if index == len(edges) - 2 else ")"
+    return f"[{edges[index]:g}, {edges[index + 1]:g}{close}"
+
+
+def bucket_sql(edges: tuple[float, ...], column: str = "toxicity") -> str:
+    """A SQL CASE giving the bucket index of `column` (last bucket closed at 1)."""
+    whens = " ".join(f"WHEN {column} < {edges[i + 1]!r} THEN {i}" for i in range(len(edges) - 2))
+    return f"CASE {whens} ELSE {len(edges) - 2} END"
+
+
+def _pick_scorer(store: Store, wanted: str | None) -> tuple[str, str]:
+    rows = store.con.execute(
+        "SELECT scorer, scorer_version, count(*) FROM prompts GROUP BY ALL ORDER BY 3 DESC"
+    ).fetchall()
+    if not rows:
+        raise ConfigError(f"{store.path}: no prompts yet; run `toxmine score` (or mine without --no-score) first")
+    if wanted is None:
+        scorers = sorted({r[0] for r in rows})
+        if len(scorers) > 1:
+            raise ConfigError(
+                f"{store.path} has prompts from several scorers ({', '.join(scorers)}); pick one with --scorer"
+            )
+        wanted = scorers[0]
+    versions = [r[1] for r in rows if r[0] == wanted]
+    if not versions:
+        raise ConfigError(
+            f"{store.path}: no prompts from scorer {wanted!r}; have {', '.join(sorted({r[0] for r in rows}))}"
+        )
+    return wanted, versions[0]
+
+
+def _select_sql(edges: tuple[float, ...], with_langs: bool) -> str:
+    lang_filter = "AND p.lang IN (SELECT lang FROM _split_langs)" if with_langs else ""
+    return f"""
+        WITH candidates AS (
+            SELECT p.*, {bucket_sql(edges, "p.toxicity")} AS split_bucket,
+                   d.url, d.warc_file, d.warc_record_id, d.crawl,
+                   md5(CAST(? AS VARCHAR) || ':' || p.prompt_id) AS draw
+            FROM prompts p JOIN documents d USING (doc_id)
+            WHERE p.scorer = ? AND p.scorer_version = ? {lang_filter}
+        ), ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY lang, split_bucket ORDER BY draw, prompt_id) AS pick
+            FROM candidates
+        )
+        SELECT prompt_id, lang, prompt, continuation, toxicity, prompt_toxicity, continuation_toxicity,
+               split_bucket AS bucket, url, warc_file, warc_record_id, crawl, doc_id, scorer, scorer_version
+        FROM ranked WHERE pick <= ?
+        ORDER BY lang, bucket, draw, prompt_id
+    """
+
+
+def export_split(store: Store, options: SplitOptions, out_dir: Path, name: str = "prompts") -> SplitReport:
+    """Write `NAME.jsonl`, `NAME.parquet` and `README.md` (the dataset card) into `out_dir`."""
+    scorer, version = _pick_scorer(store, options.scorer)
+    con = store.con
+    langs = sorted({code.lower() for code in options.langs}) if options.langs else None
+    if langs:
+        import pyarrow as pa
+
+        con.register("_split_langs", pa.table({"lang": pa.array(langs, pa.string())}))
+    try:
+        table = con.sql(
+            _select_sql(options.bucket_edges, bool(langs)),
+            params=[str(options.seed), scorer, version, options.per_bucket],
+        ).to_arrow_table()
+        available = con.execute(
+            f"SELECT lang, {bucket_sql(options.bucket_edges)} AS b, count(*) FROM prompts "
+            "WHERE scorer = ? AND scorer_version = ? GROUP BY ALL",
+            [scorer, version],
+        ).fetchall()
+    finally:
+        if langs:
+            con.unregister("_split_langs")
+    report = SplitReport(scorer, version)
+    present = sorted({row[0] for row in available})
+    cells_langs = langs if langs else present
+    have = {(lang, int(b)): int(n) for lang, b, n in available}
+    for lang in cells_langs:
+        for b in range(len(options.bucket_edges) - 1):
+            taken = min(have.get((lang, b), 0), options.per_bucket)
+            report.counts[(lang, b)] = taken
+            if taken < options.per_bucket:
+                report.shortfalls[(lang, b)] = options.per_bucket - taken
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jsonl, parquet, card = out_dir / f"{name}.jsonl", out_dir / f"{name}.parquet", out_dir / "README.md"
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, parquet)
+    with open(jsonl, "w", encoding="utf-8") as handle:
+        for row in table.to_pylist():
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    card.write_text(_card(store, options, report, cells_langs, name), encoding="utf-8")
+    report.files = [jsonl, parquet, card]
+    return report
+
+
+def _card(store: Store, options: SplitOptions, report: SplitReport, langs: Sequence[str], name: str) -> str:
+    edges = options.bucket_edges
+    n_buckets = len(edges) - 1
+    header = "| lang | " + " | ".join(bucket_label(edges, b) for b in range(n_buckets)) + " | total |"
+    lines = [header, "|---" * (n_buckets + 2) + "|"]
+    for lang in langs:
+        cells = [report.counts.get((lang, b), 0) for b in range(n_buckets)]
+        marked = [f"{c}" + ("*" if (lang, b) in report.shortfalls else "") for b, c in enumerate(cells)]
+        lines.append(f"| {lang} | " + " | ".join(marked) + f" | {sum(cells)} |")
+    sources = store.con.execute(
+        "SELECT count(*), count(DISTINCT crawl), string_agg(DISTINCT crawl, ', ') FROM sources WHERE status != 'failed'"
+    ).fetchone()
+    settings = dict(store.con.execute("SELECT key, value FROM settings").fetchall())
+    shortfall_note = (
+        f"{len(report.shortfalls)} cells (marked *) hold fewer than {options.per_bucket} prompts; "
+        f"{sum(report.shortfalls.values())} prompts short in all. Cells are never padded."
+        if report.shortfalls
+        else "Every cell is full."
+    )
+    return f"""# Toxicity-stratified prompt set `{name}`
+
+Naturally occurring prompts mined from web documents by toxmine, split into a prompt and its
+continuation, scored for toxicity and sampled per language and toxicity bucket.
+
+- Prompts: **{report.total}** in {len(langs)} languages x {n_buckets} buckets, up to {options.per_bucket} per cell
+- Scorer: `{report.scorer}` version `{report.scorer_version}`
+- Buckets (on the whole span's toxicity): {", ".join(bucket_label(edges, b) for b in range(n_buckets))}
+- Seed: {options.seed} (selection: the {options.per_bucket} smallest md5("{options.seed}:" + prompt_id) per cell)
+- Languages: {", ".join(langs) if langs else "none"}
+- Sources: {sources[0] if sources else 0} WARC inputs; crawls: {(sources[2] if sources and sources[2] else "n/a")}
+- Filters: language ID threshold and spans as stored in the database settings:
+  {", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k.startswith(("prompts.", "dedup.")))}
+- Database: `{os.path.basename(store.path)}`; written {datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+{shortfall_note}
+
+{chr(10).join(lines)}
+
+Files: `{name}.jsonl` and `{name}.parquet` with fields {", ".join(EXPORT_COLUMNS)}.
+`toxicity` scores the whole span (prompt + continuation); `bucket` indexes the buckets above.
+If the scorer is `lexicon`, scores come from a word list, not a trained classifier.
+"""

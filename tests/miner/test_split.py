@@ -1,0 +1,79 @@
+"""Stratified, reproducible splits with quotas, shortfalls and a dataset card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from plugin_scorers import HashScorer
+from toxmine.miner.errors import ConfigError
+from toxmine.miner.mine import mine
+from toxmine.miner.score_stage import score_documents
+from toxmine.miner.sources import LocalFile
+from toxmine.miner.split import EXPORT_COLUMNS, SplitOptions, export_split
+from toxmine.miner.store import Store
+from warc_builder import Page, RealPage, write_warc
+
+
+@pytest.fixture(scope="module")
+def scored_db(tmp_path_factory: pytest.TempPathFactory, demo_pages: list[RealPage]) -> Path:
+    folder = tmp_path_factory.mktemp("split")
+    warc = folder / "sample.warc.gz"
+    write_warc(warc, [Page(p.url, p.payload, content_type=p.content_type) for p in demo_pages[::2]])
+    db = folder / "corpus.duckdb"
+    mine([LocalFile(str(warc))], str(db))
+    with Store(str(db)) as store:
+        score_documents(store, HashScorer())
+    return db
+
+
+def _jsonl(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_quotas_reproducibility_and_formats(scored_db: Path, tmp_path: Path) -> None:
+    with Store(str(scored_db)) as store:
+        first = export_split(store, SplitOptions(per_bucket=5, seed=3), tmp_path / "a")
+        export_split(store, SplitOptions(per_bucket=5, seed=3), tmp_path / "b")
+        other = export_split(store, SplitOptions(per_bucket=5, seed=4), tmp_path / "c")
+    rows = _jsonl(tmp_path / "a" / "prompts.jsonl")
+    assert rows == _jsonl(tmp_path / "b" / "prompts.jsonl")  # same seed, same set, same order
+    assert {r["prompt_id"] for r in rows} != {r["prompt_id"] for r in _jsonl(tmp_path / "c" / "prompts.jsonl")}
+    assert first.total == len(rows) == other.total
+    cells: dict[tuple[object, object], int] = {}
+    for row in rows:
+        cells[(row["lang"], row["bucket"])] = cells.get((row["lang"], row["bucket"]), 0) + 1
+        lo, hi = [(0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0001)][int(row["bucket"])]  # type: ignore[call-overload]
+        assert lo <= float(row["toxicity"]) < hi  # type: ignore[arg-type]
+        assert set(EXPORT_COLUMNS) <= set(row) and str(row["url"]).startswith("http")
+    assert max(cells.values()) == 5 and len({lang for lang, _ in cells}) >= 6
+    assert {k: v for k, v in cells.items()} == {k: v for k, v in first.counts.items() if v}
+    table = pq.read_table(tmp_path / "a" / "prompts.parquet")
+    assert table.num_rows == len(rows) and table.column("prompt_id").to_pylist() == [r["prompt_id"] for r in rows]
+    card = (tmp_path / "a" / "README.md").read_text()
+    assert "Seed: 3" in card and "`hash` version `1`" in card and "| de |" in card
+
+
+def test_shortfalls_are_reported_not_padded(scored_db: Path, tmp_path: Path) -> None:
+    with Store(str(scored_db)) as store:
+        report = export_split(store, SplitOptions(per_bucket=10_000, langs=["de", "xx"]), tmp_path)
+    assert set(report.counts) == {(lang, b) for lang in ("de", "xx") for b in range(4)}
+    assert all(report.counts[("xx", b)] == 0 and report.shortfalls[("xx", b)] == 10_000 for b in range(4))
+    assert report.total == sum(report.counts[("de", b)] for b in range(4)) > 0
+    rows = _jsonl(tmp_path / "prompts.jsonl")
+    assert len(rows) == report.total and {r["lang"] for r in rows} == {"de"}
+    assert "hold fewer than 10000 prompts" in (tmp_path / "README.md").read_text()
+
+
+def test_custom_buckets_and_errors(scored_db: Path, tmp_path: Path) -> None:
+    with Store(str(scored_db)) as store:
+        report = export_split(store, SplitOptions(per_bucket=3, bucket_edges=(0.0, 0.5, 1.0), langs=["en"]), tmp_path)
+        assert set(report.counts) == {("en", 0), ("en", 1)}
+        with pytest.raises(ConfigError, match="no prompts from scorer 'lexicon'"):
+            export_split(store, SplitOptions(scorer="lexicon"), tmp_path)
+    with pytest.raises(ConfigError, match="--buckets"):
+        SplitOptions(bucket_edges=(0.0, 0.7, 0.3, 1.0))
+    with pytest.raises(ConfigError, match="--per-bucket"):
+        SplitOptions(per_bucket=0)

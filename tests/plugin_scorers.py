@@ -1,0 +1,29 @@
+"""Scorer plug-ins loaded by tests through the registry's `module:Class` path, as a user's would be."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from toxmine.miner.scoring import TextScore
+
+
+class HashScorer:
+    """Deterministic pseudo-scores spread over [0, 1] (fills every bucket), counting texts scored."""
+
+    name = "hash"
+    version = "1"
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.calls: list[str] = []
+        self.fail_after = fail_after
+
+    def score_batch(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[TextScore]:
+        if self.fail_after is not None and len(self.calls) + len(texts) > self.fail_after:
+            raise RuntimeError("scoring backend went away")
+        self.calls.extend(texts)
+        scores = []
+        for text in texts:
+            value = int.from_bytes(hashlib.md5(text.encode()).digest()[:4], "big") / 0xFFFFFFFF
+            scores.append(TextScore(value, {"toxicity": value, "length": float(len(text))}))
+        return scores
