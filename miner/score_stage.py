@@ -165,25 +165,22 @@ def _score_page(
         )  # fmt: skip
         for column, cell in zip(prompt_rows, values, strict=True):
             prompt_rows[column].append(cell)
-    con = store.con
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with store.transaction() as con:
         con.register("_scores", pa.table(score_rows))
-        con.execute(
-            "INSERT INTO scores SELECT text_hash, ?, ?, attribute, value FROM _scores ON CONFLICT DO NOTHING",
-            [scorer.name, scorer.version],
-        )
         con.register("_prompts", pa.table(prompt_rows))
-        con.execute("INSERT INTO prompts BY NAME SELECT *, ? AS scorer, ? AS scorer_version FROM _prompts",
-                    [scorer.name, scorer.version])  # fmt: skip
         con.register("_done", pa.table({"doc_id": list(per_doc), "n_prompts": list(per_doc.values())}))
-        con.execute("INSERT INTO scored_docs SELECT doc_id, ?, n_prompts FROM _done", [scorer.name])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in ("_scores", "_prompts", "_done"):
-            con.unregister(name)
+        try:
+            con.execute(
+                "INSERT INTO scores SELECT text_hash, ?, ?, attribute, value FROM _scores ON CONFLICT DO NOTHING",
+                [scorer.name, scorer.version],
+            )
+            con.execute(
+                "INSERT INTO prompts BY NAME SELECT *, ? AS scorer, ? AS scorer_version FROM _prompts",
+                [scorer.name, scorer.version],
+            )
+            con.execute("INSERT INTO scored_docs SELECT doc_id, ?, n_prompts FROM _done", [scorer.name])
+        finally:
+            for name in ("_scores", "_prompts", "_done"):
+                con.unregister(name)
     report.documents += len(docs)
     report.prompts += len(planned)

@@ -6,6 +6,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
@@ -70,6 +71,17 @@ class Store:
     def close(self) -> None:
         self.con.close()
 
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run the block in one transaction: committed at the end, rolled back on any error."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
     # -- schema -------------------------------------------------------------------------
     def _migrate(self) -> None:
         self.con.execute(
@@ -80,13 +92,11 @@ class Store:
         for version, name, sql in migrations():
             if version in applied:
                 continue
-            self.con.execute("BEGIN TRANSACTION")
             try:
-                self.con.execute(sql)
-                self.con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
-                self.con.execute("COMMIT")
+                with self.transaction() as con:
+                    con.execute(sql)
+                    con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
             except duckdb.Error as exc:
-                self.con.execute("ROLLBACK")
                 raise StoreError(f"{self.path}: migration {version:03d}_{name} failed: {exc}") from exc
 
     def schema_version(self) -> int:
@@ -151,10 +161,8 @@ class Store:
         """
         con = self.con
         n_docs = n_dups = 0
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("DELETE FROM drops WHERE source = ?", [outcome.source])
-            con.execute("DELETE FROM sources WHERE source = ?", [outcome.source])
+        with self.transaction():
+            self._clear_source(outcome.source)
             for docs, signatures in batches:
                 con.register("_docs_batch", docs)
                 con.register("_sig_batch", signatures)
@@ -165,23 +173,18 @@ class Store:
                 n_docs += docs.num_rows
                 n_dups += docs.num_rows - signatures.num_rows
             self._write_source_row(outcome, run_id, n_docs, n_dups)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return n_docs, n_dups
 
     def record_failure(self, outcome: InputOutcome, run_id: str) -> None:
         """Record a failed input (no documents) so the failure is visible and retried later."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            self.con.execute("DELETE FROM drops WHERE source = ?", [outcome.source])
-            self.con.execute("DELETE FROM sources WHERE source = ?", [outcome.source])
+        with self.transaction():
+            self._clear_source(outcome.source)
             self._write_source_row(outcome, run_id, 0, 0)
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
+
+    def _clear_source(self, source: str) -> None:
+        """Forget an earlier failed attempt at `source` (its row and drop counts)."""
+        self.con.execute("DELETE FROM drops WHERE source = ?", [source])
+        self.con.execute("DELETE FROM sources WHERE source = ?", [source])
 
     def _write_source_row(self, outcome: InputOutcome, run_id: str, n_docs: int, n_dups: int) -> None:
         self.con.execute(
