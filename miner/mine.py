@@ -25,7 +25,7 @@ from .errors import ConfigError
 from .langid import FastTextLid
 from .process import InputResult, ProcessOptions, ProgressCallback, process_input
 from .progress import MiningProgress
-from .sources import InputSource
+from .sources import InputSource, LocalFile
 from .spill import read_spill
 from .store import Store
 
@@ -77,9 +77,30 @@ def _worker_progress(source: str, records: int, documents: int) -> None:
     _worker_slot["queue"].put((source, records, documents))
 
 
-def _worker_run(task: tuple[InputSource, str]) -> InputResult:
-    source, spill_path = task
-    return process_input(source, _worker_slot["options"], _worker_slot["lid"], spill_path, _worker_progress)
+def _worker_run(task: tuple[int, InputSource, str]) -> tuple[int, InputResult]:
+    index, source, spill_path = task
+    return index, process_input(source, _worker_slot["options"], _worker_slot["lid"], spill_path, _worker_progress)
+
+
+def _size_hint(source: InputSource) -> int:
+    """Bytes of a local input (0 when unknown), to start the longest inputs first."""
+    try:
+        return os.path.getsize(source.name) if isinstance(source, LocalFile) else 0
+    except OSError:
+        return 0
+
+
+def _in_input_order(pool: Any, tasks: list[tuple[InputSource, str]]) -> Iterator[InputResult]:
+    """Run tasks largest first (less idle time at the end) but yield results in input order,
+    so commits, and hence dedup decisions, do not depend on scheduling."""
+    order = sorted(range(len(tasks)), key=lambda i: -_size_hint(tasks[i][0]))
+    finished: dict[int, InputResult] = {}
+    next_index = 0
+    for index, result in pool.imap_unordered(_worker_run, [(i, *tasks[i]) for i in order], chunksize=1):
+        finished[index] = result
+        while next_index in finished:
+            yield finished.pop(next_index)
+            next_index += 1
 
 
 # -- writer side ---------------------------------------------------------------------------
@@ -203,7 +224,7 @@ def mine(
                     stop = threading.Event()
                     drainer = threading.Thread(target=_drain, args=(queue, bar, stop), daemon=True)
                     drainer.start()
-                    results = pool.imap(_worker_run, tasks, chunksize=1)
+                    results = _in_input_order(pool, tasks)
                 try:
                     for result in results:
                         _commit(store, ingest, result, run_id, report)
