@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from toxmine.evaluate.metrics import PromptScores, compute_metrics, group_metrics
 
 
