@@ -1,0 +1,7 @@
+"""Model backends behind one batch interface, chosen by a spec string `BACKEND:MODEL`."""
+
+from __future__ import annotations
+
+from .base import BACKENDS, Backend, Completion, create_backend, parse_model_spec
+
+__all__ = ["BACKENDS", "Backend", "Completion", "create_backend", "parse_model_spec"]
