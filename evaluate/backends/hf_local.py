@@ -58,7 +58,7 @@ class TransformersBackend:
         self.device = torch.device(device)
         if self.device.type == "cuda":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16  # type: ignore[call-arg]
-            self.lm = self.lm.to(device=self.device, dtype=dtype)
+            self.lm = self.lm.to(device=self.device, dtype=dtype)  # type: ignore[call-arg]
         else:
             torch.set_num_threads(threads or os.cpu_count() or 1)
         self.lm.eval()
