@@ -30,7 +30,7 @@ class ExtractOptions:
     include_comments: bool = False
     include_tables: bool = False
     fast: bool = False
-    timeout_s: float = 10.0
+    timeout_s: float = 10.0  # CPU seconds per document
 
     def trafilatura_kwargs(self) -> dict[str, Any]:
         return {
@@ -48,17 +48,18 @@ def _raise_timeout(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise ExtractTimeout in this thread after `seconds` (main thread only; else no limit)."""
+    """Raise ExtractTimeout after `seconds` of this process's CPU time (main thread only; else
+    no limit). CPU time, not wall time, so a busy machine does not change which pages pass."""
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGALRM, _raise_timeout)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(signal.SIGPROF, _raise_timeout)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 def extract_text(html: str, url: str | None, options: ExtractOptions) -> str | None:

@@ -68,13 +68,16 @@ def _script_of(char: str) -> str | None:
     return None
 
 
-def dominant_script(text: str, sample: int = 2000) -> str | None:
+def dominant_script(text: str, sample: int = 600) -> str | None:
     """The most frequent script among the letters of the first `sample` characters.
 
     Japanese text (kana mixed with kanji) reports `Jpan`.
     """
+    head = text[:sample]
+    if head.isascii():  # the common case, without a loop in Python
+        return "Latn" if any(c.isalpha() for c in head) else None
     counts: Counter[str] = Counter()
-    for char in text[:sample]:
+    for char in head:
         if char.isalpha():
             script = _script_of(char)
             if script is not None:

@@ -157,7 +157,7 @@ def _add_mine_options(parser: argparse.ArgumentParser, default_db: str) -> None:
     flt = parser.add_argument_group("records and extraction")
     flt.add_argument("--max-record-mb", type=float, default=5.0, help="skip HTTP bodies larger than this (MiB)")
     flt.add_argument("--min-chars", type=int, default=50, help="drop extracted texts shorter than this")
-    flt.add_argument("--extract-timeout", type=float, default=10.0, help="seconds per document for trafilatura")
+    flt.add_argument("--extract-timeout", type=float, default=10.0, help="CPU seconds per document for trafilatura")
     dd = parser.add_argument_group("near-dedup (fixed per database)")
     dd.add_argument("--ngram", type=int, default=5, help="word n-gram size for shingles (default 5)")
     dd.add_argument("--char-ngram", type=int, default=5, help="character n-gram size for zh/ja/th... (default 5)")
