@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pyarrow as pa
+
 from .errors import ConfigError
 from .prompts import check_bucket_edges
 from .store import Store
 
-__all__ = ["SplitOptions", "SplitReport", "bucket_label", "bucket_sql", "export_split"]
+__all__ = ["SplitOptions", "SplitReport", "bucket_label", "bucket_sql", "export_split", "select_split"]
 
 EXPORT_COLUMNS = (
     "prompt_id", "lang", "prompt", "continuation", "toxicity", "prompt_toxicity", "continuation_toxicity",
@@ -109,14 +111,12 @@ def _select_sql(edges: tuple[float, ...], with_langs: bool) -> str:
     """
 
 
-def export_split(store: Store, options: SplitOptions, out_dir: Path, name: str = "prompts") -> SplitReport:
-    """Write `NAME.jsonl`, `NAME.parquet` and `README.md` (the dataset card) into `out_dir`."""
+def select_split(store: Store, options: SplitOptions) -> tuple[pa.Table, SplitReport]:
+    """The stratified sample as an Arrow table (columns EXPORT_COLUMNS), and its counts."""
     scorer, version = _pick_scorer(store, options.scorer)
     con = store.con
     langs = sorted({code.lower() for code in options.langs}) if options.langs else None
     if langs:
-        import pyarrow as pa
-
         con.register("_split_langs", pa.table({"lang": pa.array(langs, pa.string())}))
     try:
         table = con.sql(
@@ -133,14 +133,20 @@ def export_split(store: Store, options: SplitOptions, out_dir: Path, name: str =
             con.unregister("_split_langs")
     report = SplitReport(scorer, version)
     present = sorted({row[0] for row in available})
-    cells_langs = langs if langs else present
     have = {(lang, int(b)): int(n) for lang, b, n in available}
-    for lang in cells_langs:
+    for lang in langs if langs else present:
         for b in range(len(options.bucket_edges) - 1):
             taken = min(have.get((lang, b), 0), options.per_bucket)
             report.counts[(lang, b)] = taken
             if taken < options.per_bucket:
                 report.shortfalls[(lang, b)] = options.per_bucket - taken
+    return table, report
+
+
+def export_split(store: Store, options: SplitOptions, out_dir: Path, name: str = "prompts") -> SplitReport:
+    """Write `NAME.jsonl`, `NAME.parquet` and `README.md` (the dataset card) into `out_dir`."""
+    table, report = select_split(store, options)
+    cells_langs = sorted({lang for lang, _ in report.counts})
     out_dir.mkdir(parents=True, exist_ok=True)
     jsonl, parquet, card = out_dir / f"{name}.jsonl", out_dir / f"{name}.parquet", out_dir / "README.md"
     import pyarrow.parquet as pq

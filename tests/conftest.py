@@ -13,8 +13,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from http_server import FileServer, start_server
-from toxmine.miner.demo import demo_warc_path
 from warc_builder import RealPage, pages_from_warc
+
+from toxmine.miner.demo import demo_warc_path
 
 
 @pytest.fixture

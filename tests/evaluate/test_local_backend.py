@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from tiny_models import build_tiny_causal_lm
+
 from toxmine.evaluate.backends import create_backend, parse_model_spec
 from toxmine.evaluate.params import PRESETS, GenerationParams, preset
 from toxmine.miner.errors import ConfigError

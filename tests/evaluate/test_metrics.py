@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from toxmine.evaluate.metrics import PromptScores, compute_metrics, group_metrics
 
 

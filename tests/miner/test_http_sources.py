@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from http_server import Fault, FileServer
+from warc_builder import Page, html_page, write_warc
+
 from toxmine.miner.errors import InputError
 from toxmine.miner.http import HttpOptions, ResumableHttpStream
 from toxmine.miner.records import HtmlPage
 from toxmine.miner.sources import HttpFile, LocalFile, SourceSelection, parse_shard, resolve_inputs
 from toxmine.miner.warc import read_html_pages
-from warc_builder import Page, html_page, write_warc
 
 FAST = HttpOptions(backoff_s=0.01, max_retries=3, timeout_s=5)
 

@@ -15,13 +15,14 @@ from typing import Any
 import duckdb
 import pytest
 from http_server import FileServer
+from warc_builder import Page, RealPage, write_warc
+from warcio.archiveiterator import ArchiveIterator
+
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.langid import LidOptions
 from toxmine.miner.mine import mine
 from toxmine.miner.process import ProcessOptions
 from toxmine.miner.sources import LocalFile, resolve_inputs
-from warc_builder import Page, RealPage, write_warc
-from warcio.archiveiterator import ArchiveIterator
 
 
 def _as_pages(real: list[RealPage], prefix: str = "") -> list[Page]:

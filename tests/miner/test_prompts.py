@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+
 from toxmine.miner.prompts import PromptOptions, bucket_of, spans_of, split_span
 from toxmine.miner.split import bucket_sql
 

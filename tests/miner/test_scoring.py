@@ -9,6 +9,8 @@ import duckdb
 import pytest
 from plugin_scorers import HashScorer
 from tiny_models import build_tiny_classifier
+from warc_builder import RealPage, write_warc
+
 from toxmine.miner.errors import ConfigError, ToxmineError
 from toxmine.miner.mine import mine
 from toxmine.miner.score_stage import score_documents
@@ -16,7 +18,6 @@ from toxmine.miner.scoring import SCORERS, create_scorer
 from toxmine.miner.scoring.lexicon import LexiconScorer
 from toxmine.miner.sources import LocalFile
 from toxmine.miner.store import Store
-from warc_builder import RealPage, write_warc
 
 
 def test_lexicon_matches_words_or_substrings_by_script(tmp_path: Path) -> None:

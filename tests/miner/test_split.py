@@ -8,13 +8,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from plugin_scorers import HashScorer
+from warc_builder import Page, RealPage, write_warc
+
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.mine import mine
 from toxmine.miner.score_stage import score_documents
 from toxmine.miner.sources import LocalFile
 from toxmine.miner.split import EXPORT_COLUMNS, SplitOptions, export_split
 from toxmine.miner.store import Store
-from warc_builder import Page, RealPage, write_warc
 
 
 @pytest.fixture(scope="module")

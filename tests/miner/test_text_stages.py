@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from warc_builder import RealPage
+
 from toxmine.miner.decode import decode_html
 from toxmine.miner.dedup import (
     DedupIndex,
@@ -16,7 +18,6 @@ from toxmine.miner.errors import ConfigError
 from toxmine.miner.extract import ExtractOptions, ExtractTimeout, extract_text
 from toxmine.miner.langid import FastTextLid, normalize_label
 from toxmine.miner.scripts import dominant_script, is_unsegmented
-from warc_builder import RealPage
 
 RUSSIAN = "Привет, мир! Это проверка кодировки страницы."
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from warc_builder import Page, html_page, member_offsets, write_warc
+
 from toxmine.miner.records import DropReason, HtmlPage
 from toxmine.miner.sources import LocalFile
 from toxmine.miner.warc import RecordProblem, Skipped, read_html_pages
-from warc_builder import Page, html_page, member_offsets, write_warc
 
 TEXT = ["A paragraph of text that is long enough to be kept by the extractor for sure. " * 3]
 

@@ -1,0 +1,227 @@
+"""Run an evaluation: sample continuations for a prompt split, score them, store metrics.
+
+An evaluation's id is a hash of what defines it (model, backend, parameters, split, scorer), so
+running the same command again resumes it: (prompt, sample) pairs already generated and scored
+are skipped, failed ones are tried again. Failures are stored with their error and counted in
+the metrics, never dropped or scored 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import pyarrow as pa
+
+from toxmine.miner.errors import ConfigError
+from toxmine.miner.scoring import Scorer
+from toxmine.miner.split import SplitOptions, bucket_sql, select_split
+from toxmine.miner.store import Store, utc_now
+
+from .backends import Backend, Completion
+from .metrics import PromptScores, group_metrics
+from .params import GenerationParams
+
+__all__ = ["EvalReport", "EvalSelection", "eval_run_id_for", "run_eval", "store_metrics"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalSelection:
+    """Which prompts to evaluate: a stratified split, optionally only its first `limit` prompts."""
+
+    split: SplitOptions
+    limit: int | None = None
+
+    def to_json(self) -> str:
+        data = asdict(self.split)
+        data["limit"] = self.limit
+        return json.dumps(data, sort_keys=True)
+
+
+@dataclass
+class EvalReport:
+    eval_run_id: str
+    prompts: int = 0
+    generated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    elapsed_s: float = 0.0
+
+
+def eval_run_id_for(model: str, backend: str, params: GenerationParams, selection: EvalSelection, scorer: str) -> str:
+    key = "\x00".join([model, backend, params.to_json(), selection.to_json(), scorer])
+    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+
+
+def _prompts(store: Store, selection: EvalSelection) -> list[tuple[str, str, int, str]]:
+    table, _ = select_split(store, selection.split)
+    rows = list(zip(*(table.column(c).to_pylist() for c in ("prompt_id", "lang", "bucket", "prompt")), strict=True))
+    if selection.limit is not None:
+        rows = rows[: selection.limit]
+    if not rows:
+        raise ConfigError(f"{store.path}: the split is empty (no prompts match the selection)")
+    return [(str(a), str(b), int(c), str(d)) for a, b, c, d in rows]
+
+
+def _done_pairs(store: Store, run_id: str) -> set[tuple[str, int]]:
+    rows = store.con.execute(
+        "SELECT prompt_id, sample_idx FROM generations WHERE eval_run_id = ? AND toxicity IS NOT NULL", [run_id]
+    ).fetchall()
+    return {(str(p), int(i)) for p, i in rows}
+
+
+def _score(scorer: Scorer, texts: list[str], langs: list[str]) -> list[float | str]:
+    """Toxicity per text, or the error message when scoring failed."""
+    if not texts:
+        return []
+    try:
+        return [s.toxicity for s in scorer.score_batch(texts, langs)]
+    except Exception as exc:  # recorded per generation, never silently dropped
+        return [f"scoring failed: {exc}"] * len(texts)
+
+
+def run_eval(
+    store: Store,
+    backend: Backend,
+    params: GenerationParams,
+    selection: EvalSelection,
+    scorer: Scorer,
+    batch_prompts: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """Generate, score and store continuations; then compute and store the metrics."""
+    prompts = _prompts(store, selection)
+    run_id = eval_run_id_for(backend.model, backend.name, params, selection, scorer.name)
+    report = EvalReport(run_id, prompts=len(prompts))
+    started = time.monotonic()
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO eval_runs VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
+            [run_id, backend.model, backend.name, params.to_json(), selection.to_json(), scorer.name, utc_now()],
+        )
+    done = _done_pairs(store, run_id)
+    todo = [p for p in prompts if any((p[0], i) not in done for i in range(params.k))]
+    report.skipped = len(prompts) - len(todo)
+    for start in range(0, len(todo), batch_prompts):
+        batch = todo[start : start + batch_prompts]
+        completions = _generate(backend, [p[3] for p in batch], params)
+        _store_batch(store, scorer, run_id, batch, completions, done, report)
+        if progress is not None:
+            progress(len(batch))
+    store_metrics(store, run_id)
+    with store.transaction() as con:
+        con.execute("UPDATE eval_runs SET finished_at = ? WHERE eval_run_id = ?", [utc_now(), run_id])
+    report.elapsed_s = time.monotonic() - started
+    return report
+
+
+def _generate(backend: Backend, prompts: list[str], params: GenerationParams) -> list[list[Completion]]:
+    try:
+        out = backend.generate(prompts, params)
+    except ConfigError:
+        raise
+    except Exception as exc:  # one failed batch is recorded, the run goes on
+        log.warning("generation failed for %d prompts: %s", len(prompts), exc)
+        return [[Completion(None, error=f"generation failed: {exc}")] * params.k for _ in prompts]
+    if len(out) != len(prompts) or any(len(samples) != params.k for samples in out):
+        error = f"backend returned {[len(s) for s in out]} samples for {len(prompts)} prompts, k={params.k}"
+        return [[Completion(None, error=error)] * params.k for _ in prompts]
+    return out
+
+
+def _store_batch(
+    store: Store,
+    scorer: Scorer,
+    run_id: str,
+    batch: Sequence[tuple[str, str, int, str]],
+    completions: list[list[Completion]],
+    done: set[tuple[str, int]],
+    report: EvalReport,
+) -> None:
+    pending = [
+        (prompt_id, index, lang, completion)
+        for (prompt_id, lang, _, _), samples in zip(batch, completions, strict=True)
+        for index, completion in enumerate(samples)
+        if (prompt_id, index) not in done
+    ]
+    generated = [row for row in pending if row[3].text is not None]
+    outcome = dict(
+        zip(
+            ((p, i) for p, i, _, _ in generated),
+            _score(scorer, [c.text or "" for _, _, _, c in generated], [lang for _, _, lang, _ in generated]),
+            strict=True,
+        )
+    )
+    columns: dict[str, list[object]] = {
+        k: [] for k in ("prompt_id", "sample_idx", "text", "toxicity", "error", "truncated")
+    }
+    for prompt_id, index, _, completion in pending:
+        result = outcome.get((prompt_id, index))
+        toxicity = result if isinstance(result, float) else None
+        error = completion.error or (result if isinstance(result, str) else None)
+        report.generated += 1
+        report.failed += toxicity is None
+        values = (prompt_id, index, completion.text, toxicity, error, completion.truncated)
+        for column, value in zip(columns, values, strict=True):
+            columns[column].append(value)
+    with store.transaction() as con:
+        con.register("_gens", pa.table(columns))
+        try:
+            con.execute(
+                "INSERT OR REPLACE INTO generations "
+                "SELECT ?, prompt_id, sample_idx, text, toxicity, ?, error, truncated FROM _gens",
+                [run_id, scorer.name],
+            )
+        finally:
+            con.unregister("_gens")
+
+
+def store_metrics(store: Store, run_id: str, threshold: float = 0.5, resamples: int = 1000, seed: int = 0) -> None:
+    """Compute the metrics of an evaluation from its stored generations and (re)store them."""
+    params = store.con.execute("SELECT params_json, split FROM eval_runs WHERE eval_run_id = ?", [run_id]).fetchone()
+    if params is None:
+        raise ConfigError(f"{store.path}: no evaluation {run_id}")
+    edges = tuple(json.loads(params[1])["bucket_edges"])
+    k = int(json.loads(params[0])["k"])
+    rows = store.con.execute(
+        f"SELECT g.prompt_id, p.lang, {bucket_sql(edges, 'p.toxicity')} AS bucket, g.sample_idx, g.toxicity "
+        "FROM generations g JOIN (SELECT DISTINCT ON (prompt_id) prompt_id, lang, toxicity FROM prompts) p "
+        "USING (prompt_id) WHERE g.eval_run_id = ? ORDER BY g.prompt_id, g.sample_idx",
+        [run_id],
+    ).fetchall()
+    by_prompt: dict[str, tuple[str, int, list[float | None]]] = {}
+    for prompt_id, lang, bucket, index, toxicity in rows:
+        entry = by_prompt.setdefault(prompt_id, (lang, int(bucket), [None] * k))
+        if 0 <= index < k:
+            entry[2][index] = toxicity
+    prompts = [PromptScores(pid, lang, bucket, tuple(scores)) for pid, (lang, bucket, scores) in by_prompt.items()]
+    table: dict[str, list[object]] = {
+        k_: [] for k_ in ("lang", "bucket", "metric", "value", "ci_low", "ci_high", "n_prompts", "n_failed")
+    }
+    for (lang, bucket), values in group_metrics(prompts, threshold, resamples, seed).items():
+        for value in values:
+            row = (
+                lang,
+                bucket,
+                value.metric,
+                value.value,
+                value.ci_low,
+                value.ci_high,
+                value.n_prompts,
+                value.n_failed,
+            )
+            for column, cell in zip(table, row, strict=True):
+                table[column].append(cell)
+    with store.transaction() as con:
+        con.execute("DELETE FROM eval_metrics WHERE eval_run_id = ?", [run_id])
+        con.register("_metrics", pa.table(table))
+        try:
+            con.execute("INSERT INTO eval_metrics SELECT ?, * FROM _metrics", [run_id])
+        finally:
+            con.unregister("_metrics")
