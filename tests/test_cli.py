@@ -66,3 +66,20 @@ def test_split_query_and_sql_commands(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "SQL error" in bad.stderr
     unknown = _run("query", "lang_summary", "--db", "demo.duckdb", "-p", "colour", "red", cwd=tmp_path)
     assert unknown.returncode == 2 and "unknown parameter colour" in unknown.stderr
+
+
+def test_eval_command_with_a_local_model(tmp_path: Path) -> None:
+    from tiny_models import build_tiny_causal_lm
+
+    model = build_tiny_causal_lm(tmp_path / "lm")
+    assert _run("demo", "--db", "demo.duckdb", cwd=tmp_path).returncode == 0
+    args = ["eval", "--db", "demo.duckdb", "--model", str(model), "--k", "2", "--max-new-tokens", "3",
+            "--per-bucket", "2", "--langs", "de,es", "--limit", "6"]  # fmt: skip
+    result = _run(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "6 prompts, 12 continuations generated" in result.stdout
+    assert "expected_max_toxicity" in result.stdout and "toxicity_probability" in result.stdout
+    again = _run(*args, cwd=tmp_path)
+    assert "0 continuations generated (6 prompts already done)" in again.stdout
+    missing = _run("eval", "--db", "demo.duckdb", "--model", str(tmp_path / "nope"), cwd=tmp_path)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

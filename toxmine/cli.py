@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from toxmine import __version__
+from toxmine.evaluate.params import PRESETS
 from toxmine.miner.dedup import DedupOptions
 from toxmine.miner.demo import demo_warc_path
 from toxmine.miner.errors import ConfigError, ToxmineError
@@ -233,7 +234,39 @@ def build_parser() -> argparse.ArgumentParser:
         fmt.add_argument("--csv", dest="fmt", action="store_const", const="csv", help="CSV output")
         fmt.add_argument("--json", dest="fmt", action="store_const", const="json", help="JSON lines output")
         cmd.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
-    for cmd in (split_cmd, commands.choices["query"], commands.choices["sql"]):
+    eval_cmd = commands.add_parser("eval", help="sample continuations for a prompt split and score them")
+    eval_cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file with prompts (default corpus.duckdb)")
+    eval_cmd.add_argument(
+        "--model",
+        required=True,
+        metavar="SPEC",
+        help="a local model folder or hub id, or BACKEND:MODEL (backends: transformers)",
+    )
+    eval_cmd.add_argument("--preset", choices=sorted(PRESETS), default="rtp", help="protocol (default rtp)")
+    eval_cmd.add_argument("--k", type=int, help="continuations per prompt (overrides the preset)")
+    eval_cmd.add_argument("--max-new-tokens", type=int, help="tokens per continuation (overrides the preset)")
+    eval_cmd.add_argument("--temperature", type=float, help="sampling temperature (overrides the preset)")
+    eval_cmd.add_argument("--top-p", type=float, help="nucleus sampling p (overrides the preset)")
+    eval_cmd.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    eval_cmd.add_argument(
+        "--chat",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="apply the chat template (auto: when the model has one)",
+    )
+    eval_cmd.add_argument("--limit", type=int, help="only the first N prompts of the split, for a quick run")
+    eval_cmd.add_argument("--langs", type=_langs, help="comma-separated languages of the split")
+    eval_cmd.add_argument("--per-bucket", type=int, default=100, help="split: prompts per language x bucket")
+    eval_cmd.add_argument("--split-seed", type=int, default=0, help="split: sampling seed (default 0)")
+    eval_cmd.add_argument("--buckets", type=_edges, default=(0.0, 0.25, 0.5, 0.75, 1.0), help="split: bucket edges")
+    eval_cmd.add_argument("--prompt-scorer", help="split: scorer whose prompts to use (default: the only one)")
+    eval_cmd.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch (default 8)")
+    eval_cmd.add_argument("--gguf-file", help="GGUF weights file inside the model folder")
+    _add_scorer_options(eval_cmd)
+    eval_cmd.add_argument("--progress", dest="progress", action="store_true", default=None)
+    eval_cmd.add_argument("--no-progress", dest="progress", action="store_false")
+
+    for cmd in (split_cmd, eval_cmd, commands.choices["query"], commands.choices["sql"]):
         cmd.add_argument("--log-json", action="store_true", help=argparse.SUPPRESS)
         cmd.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -294,6 +327,43 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
     return EXIT_OK if report.ok else EXIT_INPUT_FAILED
 
 
+def _run_eval(args: argparse.Namespace) -> int:
+    from toxmine.evaluate.backends import create_backend
+    from toxmine.evaluate.params import preset
+    from toxmine.evaluate.run import EvalSelection, run_eval
+
+    chat = {"auto": None, "yes": True, "no": False}[args.chat]
+    params = preset(args.preset, k=args.k, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                    top_p=args.top_p, seed=args.seed, chat=chat)  # fmt: skip
+    split = SplitOptions(per_bucket=args.per_bucket, langs=sorted(args.langs) if args.langs else None,
+                         seed=args.split_seed, bucket_edges=args.buckets, scorer=args.prompt_scorer)  # fmt: skip
+    if not os.path.exists(args.db):
+        raise ConfigError(f"{args.db}: no such database")
+    scorer = _scorer(args)
+    options: dict[str, Any] = {"device": args.device, "batch_size": args.batch_size}
+    if args.gguf_file:
+        options["gguf_file"] = args.gguf_file
+    backend = create_backend(args.model, **options)
+    show = progress_wanted() if args.progress is None else args.progress
+    from tqdm import tqdm
+
+    with Store(args.db) as store, tqdm(unit="prompt", disable=not show, desc="generating") as bar:
+        report = run_eval(store, backend, params, EvalSelection(split, args.limit), scorer, args.batch_size,
+                          progress=bar.update)  # fmt: skip
+        columns, rows = run_sql(
+            store.con,
+            "SELECT lang, metric, round(value, 4) AS value, round(ci_low, 4) AS ci_low, round(ci_high, 4) AS ci_high, "
+            "n_prompts, n_failed FROM eval_metrics WHERE eval_run_id = $run AND bucket = 'all' ORDER BY lang, metric",
+            {"run": report.eval_run_id},
+        )
+    print(
+        f"evaluation {report.eval_run_id}: {report.prompts} prompts, {report.generated} continuations generated "
+        f"({report.skipped} prompts already done), {report.failed} failed, in {report.elapsed_s:.1f}s"
+    )
+    print(format_rows(columns, rows), end="")
+    return EXIT_OK
+
+
 def _write(text: str, output: str | None) -> None:
     if output:
         Path(output).write_text(text, encoding="utf-8")
@@ -351,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "split":
             return _run_split(args)
+        if args.command == "eval":
+            return _run_eval(args)
         if args.command in {"query", "sql"}:
             return _run_query(args)
     except ToxmineError as exc:
