@@ -8,17 +8,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from corpora import mined_corpus
 from plugin_scorers import HashScorer
 from tiny_models import build_tiny_causal_lm
-from warc_builder import Page, RealPage, write_warc
+from warc_builder import RealPage
 
 from toxmine.evaluate.backends import Completion, create_backend
 from toxmine.evaluate.params import GenerationParams
 from toxmine.evaluate.run import EvalSelection, run_eval
 from toxmine.miner.errors import ConfigError
-from toxmine.miner.mine import mine
-from toxmine.miner.score_stage import score_documents
-from toxmine.miner.sources import LocalFile
 from toxmine.miner.split import SplitOptions
 from toxmine.miner.store import Store
 
@@ -28,13 +26,7 @@ SELECTION = EvalSelection(SplitOptions(per_bucket=2, langs=["de", "en"], scorer=
 
 @pytest.fixture
 def scored_db(tmp_path: Path, demo_pages: list[RealPage]) -> Path:
-    warc = tmp_path / "sample.warc.gz"
-    write_warc(warc, [Page(p.url, p.payload, content_type=p.content_type) for p in demo_pages[::4]])
-    db = tmp_path / "corpus.duckdb"
-    mine([LocalFile(str(warc))], str(db))
-    with Store(str(db)) as store:
-        score_documents(store, HashScorer())
-    return db
+    return mined_corpus(tmp_path, demo_pages, every=4, score=True)
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from corpora import mined_corpus
 from plugin_scorers import HashScorer
 from tiny_models import build_tiny_classifier
-from warc_builder import RealPage, write_warc
+from warc_builder import RealPage
 
 from toxmine.miner.errors import ConfigError, ToxmineError
-from toxmine.miner.mine import mine
 from toxmine.miner.score_stage import score_documents
 from toxmine.miner.scoring import SCORERS, create_scorer
 from toxmine.miner.scoring.lexicon import LexiconScorer
-from toxmine.miner.sources import LocalFile
 from toxmine.miner.store import Store
 
 
@@ -107,13 +106,7 @@ def test_transformer_bad_models(tmp_path: Path) -> None:
 
 @pytest.fixture
 def mined_db(tmp_path: Path, demo_pages: list[RealPage]) -> Path:
-    from warc_builder import Page
-
-    warc = tmp_path / "sample.warc.gz"
-    write_warc(warc, [Page(p.url, p.payload, content_type=p.content_type) for p in demo_pages[::3]])
-    db = tmp_path / "corpus.duckdb"
-    mine([LocalFile(str(warc))], str(db))
-    return db
+    return mined_corpus(tmp_path, demo_pages, every=3)
 
 
 def test_scoring_stage_caches_and_resumes(mined_db: Path) -> None:

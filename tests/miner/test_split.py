@@ -7,27 +7,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from plugin_scorers import HashScorer
-from warc_builder import Page, RealPage, write_warc
+from corpora import mined_corpus
+from warc_builder import RealPage
 
 from toxmine.miner.errors import ConfigError
-from toxmine.miner.mine import mine
-from toxmine.miner.score_stage import score_documents
-from toxmine.miner.sources import LocalFile
 from toxmine.miner.split import EXPORT_COLUMNS, SplitOptions, export_split
 from toxmine.miner.store import Store
 
 
 @pytest.fixture(scope="module")
 def scored_db(tmp_path_factory: pytest.TempPathFactory, demo_pages: list[RealPage]) -> Path:
-    folder = tmp_path_factory.mktemp("split")
-    warc = folder / "sample.warc.gz"
-    write_warc(warc, [Page(p.url, p.payload, content_type=p.content_type) for p in demo_pages[::2]])
-    db = folder / "corpus.duckdb"
-    mine([LocalFile(str(warc))], str(db))
-    with Store(str(db)) as store:
-        score_documents(store, HashScorer())
-    return db
+    return mined_corpus(tmp_path_factory.mktemp("split"), demo_pages, every=2, score=True)
 
 
 def _jsonl(path: Path) -> list[dict[str, object]]:

@@ -1,0 +1,26 @@
+"""Small corpora built from the shipped demo pages: a real WARC, mined (and scored) into DuckDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from plugin_scorers import HashScorer
+from warc_builder import Page, RealPage, write_warc
+
+from toxmine.miner.mine import mine
+from toxmine.miner.score_stage import score_documents
+from toxmine.miner.sources import LocalFile
+from toxmine.miner.store import Store
+
+
+def mined_corpus(folder: Path, demo_pages: list[RealPage], every: int, score: bool = False) -> Path:
+    """Every `every`-th demo page written to a WARC, mined into `folder/corpus.duckdb`, and
+    scored with the deterministic HashScorer plug-in when `score` is set."""
+    warc = folder / "sample.warc.gz"
+    write_warc(warc, [Page(p.url, p.payload, content_type=p.content_type) for p in demo_pages[::every]])
+    db = folder / "corpus.duckdb"
+    mine([LocalFile(str(warc))], str(db))
+    if score:
+        with Store(str(db)) as store:
+            score_documents(store, HashScorer())
+    return db
