@@ -184,8 +184,13 @@ def mine(
     workers: int = 1,
     show_progress: bool = False,
     version: str = "0",
+    memory_limit: str | None = None,
 ) -> MineReport:
-    """Mine `inputs` into the DuckDB file at `db_path`; inputs already stored are skipped."""
+    """Mine `inputs` into the DuckDB file at `db_path`; inputs already stored are skipped.
+
+    `memory_limit` (e.g. "512MB") caps DuckDB's buffer pool in the writer; by default DuckDB
+    may cache up to 80% of RAM of the growing database.
+    """
     options = options or ProcessOptions()
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
@@ -201,7 +206,7 @@ def mine(
         queue = context.Queue()
         pool = context.Pool(workers, initializer=_worker_init, initargs=(options, queue))
     try:
-        with Store(db_path) as store:
+        with Store(db_path, memory_limit=memory_limit) as store:
             store.ensure_settings(options.dedup.as_settings())
             finished = store.finished_sources()
             todo = [source for source in inputs if source.name not in finished]

@@ -53,12 +53,15 @@ class InputOutcome:
 class Store:
     """A toxmine DuckDB file. Opening applies pending migrations."""
 
-    def __init__(self, path: str, read_only: bool = False) -> None:
+    def __init__(self, path: str, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = path
+        config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit} if memory_limit else {}
         try:
-            self.con = duckdb.connect(path, read_only=read_only)
+            self.con = duckdb.connect(path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
             raise StoreError(f"{path}: cannot open database ({str(exc).splitlines()[0]})") from exc
+        except duckdb.Error as exc:
+            raise ConfigError(f"{path}: bad database setting ({str(exc).splitlines()[0]})") from exc
         if not read_only:
             self._migrate()
 

@@ -147,6 +147,7 @@ def _run_score(args: argparse.Namespace, scorer: Scorer) -> ScoreReport:
 def _add_mine_options(parser: argparse.ArgumentParser, default_db: str) -> None:
     parser.add_argument("--db", default=default_db, help=f"DuckDB file to create or extend (default {default_db})")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (the DuckDB writer stays single)")
+    parser.add_argument("--memory-limit", help="cap DuckDB's memory in the writer, e.g. 512MB (default: DuckDB's)")
     lid = parser.add_argument_group("language ID")
     lid.add_argument(
         "--lid-model",
@@ -320,6 +321,7 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
         workers=args.workers,
         show_progress=show,
         version=__version__,
+        memory_limit=args.memory_limit,
     )
     _print_report(report, args.db)
     if scorer is not None:
