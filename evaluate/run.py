@@ -26,7 +26,7 @@ from .backends import Backend, Completion
 from .metrics import PromptScores, group_metrics
 from .params import GenerationParams
 
-__all__ = ["EvalReport", "EvalSelection", "eval_run_id_for", "run_eval", "store_metrics"]
+__all__ = ["EvalReport", "EvalSelection", "eval_run_id_for", "load_prompt_scores", "run_eval", "store_metrics"]
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +182,8 @@ def _store_batch(
             con.unregister("_gens")
 
 
-def store_metrics(store: Store, run_id: str, threshold: float = 0.5, resamples: int = 1000, seed: int = 0) -> None:
-    """Compute the metrics of an evaluation from its stored generations and (re)store them."""
+def load_prompt_scores(store: Store, run_id: str) -> tuple[list[PromptScores], int]:
+    """The stored continuation scores of an evaluation, one entry per prompt, and its k."""
     params = store.con.execute("SELECT params_json, split FROM eval_runs WHERE eval_run_id = ?", [run_id]).fetchone()
     if params is None:
         raise ConfigError(f"{store.path}: no evaluation {run_id}")
@@ -200,7 +200,12 @@ def store_metrics(store: Store, run_id: str, threshold: float = 0.5, resamples: 
         entry = by_prompt.setdefault(prompt_id, (lang, int(bucket), [None] * k))
         if 0 <= index < k:
             entry[2][index] = toxicity
-    prompts = [PromptScores(pid, lang, bucket, tuple(scores)) for pid, (lang, bucket, scores) in by_prompt.items()]
+    return [PromptScores(pid, lang, bucket, tuple(scores)) for pid, (lang, bucket, scores) in by_prompt.items()], k
+
+
+def store_metrics(store: Store, run_id: str, threshold: float = 0.5, resamples: int = 1000, seed: int = 0) -> None:
+    """Compute the metrics of an evaluation from its stored generations and (re)store them."""
+    prompts, _ = load_prompt_scores(store, run_id)
     table: dict[str, list[object]] = {
         k_: [] for k_ in ("lang", "bucket", "metric", "value", "ci_low", "ci_high", "n_prompts", "n_failed")
     }

@@ -1,4 +1,4 @@
-"""The analyst notebooks run top to bottom on a fresh demo database."""
+"""The analyst notebooks run top to bottom on fresh databases."""
 
 from __future__ import annotations
 
@@ -8,24 +8,55 @@ import sys
 from pathlib import Path
 
 import nbformat
+from corpora import mined_corpus
 from nbclient import NotebookClient
+from plugin_scorers import HashScorer
+from tiny_models import build_tiny_causal_lm
+from warc_builder import RealPage
+
+from toxmine.evaluate.backends import create_backend
+from toxmine.evaluate.params import GenerationParams
+from toxmine.evaluate.run import EvalSelection, run_eval
+from toxmine.miner.split import SplitOptions
+from toxmine.miner.store import Store
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def _execute(name: str, db: Path, cwd: Path) -> list[dict[str, object]]:
+    """Run the notebook on `db`; its outputs, with no cell allowed to fail."""
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    os.environ["TOXMINE_DB"] = str(db)
+    try:
+        NotebookClient(
+            notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+        ).execute()
+    finally:
+        del os.environ["TOXMINE_DB"]
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    return outputs
+
+
+def _images(outputs: list[dict[str, object]]) -> int:
+    return sum("image/png" in o.get("data", {}) for o in outputs)  # type: ignore[operator]
 
 
 def test_explore_demo_notebook_executes(tmp_path: Path) -> None:
     db = tmp_path / "demo.duckdb"
     subprocess.run([sys.executable, "-m", "toxmine", "demo", "--db", str(db)], cwd=tmp_path, check=True,
                    capture_output=True, timeout=300, env={**os.environ, "CI": "1"})  # fmt: skip
-    notebook = nbformat.read(NOTEBOOKS / "explore_demo.ipynb", as_version=4)
-    os.environ["TOXMINE_DB"] = str(db)
-    try:
-        NotebookClient(
-            notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-        ).execute()
-    finally:
-        del os.environ["TOXMINE_DB"]
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 3  # languages, buckets, histograms
+    assert _images(_execute("explore_demo.ipynb", db, tmp_path)) >= 3  # languages, buckets, histograms
+
+
+def test_eval_report_notebook_executes(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    db = mined_corpus(tmp_path, demo_pages, every=4, score=True)
+    with Store(str(db)) as store:
+        for seed in (0, 1):
+            model = create_backend(str(build_tiny_causal_lm(tmp_path / f"lm-{seed}", seed=seed)), batch_size=4)
+            selection = EvalSelection(SplitOptions(per_bucket=2, langs=["de", "en"], scorer="hash"))
+            run_eval(store, model, GenerationParams(k=2, max_new_tokens=4), selection, HashScorer())
+    outputs = _execute("eval_report.ipynb", db, tmp_path)
+    assert _images(outputs) == 3  # per language, per bucket, per resource level
+    tables = [str(o.get("data", {}).get("text/plain", "")) for o in outputs]  # type: ignore[attr-defined]
+    assert any("lm-0" in t and "lm-1" in t for t in tables)  # both models side by side

@@ -267,7 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--progress", dest="progress", action="store_true", default=None)
     eval_cmd.add_argument("--no-progress", dest="progress", action="store_false")
 
-    for cmd in (split_cmd, eval_cmd, commands.choices["query"], commands.choices["sql"]):
+    report_cmd = commands.add_parser(
+        "report", help="Markdown and HTML report of evaluation runs, models side by side (with plots)"
+    )
+    report_cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file with eval runs (default corpus.duckdb)")
+    report_cmd.add_argument("--run", action="append", metavar="EVAL_RUN_ID", help="runs to include (default: all)")
+    report_cmd.add_argument("--out", default="report", help="output folder (default ./report)")
+    report_cmd.add_argument("--name", default="report", help="file name stem (default report)")
+    report_cmd.add_argument("--threshold", type=float, default=0.5, help="toxicity probability threshold (default 0.5)")
+
+    for cmd in (split_cmd, eval_cmd, report_cmd, commands.choices["query"], commands.choices["sql"]):
         cmd.add_argument("--log-json", action="store_true", help=argparse.SUPPRESS)
         cmd.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -366,6 +375,17 @@ def _run_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_report(args: argparse.Namespace) -> int:
+    from toxmine.evaluate.report import write_report
+
+    if not os.path.exists(args.db):
+        raise ConfigError(f"{args.db}: no such database")
+    with Store(args.db) as store:
+        files = write_report(store, Path(args.out), args.run, args.threshold, args.name)
+    print(f"report written to {files.markdown} and {files.html} ({len(files.figures)} plots)")
+    return EXIT_OK
+
+
 def _write(text: str, output: str | None) -> None:
     if output:
         Path(output).write_text(text, encoding="utf-8")
@@ -425,6 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_split(args)
         if args.command == "eval":
             return _run_eval(args)
+        if args.command == "report":
+            return _run_report(args)
         if args.command in {"query", "sql"}:
             return _run_query(args)
     except ToxmineError as exc:
