@@ -23,15 +23,17 @@ import pyarrow as pa
 from .dedup import DedupIndex
 from .errors import ConfigError
 from .langid import FastTextLid
-from .process import InputResult, ProcessOptions, ProgressCallback, process_input
+from .process import InputResult, ProcessOptions, ProgressCallback, merge_parts, process_input
 from .progress import MiningProgress
 from .sources import InputSource, LocalFile
-from .spill import read_spill
+from .spill import read_spills_in_order
 from .store import Store
 
 __all__ = ["MineReport", "mine"]
 
 log = logging.getLogger(__name__)
+
+_MAX_PARTS = 4  # most parts one local input is split into for parallel workers
 
 _DOC_COLUMNS = [
     "doc_id", "url", "crawl", "warc_file", "warc_record_id", "warc_offset", "fetch_time",
@@ -77,9 +79,21 @@ def _worker_progress(source: str, records: int, documents: int) -> None:
     _worker_slot["queue"].put((source, records, documents))
 
 
-def _worker_run(task: tuple[int, InputSource, str]) -> tuple[int, InputResult]:
-    index, source, spill_path = task
-    return index, process_input(source, _worker_slot["options"], _worker_slot["lid"], spill_path, _worker_progress)
+@dataclass(frozen=True)
+class _Task:
+    """Part `part` of `parts` of input number `index` (see `process_input`)."""
+
+    index: int
+    source: InputSource
+    spill_path: str
+    part: int = 0
+    parts: int = 1
+
+
+def _worker_run(task: _Task) -> tuple[_Task, InputResult]:
+    options, lid = _worker_slot["options"], _worker_slot["lid"]
+    result = process_input(task.source, options, lid, task.spill_path, _worker_progress, part=(task.part, task.parts))
+    return task, result
 
 
 def _size_hint(source: InputSource) -> int:
@@ -90,14 +104,33 @@ def _size_hint(source: InputSource) -> int:
         return 0
 
 
-def _in_input_order(pool: Any, tasks: list[tuple[InputSource, str]]) -> Iterator[InputResult]:
-    """Run tasks largest first (less idle time at the end) but yield results in input order,
-    so commits, and hence dedup decisions, do not depend on scheduling."""
-    order = sorted(range(len(tasks)), key=lambda i: -_size_hint(tasks[i][0]))
+def _tasks(todo: Sequence[InputSource], spill_dir: str, workers: int) -> list[_Task]:
+    """Work units in input order. With several workers a local file is split into interleaved
+    record parts, so that one slow file cannot leave the other workers idle at the end; each
+    part re-reads (decompresses) the whole file, about 1% of the work, hence at most 4 parts.
+    Remote inputs are read once, whole."""
+    parts = min(workers, _MAX_PARTS) if workers > 1 else 1
+    tasks = []
+    for index, source in enumerate(todo):
+        n = parts if isinstance(source, LocalFile) else 1
+        for part in range(n):
+            tasks.append(_Task(index, source, os.path.join(spill_dir, f"{index:06d}.{part}.arrow"), part, n))
+    return tasks
+
+
+def _in_input_order(pool: Any, tasks: list[_Task]) -> Iterator[InputResult]:
+    """Run tasks largest input first (less idle time at the end) but yield each input's merged
+    result in input order, so commits, and hence dedup decisions, do not depend on scheduling."""
+    tasks = sorted(tasks, key=lambda t: -_size_hint(t.source))
+    pending: dict[int, list[tuple[int, InputResult]]] = {}
     finished: dict[int, InputResult] = {}
     next_index = 0
-    for index, result in pool.imap_unordered(_worker_run, [(i, *tasks[i]) for i in order], chunksize=1):
-        finished[index] = result
+    for task, result in pool.imap_unordered(_worker_run, tasks, chunksize=1):
+        parts = pending.setdefault(task.index, [])
+        parts.append((task.part, result))
+        if len(parts) == task.parts:
+            finished[task.index] = merge_parts([r for _, r in sorted(parts, key=lambda p: p[0])])
+            del pending[task.index]
         while next_index in finished:
             yield finished.pop(next_index)
             next_index += 1
@@ -111,8 +144,8 @@ class _Ingest:
         self.index = index
         self.next_seq = next_seq
 
-    def batches(self, spill_path: str) -> Iterator[tuple[pa.Table, pa.Table]]:
-        for batch in read_spill(spill_path):
+    def batches(self, spill_paths: list[str]) -> Iterator[tuple[pa.Table, pa.Table]]:
+        for batch in read_spills_in_order(spill_paths):
             doc_ids = batch.column("doc_id").to_pylist()
             hashes = batch.column("text_hash").to_pylist()
             signatures = batch.column("minhash").to_pylist()
@@ -218,13 +251,15 @@ def mine(
             shutil.rmtree(spill_dir, ignore_errors=True)  # leftovers of an interrupted run
             os.makedirs(spill_dir, exist_ok=True)
             ingest = _load_index(store, options)
-            tasks = [(source, os.path.join(spill_dir, f"{i:06d}.arrow")) for i, source in enumerate(todo)]
+            tasks = _tasks(todo, spill_dir, workers)
             with MiningProgress(len(todo), show_progress) as bar:
                 results: Iterator[InputResult]
                 drainer = None
                 if pool is None:
                     callback: ProgressCallback = bar.advance
-                    results = (process_input(s, options, lid, path, callback) for s, path in tasks)
+                    results = (
+                        merge_parts([process_input(t.source, options, lid, t.spill_path, callback)]) for t in tasks
+                    )
                 else:
                     stop = threading.Event()
                     drainer = threading.Thread(target=_drain, args=(queue, bar, stop), daemon=True)
@@ -264,7 +299,7 @@ def _commit(store: Store, ingest: _Ingest, result: InputResult, run_id: str, rep
     outcome = result.outcome
     report.processed += 1
     report.records += outcome.n_records
-    if result.spill_path is None:
+    if outcome.status == "failed":
         store.record_failure(outcome, run_id)
         report.failed.append((outcome.source, outcome.error or "failed"))
         log.error("%s", outcome.error, extra={"source": outcome.source, "status": outcome.status})
@@ -272,10 +307,11 @@ def _commit(store: Store, ingest: _Ingest, result: InputResult, run_id: str, rep
     # A failed commit rolls the input back and ends the run (the in-memory index then holds
     # documents that were not stored; the next run rebuilds it from the database).
     try:
-        n_docs, n_dups = store.commit_input(outcome, run_id, ingest.batches(result.spill_path))
+        n_docs, n_dups = store.commit_input(outcome, run_id, ingest.batches(result.spill_paths))
     finally:
-        if os.path.exists(result.spill_path):
-            os.remove(result.spill_path)
+        for path in result.spill_paths:
+            if os.path.exists(path):
+                os.remove(path)
     report.documents += n_docs
     report.duplicates += n_dups
     if outcome.status == "partial":

@@ -23,7 +23,7 @@ from .spill import SpillWriter
 from .store import InputOutcome, utc_now
 from .warc import RecordProblem, Skipped, read_html_pages
 
-__all__ = ["InputResult", "ProcessOptions", "ProgressCallback", "doc_id_for", "process_input"]
+__all__ = ["InputResult", "ProcessOptions", "ProgressCallback", "doc_id_for", "merge_parts", "process_input"]
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,13 @@ class ProcessOptions:
 
 @dataclass
 class InputResult:
-    """A processed input: its outcome and the spill file holding its documents."""
+    """A processed input (or part of one): its outcome and the spill files holding its documents,
+    in record order. `problems` are the (offset, message) of unreadable records."""
 
     outcome: InputOutcome
-    spill_path: str | None
+    spill_paths: list[str]
     n_documents: int
+    problems: list[tuple[int, str]] = field(default_factory=list)
 
 
 def doc_id_for(warc_file: str, warc_offset: int, warc_record_id: str) -> str:
@@ -140,11 +142,18 @@ def process_input(
     spill_path: str,
     progress: ProgressCallback | None = None,
     progress_every_s: float = 0.5,
+    part: tuple[int, int] = (0, 1),
 ) -> InputResult:
-    """Read one input to the end and spill its documents. Never raises for bad data."""
+    """Read one input to the end and spill its documents. Never raises for bad data.
+
+    `part=(j, m)` handles only the records k (0-based, problems included) with k % m == j, so m
+    workers can share one input. The result is raw: `merge_parts` joins the parts of an input
+    (one or more) and settles its status as if it had been read at once.
+    """
+    index, parts = part
     outcome = InputOutcome(source=source.name, crawl=source.crawl, status="done")
     drops = DropCounts()
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     batch = _Batch()
     n_docs = 0
     seen_records = reported_records = reported_docs = 0
@@ -158,9 +167,11 @@ def process_input(
             n_docs += len(docs)
 
         try:
-            for event in read_html_pages(source, options.max_record_bytes):
+            for k, event in enumerate(read_html_pages(source, options.max_record_bytes)):
+                if k % parts != index:
+                    continue
                 if isinstance(event, RecordProblem):
-                    problems.append(f"offset {event.offset}: {event.message}")
+                    problems.append((event.offset, event.message))
                     log.warning("%s at offset %d: %s", source.name, event.offset, event.message)
                     drops.add(DropReason.BAD_RECORD)
                     continue
@@ -187,11 +198,36 @@ def process_input(
     outcome.n_records = seen_records
     outcome.drops = drops.counts
     outcome.finished_at = utc_now()
+    return InputResult(outcome, [spill_path], n_docs, problems)
+
+
+def merge_parts(parts: list[InputResult]) -> InputResult:
+    """One input's result from the raw results of its parts (see `process_input`'s `part`):
+    counts added up, problems in file order, and the status settled. A failed input (unreadable,
+    or nothing but bad records) keeps no documents."""
+    first = parts[0].outcome
+    fatal = next((p.outcome for p in parts if p.outcome.status == "failed"), None)  # the reader gave up
+    drops: dict[str, int] = {}
+    for part in parts:
+        for reason, n in part.outcome.drops.items():
+            drops[reason] = drops.get(reason, 0) + n
+    outcome = InputOutcome(
+        source=first.source,
+        crawl=first.crawl,
+        status="failed" if fatal else "done",
+        n_records=sum(p.outcome.n_records for p in parts),
+        error=fatal.error if fatal else None,
+        drops=drops,
+        started_at=min(p.outcome.started_at for p in parts),
+        finished_at=max(p.outcome.finished_at for p in parts),
+    )
+    problems = sorted(problem for part in parts for problem in part.problems)
     if problems and outcome.status != "failed":
-        outcome.status = "failed" if seen_records == 0 else "partial"
-        listed = "; ".join(problems[:_MAX_LISTED_PROBLEMS])
+        outcome.status = "failed" if outcome.n_records == 0 else "partial"
+        listed = "; ".join(f"offset {offset}: {message}" for offset, message in problems[:_MAX_LISTED_PROBLEMS])
         more = len(problems) - _MAX_LISTED_PROBLEMS
-        outcome.error = f"{source.name}: {listed}" + (f" (+{more} more)" if more > 0 else "")
+        outcome.error = f"{outcome.source}: {listed}" + (f" (+{more} more)" if more > 0 else "")
     if outcome.status == "failed":
-        return InputResult(outcome, None, 0)
-    return InputResult(outcome, spill_path, n_docs)
+        return InputResult(outcome, [], 0, problems)
+    return InputResult(outcome, [path for p in parts for path in p.spill_paths], sum(p.n_documents for p in parts),
+                       problems)  # fmt: skip

@@ -4,7 +4,8 @@ input, and an input's rows reach the database in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from types import TracebackType
 
@@ -13,7 +14,7 @@ import pyarrow.ipc
 
 from .records import Document
 
-__all__ = ["SPILL_SCHEMA", "SpillWriter", "read_spill"]
+__all__ = ["SPILL_SCHEMA", "SpillWriter", "read_spill", "read_spills_in_order"]
 
 SPILL_SCHEMA = pa.schema(
     [
@@ -96,3 +97,24 @@ def read_spill(path: str) -> Iterator[pa.RecordBatch]:
         reader = pa.ipc.open_file(source)
         for index in range(reader.num_record_batches):
             yield reader.get_batch(index)
+
+
+def read_spills_in_order(paths: Sequence[str], batch_rows: int = 1024) -> Iterator[pa.RecordBatch]:
+    """The documents of several spill files of one input (its parts), merged into record order
+    (by `warc_offset`); a single file is read as it is."""
+    if len(paths) == 1:
+        yield from read_spill(paths[0])
+        return
+
+    def rows(path: str) -> Iterator[dict[str, object]]:
+        for batch in read_spill(path):
+            yield from batch.to_pylist()
+
+    merged: list[dict[str, object]] = []
+    for row in heapq.merge(*(rows(path) for path in paths), key=lambda row: row["warc_offset"]):  # type: ignore[arg-type, return-value]
+        merged.append(row)
+        if len(merged) >= batch_rows:
+            yield pa.RecordBatch.from_pylist(merged, schema=SPILL_SCHEMA)
+            merged = []
+    if merged:
+        yield pa.RecordBatch.from_pylist(merged, schema=SPILL_SCHEMA)

@@ -125,6 +125,19 @@ def test_two_workers_give_the_same_database(tmp_path: Path, demo_pages: list[Rea
     assert _snapshot(one) == _snapshot(two)
 
 
+def test_inputs_split_across_workers_give_the_same_outcomes(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    """With several workers each local file is processed in interleaved parts; their merge must
+    equal one reading: same documents in the same order, statuses, errors and drop counts."""
+    paths, _ = _bad_local_inputs(tmp_path / "warc", demo_pages)
+    paths += _corpus(tmp_path / "more", demo_pages[1::4], 2)
+    one, three = tmp_path / "one.duckdb", tmp_path / "three.duckdb"
+    first = mine(_sources(paths), str(one), workers=1)
+    again = mine(_sources(paths), str(three), workers=3)
+    assert (len(first.failed), len(first.partial)) == (len(again.failed), len(again.partial)) == (2, 1)
+    assert _snapshot(one) == _snapshot(three)
+    assert not list((tmp_path).glob(".three.duckdb.spill/*"))  # the parts' spill files are gone
+
+
 def test_language_allowlist_and_threshold(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     paths = _corpus(tmp_path / "warc", demo_pages[::2], 1)
     db = tmp_path / "de_fr.duckdb"
@@ -156,20 +169,27 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_bad_inputs_are_reported_and_good_ones_kept(
-    tmp_path: Path, demo_pages: list[RealPage], http_server: FileServer, http_root: Path
-) -> None:
-    good = _corpus(tmp_path / "warc", demo_pages[:20], 1)[0]
+def _bad_local_inputs(folder: Path, demo_pages: list[RealPage]) -> tuple[list[Path], list[int]]:
+    """A good WARC, the same with one gzip member cut short, a non-WARC file and an empty file;
+    and the record offsets of the good one."""
+    good = _corpus(folder, demo_pages[:20], 1)[0]
     data = good.read_bytes()
     with open(good, "rb") as handle:
         iterator = ArchiveIterator(handle)
         offsets = [iterator.get_record_offset() for _ in iterator]
-    truncated = tmp_path / "warc" / "truncated.warc.gz"
+    truncated = folder / "truncated.warc.gz"
     truncated.write_bytes(data[: offsets[10] + 50] + data[offsets[11] :])
-    not_warc = tmp_path / "warc" / "page.warc.gz"
+    not_warc = folder / "page.warc.gz"
     not_warc.write_bytes(b"<html>not a warc</html>\n" * 10)
-    empty = tmp_path / "warc" / "empty.warc"
+    empty = folder / "empty.warc"
     empty.write_bytes(b"")
+    return [good, truncated, not_warc, empty], offsets
+
+
+def test_bad_inputs_are_reported_and_good_ones_kept(
+    tmp_path: Path, demo_pages: list[RealPage], http_server: FileServer, http_root: Path
+) -> None:
+    (good, truncated, not_warc, empty), offsets = _bad_local_inputs(tmp_path / "warc", demo_pages)
     db = tmp_path / "corpus.duckdb"
     missing_url = f"{http_server.url}/gone.warc.gz"
     args = [
