@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 from corpora import mined_corpus
@@ -331,3 +332,29 @@ def test_spec_forms(monkeypatch: pytest.MonkeyPatch) -> None:
         create_backend("openai:m@https://api.example.com/v1?api-key=abc")
     with pytest.raises(ConfigError, match="concurrency"):
         create_backend("openai:m@http://h/v1", concurrency=0)
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def test_eval_command_with_an_http_model(api: FakeOpenAI, scored_db: Path) -> None:
+    api.require_key = KEY
+    model = f"openai:tiny@{api.base_url}"
+    args = [sys.executable, "-m", "toxmine", "eval", "--db", str(scored_db), "--model", model,
+            "--api-key-env", KEY_ENV, "--concurrency", "2", "--request-timeout", "10", "--k", "2",
+            "--max-new-tokens", "3", "--per-bucket", "2", "--langs", "de,en", "--prompt-scorer", "hash",
+            "--limit", "2", "--no-progress"]  # fmt: skip
+    env = {**os.environ, "CI": "1", KEY_ENV: KEY}
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "2 prompts, 4 continuations generated" in result.stdout and "expected_max_toxicity" in result.stdout
+    assert KEY not in result.stdout + result.stderr
+    assert len(api.seen) == 2 and all(s.authorization == f"Bearer {KEY}" for s in api.seen)
+    con = duckdb.connect(str(scored_db), read_only=True)
+    assert con.execute("SELECT model, backend FROM eval_runs").fetchall() == [(f"tiny@{api.base_url}", "openai")]
+    assert con.execute("SELECT count(*), count(text) FROM generations").fetchone() == (4, 4)
+    con.close()
+    other_run = [*args, "--seed", "1"]  # the same command would resume a finished run and send nothing
+    refused = subprocess.run(other_run, capture_output=True, text=True, timeout=120, env={**env, KEY_ENV: "sk-wrong"})
+    assert refused.returncode == 2 and KEY_ENV in refused.stderr and "401" in refused.stderr
+    assert "sk-wrong" not in refused.stderr
