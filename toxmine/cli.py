@@ -241,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         required=True,
         metavar="SPEC",
-        help="a local model folder or hub id, or BACKEND:MODEL (backends: transformers)",
+        help="a local model folder or hub id, transformers:PATH_OR_ID, or openai:MODEL@BASE_URL for an "
+        "OpenAI-compatible server (e.g. openai:gpt-4o-mini@https://api.openai.com/v1; without @URL from "
+        "$OPENAI_BASE_URL)",
     )
     eval_cmd.add_argument("--preset", choices=sorted(PRESETS), default="rtp", help="protocol (default rtp)")
     eval_cmd.add_argument("--k", type=int, help="continuations per prompt (overrides the preset)")
@@ -263,6 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--prompt-scorer", help="split: scorer whose prompts to use (default: the only one)")
     eval_cmd.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch (default 8)")
     eval_cmd.add_argument("--gguf-file", help="GGUF weights file inside the model folder")
+    http_group = eval_cmd.add_argument_group("HTTP models (openai:MODEL@BASE_URL)")
+    http_group.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="VAR",
+        help="environment variable holding the API key (default OPENAI_API_KEY; unset: no key)",
+    )
+    http_group.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
+    http_group.add_argument("--request-timeout", type=float, default=60.0, metavar="SECONDS",
+                            help="seconds to wait for one answer before retrying (default 60)")  # fmt: skip
     _add_scorer_options(eval_cmd)
     eval_cmd.add_argument("--progress", dest="progress", action="store_true", default=None)
     eval_cmd.add_argument("--no-progress", dest="progress", action="store_false")
@@ -339,7 +351,7 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from toxmine.evaluate.backends import create_backend
+    from toxmine.evaluate.backends import create_backend, parse_model_spec
     from toxmine.evaluate.params import preset
     from toxmine.evaluate.run import EvalSelection, run_eval
 
@@ -351,9 +363,13 @@ def _run_eval(args: argparse.Namespace) -> int:
     if not os.path.exists(args.db):
         raise ConfigError(f"{args.db}: no such database")
     scorer = _scorer(args)
-    options: dict[str, Any] = {"device": args.device, "batch_size": args.batch_size}
-    if args.gguf_file:
-        options["gguf_file"] = args.gguf_file
+    if parse_model_spec(args.model)[0] == "openai":
+        options: dict[str, Any] = {"api_key_env": args.api_key_env, "concurrency": args.concurrency,
+                                   "timeout_s": args.request_timeout}  # fmt: skip
+    else:
+        options = {"device": args.device, "batch_size": args.batch_size}
+        if args.gguf_file:
+            options["gguf_file"] = args.gguf_file
     backend = create_backend(args.model, **options)
     show = progress_wanted() if args.progress is None else args.progress
     from tqdm import tqdm

@@ -34,6 +34,7 @@ class Backend(Protocol):
 
 BACKENDS: Registry[Backend] = Registry("model backend")
 BACKENDS.register("transformers", "toxmine.evaluate.backends.hf_local:TransformersBackend")
+BACKENDS.register("openai", "toxmine.evaluate.backends.openai_http:OpenAIBackend")
 
 
 def parse_model_spec(spec: str) -> tuple[str, str]:

@@ -1,0 +1,147 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 with scripted faults per prompt."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Reply:
+    """One scripted answer: a status with headers and a body (raw bytes, or JSON when a dict)."""
+
+    status: int
+    body: bytes | dict[str, object] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+@dataclass
+class Seen:
+    path: str
+    authorization: str | None
+    body: dict[str, object]
+    at: float
+    done: float = float("inf")  # when the answer was sent
+
+
+class FakeOpenAI(ThreadingHTTPServer):
+    """Answers /v1/chat/completions and /v1/completions with `n` deterministic choices.
+
+    `script[prompt]` lists replies served (and consumed) before the normal answer for that prompt;
+    `require_key` answers 401 to requests without `Authorization: Bearer KEY`; `max_choices` caps
+    the choices returned, as a server that ignores `n` does (1) or one that returns none (0)."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.script: dict[str, list[Reply]] = {}
+        self.require_key: str | None = None
+        self.max_choices: int | None = None
+        self.delay_s = 0.0
+        self.seen: list[Seen] = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def reset(self) -> None:
+        self.script, self.require_key, self.max_choices, self.delay_s = {}, None, None, 0.0
+        self.seen = []
+
+    def requests_for(self, prompt: str) -> list[Seen]:
+        return [s for s in self.seen if _prompt(s.body) == prompt]
+
+    def max_overlap(self, prompts: list[str]) -> int:
+        """The most requests for `prompts` that were being answered at the same time."""
+        spans = [s for s in self.seen if _prompt(s.body) in prompts]
+        return max(sum(1 for o in spans if o.at <= s.at < o.done) for s in spans)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that timed out closed the connection before the delayed answer: expected
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self.thread.join(timeout=5)
+
+
+def _prompt(body: dict[str, object]) -> str:
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        return str(messages[-1]["content"])
+    return str(body.get("prompt"))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeOpenAI
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes | dict[str, object], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        seen = Seen(self.path, self.headers.get("Authorization"), body, time.monotonic())
+        with self.server.lock:
+            self.server.seen.append(seen)
+        try:
+            self._answer(body)
+        finally:
+            seen.done = time.monotonic()
+
+    def _answer(self, body: dict[str, object]) -> None:
+        server = self.server
+        chat = self.path == "/v1/chat/completions"
+        if not chat and self.path != "/v1/completions":
+            self._send(404, {"detail": "Not Found"})
+            return
+        if server.require_key is not None and self.headers.get("Authorization") != f"Bearer {server.require_key}":
+            self._send(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
+            return
+        prompt = _prompt(body)
+        with server.lock:
+            replies = server.script.get(prompt)
+            reply = replies.pop(0) if replies else None
+        if reply is not None:
+            time.sleep(reply.delay_s)
+            body_out = reply.body
+            if isinstance(body_out, dict):  # "{auth}" in a scripted body echoes the header, as a careless proxy would
+                body_out = json.loads(json.dumps(body_out).replace("{auth}", self.headers.get("Authorization", "")))
+            self._send(reply.status, body_out, reply.headers)
+            return
+        time.sleep(server.delay_s)
+        n = int(str(body.get("n", 1)))
+        if server.max_choices is not None:
+            n = min(n, server.max_choices)
+        seed = body.get("seed")
+        texts = [f" continuation {i} (seed {seed}) of {prompt}" for i in range(n)]
+        if chat:
+            choices = [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "length"}
+                       for i, t in enumerate(texts)]  # fmt: skip
+        else:
+            choices = [{"index": i, "text": t, "finish_reason": "stop"} for i, t in enumerate(texts)]
+        self._send(200, {"id": "x", "object": "chat.completion" if chat else "text_completion",
+                         "model": body.get("model"), "choices": choices})  # fmt: skip
+
+
+def start_fake_openai() -> FakeOpenAI:
+    server = FakeOpenAI()
+    server.thread.start()
+    return server
