@@ -239,9 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file with prompts (default corpus.duckdb)")
     eval_cmd.add_argument(
         "--model",
-        required=True,
+        default="default",
         metavar="SPEC",
-        help="a local model folder or hub id, or BACKEND:MODEL (backends: transformers)",
+        help="a local model folder or hub id, or BACKEND:MODEL (backends: transformers); default: the "
+        "embedded SmolLM2-135M-Instruct, converted once into $TOXMINE_CACHE_DIR or ~/.cache/toxmine",
     )
     eval_cmd.add_argument("--preset", choices=sorted(PRESETS), default="rtp", help="protocol (default rtp)")
     eval_cmd.add_argument("--k", type=int, help="continuations per prompt (overrides the preset)")
