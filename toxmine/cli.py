@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         default="default",
         metavar="SPEC",
-        help="a local model folder or hub id, or BACKEND:MODEL (backends: transformers); default: the "
+        help="a local model folder or hub id, or BACKEND:MODEL (backends: transformers, vllm); default: the "
         "embedded SmolLM2-135M-Instruct, converted once into $TOXMINE_CACHE_DIR or ~/.cache/toxmine",
     )
     eval_cmd.add_argument("--preset", choices=sorted(PRESETS), default="rtp", help="protocol (default rtp)")
@@ -331,7 +331,7 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from toxmine.evaluate.backends import create_backend
+    from toxmine.evaluate.backends import create_backend, parse_model_spec
     from toxmine.evaluate.params import preset
     from toxmine.evaluate.run import EvalSelection, run_eval
 
@@ -343,8 +343,13 @@ def _run_eval(args: argparse.Namespace) -> int:
     if not os.path.exists(args.db):
         raise ConfigError(f"{args.db}: no such database")
     scorer = _scorer(args)
-    options: dict[str, Any] = {"device": args.device, "batch_size": args.batch_size}
+    backend_name, _ = parse_model_spec(args.model)
+    options: dict[str, Any] = {}
+    if backend_name == "transformers":  # vllm places and batches on its own; run_eval still sends --batch-size
+        options.update(device=args.device, batch_size=args.batch_size)
     if args.gguf_file:
+        if backend_name != "transformers":
+            raise ConfigError(f"--gguf-file applies to the transformers backend, not {backend_name}")
         options["gguf_file"] = args.gguf_file
     backend = create_backend(args.model, **options)
     show = progress_wanted() if args.progress is None else args.progress

@@ -36,10 +36,11 @@ class Backend(Protocol):
 
 BACKENDS: Registry[Backend] = Registry("model backend")
 BACKENDS.register("transformers", "toxmine.evaluate.backends.hf_local:TransformersBackend")
+BACKENDS.register("vllm", "toxmine.evaluate.backends.vllm_offline:VllmBackend")
 
 
 def parse_model_spec(spec: str) -> tuple[str, str]:
-    """`transformers:PATH_OR_ID`... -> (backend, model). A bare path or id means the
+    """`transformers:PATH_OR_ID`, `vllm:MODEL`... -> (backend, model). A bare path or id means the
     local transformers backend; `default` is the embedded default model (see `default_model`)."""
     if spec in (DEFAULT_MODEL_SPEC, DEFAULT_MODEL.spec):
         return "transformers", DEFAULT_MODEL.spec
