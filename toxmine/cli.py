@@ -239,11 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file with prompts (default corpus.duckdb)")
     eval_cmd.add_argument(
         "--model",
-        required=True,
+        default="default",
         metavar="SPEC",
-        help="a local model folder or hub id, transformers:PATH_OR_ID, or openai:MODEL@BASE_URL for an "
-        "OpenAI-compatible server (e.g. openai:gpt-4o-mini@https://api.openai.com/v1; without @URL from "
-        "$OPENAI_BASE_URL)",
+        help="a local model folder or hub id, or BACKEND:MODEL: transformers:PATH_OR_ID, vllm:PATH_OR_ID, or "
+        "openai:MODEL@BASE_URL for an OpenAI-compatible server (e.g. openai:gpt-4o-mini@https://api.openai.com/v1; "
+        "without @URL from $OPENAI_BASE_URL); default: the embedded SmolLM2-135M-Instruct, converted once into "
+        "$TOXMINE_CACHE_DIR or ~/.cache/toxmine",
     )
     eval_cmd.add_argument("--preset", choices=sorted(PRESETS), default="rtp", help="protocol (default rtp)")
     eval_cmd.add_argument("--k", type=int, help="continuations per prompt (overrides the preset)")
@@ -363,13 +364,16 @@ def _run_eval(args: argparse.Namespace) -> int:
     if not os.path.exists(args.db):
         raise ConfigError(f"{args.db}: no such database")
     scorer = _scorer(args)
-    if parse_model_spec(args.model)[0] == "openai":
-        options: dict[str, Any] = {"api_key_env": args.api_key_env, "concurrency": args.concurrency,
-                                   "timeout_s": args.request_timeout}  # fmt: skip
-    else:
-        options = {"device": args.device, "batch_size": args.batch_size}
-        if args.gguf_file:
-            options["gguf_file"] = args.gguf_file
+    backend_name, _ = parse_model_spec(args.model)
+    options: dict[str, Any] = {}
+    if backend_name == "openai":
+        options.update(api_key_env=args.api_key_env, concurrency=args.concurrency, timeout_s=args.request_timeout)
+    elif backend_name == "transformers":  # vllm places and batches on its own; run_eval still sends --batch-size
+        options.update(device=args.device, batch_size=args.batch_size)
+    if args.gguf_file:
+        if backend_name != "transformers":
+            raise ConfigError(f"--gguf-file applies to the transformers backend, not {backend_name}")
+        options["gguf_file"] = args.gguf_file
     backend = create_backend(args.model, **options)
     show = progress_wanted() if args.progress is None else args.progress
     from tqdm import tqdm

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.registry import Registry
 
+from ..default_model import DEFAULT_MODEL, DEFAULT_MODEL_SPEC, default_cache_root, default_model_dir
 from ..params import GenerationParams
 
 __all__ = ["BACKENDS", "Backend", "Completion", "create_backend", "parse_model_spec"]
@@ -35,11 +37,14 @@ class Backend(Protocol):
 BACKENDS: Registry[Backend] = Registry("model backend")
 BACKENDS.register("transformers", "toxmine.evaluate.backends.hf_local:TransformersBackend")
 BACKENDS.register("openai", "toxmine.evaluate.backends.openai_http:OpenAIBackend")
+BACKENDS.register("vllm", "toxmine.evaluate.backends.vllm_offline:VllmBackend")
 
 
 def parse_model_spec(spec: str) -> tuple[str, str]:
-    """`transformers:PATH_OR_ID`, `openai:MODEL@URL`... -> (backend, model). A bare path or id
-    means the local transformers backend."""
+    """`transformers:PATH_OR_ID`, `vllm:MODEL`... -> (backend, model). A bare path or id means the
+    local transformers backend; `default` is the embedded default model (see `default_model`)."""
+    if spec in (DEFAULT_MODEL_SPEC, DEFAULT_MODEL.spec):
+        return "transformers", DEFAULT_MODEL.spec
     backend, sep, model = spec.partition(":")
     if sep and backend in BACKENDS.names():
         if not model:
@@ -48,7 +53,15 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
     return "transformers", spec
 
 
-def create_backend(spec: str, **options: Any) -> Backend:
+def create_backend(spec: str, cache_root: Path | None = None, **options: Any) -> Backend:
+    """The backend for a model spec, with backend options (device, batch_size...). The default
+    model is converted on first use into `cache_root` (default: `$TOXMINE_CACHE_DIR` or
+    `~/.cache/toxmine`) and recorded under its stable name, not its cache folder."""
     backend, model = parse_model_spec(spec)
+    if model == DEFAULT_MODEL.spec:
+        if options.get("gguf_file"):
+            raise ConfigError(f"{model}: gguf_file does not apply to the default model")
+        options = {**options, "label": model}
+        model = str(default_model_dir(cache_root or default_cache_root()))
     created: Backend = BACKENDS.create(backend, model, **options)
     return created

@@ -16,12 +16,14 @@ from toxmine.miner.errors import ConfigError
 
 from ..params import GenerationParams
 from .base import Completion
+from .prompting import encode_prompt, has_chat_template, use_chat
 
 __all__ = ["TransformersBackend"]
 
 
 class TransformersBackend:
-    """Batched sampling from a local or hub causal LM."""
+    """Batched sampling from a local or hub causal LM; `label` names it in results instead of `model`
+    (the embedded default model is recorded under a stable name, not its cache folder)."""
 
     name = "transformers"
 
@@ -33,11 +35,12 @@ class TransformersBackend:
         gguf_file: str | None = None,
         max_context: int | None = None,
         threads: int | None = None,
+        label: str | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.model = model
+        self.model = label or model  # what results are recorded under
         local = Path(model).expanduser()
         if not local.exists() and model.startswith((".", "/", "~")):
             raise ConfigError(f"{model}: model path does not exist")
@@ -50,7 +53,7 @@ class TransformersBackend:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        self.has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
+        self.has_chat_template = has_chat_template(self.tokenizer)
         positions = getattr(self.lm.config, "max_position_embeddings", None)
         self.context = max_context or (positions if isinstance(positions, int) else 2048)
         if device == "auto":
@@ -65,25 +68,12 @@ class TransformersBackend:
         self.batch_size = batch_size
 
     def _encode(self, prompt: str, chat: bool, max_new_tokens: int) -> tuple[list[int], bool]:
-        if chat:
-            ids = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
-            )
-            if not isinstance(ids, list):  # newer transformers return a BatchEncoding
-                ids = list(ids["input_ids"])
-        else:
-            ids = self.tokenizer(prompt)["input_ids"]
-        budget = max(1, self.context - max_new_tokens)
-        if len(ids) > budget:
-            return list(ids[-budget:]), True
-        return list(ids), False
+        return encode_prompt(self.tokenizer, prompt, chat, self.context - max_new_tokens)
 
     def generate(self, prompts: Sequence[str], params: GenerationParams) -> list[list[Completion]]:
         import torch
 
-        chat = self.has_chat_template if params.chat is None else params.chat
-        if chat and not self.has_chat_template:
-            raise ConfigError(f"{self.model}: chat=True but the tokenizer has no chat template")
+        chat = use_chat(self.model, self.tokenizer, params.chat)
         results: list[list[Completion]] = []
         for start in range(0, len(prompts), self.batch_size):
             encoded = [self._encode(p, chat, params.max_new_tokens) for p in prompts[start : start + self.batch_size]]
