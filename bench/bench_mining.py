@@ -44,6 +44,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from toxmine.miner.records import HtmlPage, LangGuess
 
+from benchkit import (
+    cpu_model,
+    loadavg,
+    log,
+    markdown_rows,
+    num,
+    parallel_capacity,
+    rate,
+    ratio,
+    usable_cpus,
+    versions,
+    write_json,
+)
+
+PACKAGES = ("toxmine", "trafilatura", "lxml", "warcio", "fasttext-predict", "datasketch", "duckdb")
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_WARC_DIR = os.path.join(BENCH_DIR, ".cache", "warc")
 DEFAULT_JSON = os.path.join(BENCH_DIR, ".cache", "results.json")
@@ -70,14 +85,6 @@ def _timed(func: Callable[[], T]) -> tuple[T, Timing]:
     wall, cpu = time.perf_counter(), time.process_time()
     result = func()
     return result, Timing(time.perf_counter() - wall, time.process_time() - cpu)
-
-
-def _rate(n: float, seconds: float) -> float:
-    return n / seconds if seconds > 0 else float("nan")
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if b else float("nan")
 
 
 def _cpu_seconds(who: int) -> float:
@@ -116,66 +123,6 @@ def _one_core() -> Iterator[int | None]:
         yield cpu
     finally:
         os.sched_setaffinity(0, previous)
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def _usable_cpus() -> int | None:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python": platform.python_version()}
-    for name in ("toxmine", "trafilatura", "lxml", "warcio", "fasttext-predict", "datasketch", "duckdb"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
-def _spin(n: int) -> None:
-    x = 0
-    for i in range(n):
-        x += i
-
-
-def _parallel_capacity(n: int = 4_000_000) -> float:
-    """Speedup of 2 concurrent CPU-bound processes over 1: about 2 on an idle 2-core machine,
-    less when something else is running (it tells how far 4d can go)."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
-
-    def run(k: int) -> float:
-        processes = [context.Process(target=_spin, args=(n,)) for _ in range(k)]
-        started = time.perf_counter()
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join()
-        return time.perf_counter() - started
-
-    solo = min(run(1), run(1))
-    return 2 * solo / run(2)
 
 
 # -- 4 + 5. end-to-end, in a fresh subprocess each --------------------------------------------------
@@ -224,7 +171,7 @@ def _run_e2e(files: Sequence[str], workers: int, tmp_dir: str | None) -> dict[st
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["process_wall_s"] = process_wall
     if result["failed"] or result["partial"]:
-        _log(f"warning: mine() reported failed={result['failed']} partial={result['partial']}")
+        log(f"warning: mine() reported failed={result['failed']} partial={result['partial']}")
     return result
 
 
@@ -294,14 +241,14 @@ def _reader(files: Sequence[str], repeat: int) -> dict[str, Any]:
         "repeat": max(1, repeat),
         "raw_records": raw_records,
         "raw": raw_best.as_dict(),
-        "raw_records_per_s": _rate(raw_records, raw_best.wall),
-        "raw_records_per_cpu_s": _rate(raw_records, raw_best.cpu),
+        "raw_records_per_s": rate(raw_records, raw_best.wall),
+        "raw_records_per_cpu_s": rate(raw_records, raw_best.cpu),
         "ours_records": counts.records,
         "ours": ours_best.as_dict(),
-        "ours_records_per_s": _rate(counts.records, ours_best.wall),
-        "ours_records_per_cpu_s": _rate(counts.records, ours_best.cpu),
-        "ratio_ours_over_raw": _ratio(raw_best.wall, ours_best.wall),
-        "ratio_ours_over_raw_cpu": _ratio(raw_best.cpu, ours_best.cpu),
+        "ours_records_per_s": rate(counts.records, ours_best.wall),
+        "ours_records_per_cpu_s": rate(counts.records, ours_best.cpu),
+        "ratio_ours_over_raw": ratio(raw_best.wall, ours_best.wall),
+        "ratio_ours_over_raw_cpu": ratio(raw_best.cpu, ours_best.cpu),
         "html_pages": counts.html_pages,
         "problems": counts.problems,
         "skipped": counts.skipped,
@@ -321,8 +268,8 @@ class StageResult:
         return {
             "n_in": self.n_in,
             **self.timing.as_dict(),
-            "docs_per_s": _rate(self.n_in, self.timing.wall),
-            "docs_per_cpu_s": _rate(self.n_in, self.timing.cpu),
+            "docs_per_s": rate(self.n_in, self.timing.wall),
+            "docs_per_cpu_s": rate(self.n_in, self.timing.cpu),
             "cpu_ms_per_doc": 1000 * self.timing.cpu / self.n_in if self.n_in else None,
             "n_out": self.n_out,
             "note": self.note,
@@ -489,12 +436,6 @@ def _stages(pages: list[HtmlPage]) -> tuple[list[StageResult], StageResult]:
 
 
 # -- report ------------------------------------------------------------------------------------------
-def _num(value: float | None, digits: int = 1) -> str:
-    if value is None or value != value:  # None or NaN
-        return "n/a"
-    return f"{value:,.{digits}f}"
-
-
 def _mib(kib: int | None) -> str:
     return "n/a" if kib is None else f"{kib / 1024:,.0f} MiB"
 
@@ -512,7 +453,7 @@ def _rows(r: dict[str, Any]) -> list[Row]:
             "",
             "",
             "",
-            f"x{_num(machine['parallel_speedup_start'], 2)} / x{_num(machine['parallel_speedup_end'], 2)}",
+            f"x{num(machine['parallel_speedup_start'], 2)} / x{num(machine['parallel_speedup_end'], 2)}",
             "",
             "speedup at start / at end; ~x2 on an idle 2-core machine, bounds 4d",
         )
@@ -524,10 +465,10 @@ def _rows(r: dict[str, Any]) -> list[Row]:
             "1a",
             "reader: raw warcio `ArchiveIterator`, every `content_stream().read()`",
             f"{reader['raw_records']:,} records",
-            _num(reader["raw"]["wall_s"], 2),
-            _num(reader["raw"]["cpu_s"], 2),
-            f"{_num(reader['raw_records_per_s'], 0)} records/s",
-            f"{_num(reader['raw_records_per_cpu_s'], 0)} records/s",
+            num(reader["raw"]["wall_s"], 2),
+            num(reader["raw"]["cpu_s"], 2),
+            f"{num(reader['raw_records_per_s'], 0)} records/s",
+            f"{num(reader['raw_records_per_cpu_s'], 0)} records/s",
             best,
         )
     )
@@ -536,12 +477,12 @@ def _rows(r: dict[str, Any]) -> list[Row]:
             "1b",
             "reader: `read_html_pages`",
             f"{reader['ours_records']:,} records",
-            _num(reader["ours"]["wall_s"], 2),
-            _num(reader["ours"]["cpu_s"], 2),
-            f"{_num(reader['ours_records_per_s'], 0)} records/s",
-            f"{_num(reader['ours_records_per_cpu_s'], 0)} records/s",
-            f"{best}; **ours/raw = {_num(reader['ratio_ours_over_raw'], 2)}** "
-            f"(CPU {_num(reader['ratio_ours_over_raw_cpu'], 2)}); {reader['html_pages']:,} HTML 200 pages, "
+            num(reader["ours"]["wall_s"], 2),
+            num(reader["ours"]["cpu_s"], 2),
+            f"{num(reader['ours_records_per_s'], 0)} records/s",
+            f"{num(reader['ours_records_per_cpu_s'], 0)} records/s",
+            f"{best}; **ours/raw = {num(reader['ratio_ours_over_raw'], 2)}** "
+            f"(CPU {num(reader['ratio_ours_over_raw_cpu'], 2)}); {reader['html_pages']:,} HTML 200 pages, "
             f"{reader['problems']} problems",
         )
     )
@@ -558,11 +499,11 @@ def _rows(r: dict[str, Any]) -> list[Row]:
                 key,
                 label,
                 f"{stage['n_in']:,} docs",
-                _num(stage["wall_s"], 2),
-                _num(stage["cpu_s"], 2),
-                f"{_num(stage['docs_per_s'])} docs/s",
-                f"{_num(stage['docs_per_cpu_s'])} docs/s",
-                f"{_num(stage['cpu_ms_per_doc'], 2)} CPU ms/doc; {stage['note']}",
+                num(stage["wall_s"], 2),
+                num(stage["cpu_s"], 2),
+                f"{num(stage['docs_per_s'])} docs/s",
+                f"{num(stage['docs_per_cpu_s'])} docs/s",
+                f"{num(stage['cpu_ms_per_doc'], 2)} CPU ms/doc; {stage['note']}",
             )
         )
     chain = r["stage_chain"]
@@ -571,10 +512,10 @@ def _rows(r: dict[str, Any]) -> list[Row]:
             "2e",
             "stages 2a-2d added up, per HTML page in",
             f"{r['sample_pages']:,} pages",
-            _num(chain["wall_s"], 2),
-            _num(chain["cpu_s"], 2),
-            f"{_num(chain['pages_per_s'])} docs/s",
-            f"{_num(chain['pages_per_cpu_s'])} docs/s",
+            num(chain["wall_s"], 2),
+            num(chain["cpu_s"], 2),
+            f"{num(chain['pages_per_s'])} docs/s",
+            f"{num(chain['pages_per_cpu_s'])} docs/s",
             "no reader, spill, dedup index or DuckDB: compare with 4a",
         )
     )
@@ -584,11 +525,11 @@ def _rows(r: dict[str, Any]) -> list[Row]:
             "3",
             "**yardstick**: raw trafilatura, same pages",
             f"{raw['n_in']:,} docs",
-            _num(raw["wall_s"], 2),
-            _num(raw["cpu_s"], 2),
-            f"{_num(raw['docs_per_s'])} docs/s",
-            f"{_num(raw['docs_per_cpu_s'])} docs/s",
-            f"{_num(raw['cpu_ms_per_doc'], 2)} CPU ms/doc; {raw['note']}",
+            num(raw["wall_s"], 2),
+            num(raw["cpu_s"], 2),
+            f"{num(raw['docs_per_s'])} docs/s",
+            f"{num(raw['docs_per_cpu_s'])} docs/s",
+            f"{num(raw['cpu_ms_per_doc'], 2)} CPU ms/doc; {raw['note']}",
         )
     )
     ratios = r["ratios"]
@@ -599,10 +540,10 @@ def _rows(r: dict[str, Any]) -> list[Row]:
             "",
             "",
             "",
-            _num(ratios["extract_over_raw_trafilatura_wall"], 2),
-            f"**{_num(ratios['extract_over_raw_trafilatura'], 2)}**",
+            num(ratios["extract_over_raw_trafilatura_wall"], 2),
+            f"**{num(ratios['extract_over_raw_trafilatura'], 2)}**",
             "docs/s over docs/s; the two ran interleaved page by page; stages 2a-2d (2e): "
-            f"{_num(ratios['chain_over_raw_trafilatura'], 2)}",
+            f"{num(ratios['chain_over_raw_trafilatura'], 2)}",
         )
     )
     for key, name in (("4a", "e2e_1_worker"), ("4b", "e2e_2_workers")):
@@ -612,11 +553,11 @@ def _rows(r: dict[str, Any]) -> list[Row]:
                 key,
                 f"end-to-end `mine()`, workers={e2e['workers']}, fresh DuckDB",
                 f"{e2e['html_pages']:,} pages",
-                _num(e2e["wall_s"], 1),
-                _num(e2e["cpu_s"], 1),
-                f"{_num(e2e['pages_per_s'])} docs/s",
-                f"{_num(e2e['pages_per_cpu_s'])} docs/s",
-                f"{e2e['documents']:,} documents stored = **{_num(e2e['documents_per_s'])} stored/s** "
+                num(e2e["wall_s"], 1),
+                num(e2e["cpu_s"], 1),
+                f"{num(e2e['pages_per_s'])} docs/s",
+                f"{num(e2e['pages_per_cpu_s'])} docs/s",
+                f"{e2e['documents']:,} documents stored = **{num(e2e['documents_per_s'])} stored/s** "
                 f"({e2e['duplicates']:,} of them duplicates); CPU = all processes",
             )
         )
@@ -627,8 +568,8 @@ def _rows(r: dict[str, Any]) -> list[Row]:
             "",
             "",
             "",
-            f"**{_num(ratios['e2e1_over_raw_trafilatura'], 2)}**",
-            _num(ratios["e2e1_over_raw_trafilatura_cpu"], 2),
+            f"**{num(ratios['e2e1_over_raw_trafilatura'], 2)}**",
+            num(ratios["e2e1_over_raw_trafilatura_cpu"], 2),
             "4a runs over every page, 3 over the sample: per-page cost is heavy-tailed, see 3b",
         )
     )
@@ -639,8 +580,8 @@ def _rows(r: dict[str, Any]) -> list[Row]:
             "",
             "",
             "",
-            f"**{_num(ratios['e2e2_over_e2e1'], 2)}**",
-            _num(ratios["e2e2_over_e2e1_cpu"], 2),
+            f"**{num(ratios['e2e2_over_e2e1'], 2)}**",
+            num(ratios["e2e2_over_e2e1_cpu"], 2),
             f"nproc {r['machine']['nproc']}; CPU column: docs per CPU-second, i.e. parallel overhead",
         )
     )
@@ -651,8 +592,8 @@ def _rows(r: dict[str, Any]) -> list[Row]:
                 key,
                 f"peak RSS, `mine()` workers=1 on {rss['files']} files",
                 f"{rss['html_pages']:,} pages",
-                _num(rss["wall_s"], 1),
-                _num(rss["cpu_s"], 1),
+                num(rss["wall_s"], 1),
+                num(rss["cpu_s"], 1),
                 f"**{_mib(rss['maxrss_self_kib'])}**",
                 "",
                 f"ru_maxrss self (children {_mib(rss['maxrss_children_kib'])}); "
@@ -666,9 +607,9 @@ def _rows(r: dict[str, Any]) -> list[Row]:
             "",
             "",
             "",
-            f"**x{_num(ratios['rss_all_over_small'], 3)}**",
+            f"**x{num(ratios['rss_all_over_small'], 3)}**",
             "",
-            f"for x{_num(ratios['input_growth'], 2)} the HTML pages; 5b is the same run as 4a",
+            f"for x{num(ratios['input_growth'], 2)} the HTML pages; 5b is the same run as 4a",
         )
     )
     return rows
@@ -679,13 +620,13 @@ def _table(results: dict[str, Any]) -> str:
         "| # | measurement | n | wall s | CPU s | result (wall) | result (CPU time) | notes |\n"
         "|---|---|---:|---:|---:|---:|---:|---|"
     )
-    lines = ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in _rows(results)]
+    lines = markdown_rows(_rows(results))
     return "\n".join([header, *lines])
 
 
 def _report(r: dict[str, Any]) -> str:
     machine, corpus, reader = r["machine"], r["corpus"], r["reader"]
-    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+    version_list = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
     lines = [
         "## toxmine mining benchmark",
         "",
@@ -693,7 +634,7 @@ def _report(r: dict[str, Any]) -> str:
         f"- machine: nproc {machine['nproc']} (usable {machine['usable_cpus']}), {machine['cpu']}, "
         f"{machine['platform']}; parts 1-3 pinned to CPU {machine['pinned_cpu']}; "
         f"load average at start {machine['loadavg_start']}, at end {machine['loadavg_end']}",
-        f"- versions: {versions}",
+        f"- versions: {version_list}",
         f"- corpus: {corpus['files']} files in `{corpus['warc_dir']}`, {corpus['bytes'] / 1e6:,.1f} MB, "
         f"{reader['ours_records']:,} records, {reader['html_pages']:,} HTML 200 pages; "
         f"parts 2-3 on {r['sample_pages']:,} of the pages, spread evenly",
@@ -722,17 +663,13 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] == CHILD_MODE:
         return _e2e_child(arguments[1:])
     args = _parse(arguments)
     began = time.perf_counter()
-    loadavg_start = _loadavg()
+    loadavg_start = loadavg()
     folder = args.warc_dir
     files = sorted(glob.glob(os.path.join(folder, "*.warc.gz")) + glob.glob(os.path.join(folder, "*.warc")))
     if not files:
@@ -743,55 +680,55 @@ def main(argv: Sequence[str] | None = None) -> int:
             while handle.read(1 << 20):
                 pass
 
-    capacity_start = _parallel_capacity()
-    _log(f"2 processes vs 1: x{capacity_start:.2f}")
+    capacity_start = parallel_capacity()
+    log(f"2 processes vs 1: x{capacity_start:.2f}")
     # 4 + 5 first, while this process is small (see the module docstring).
-    _log(f"{len(files)} files; end-to-end runs, each in a fresh subprocess")
+    log(f"{len(files)} files; end-to-end runs, each in a fresh subprocess")
     rss_small = _run_e2e(small, 1, args.tmp_dir)
-    _log(f"workers=1 on {len(small)} files: {rss_small['wall_s']:.1f} s")
+    log(f"workers=1 on {len(small)} files: {rss_small['wall_s']:.1f} s")
     e2e_1 = _run_e2e(files, 1, args.tmp_dir)
-    _log(f"workers=1 on {len(files)} files: {e2e_1['wall_s']:.1f} s")
+    log(f"workers=1 on {len(files)} files: {e2e_1['wall_s']:.1f} s")
     e2e_2 = _run_e2e(files, 2, args.tmp_dir)
-    _log(f"workers=2 on {len(files)} files: {e2e_2['wall_s']:.1f} s")
+    log(f"workers=2 on {len(files)} files: {e2e_2['wall_s']:.1f} s")
 
     with _one_core() as cpu:
         _import_all()  # so that no timing below pays for an import
         reader = _reader(files, args.reader_repeat)
-        _log(f"reader: raw {reader['raw']['wall_s']:.2f} s, ours {reader['ours']['wall_s']:.2f} s (best)")
+        log(f"reader: raw {reader['raw']['wall_s']:.2f} s, ours {reader['ours']['wall_s']:.2f} s (best)")
         small_pages = _our_reader(small).html_pages
         pages: list[HtmlPage] = []
         _our_reader(files, pages)
         sample = _sample(pages, args.max_pages)
         del pages
         stages, raw = _stages(sample)
-        _log("stages: " + ", ".join(f"{s.name} {s.timing.wall:.1f} s" for s in [*stages, raw]))
+        log("stages: " + ", ".join(f"{s.name} {s.timing.wall:.1f} s" for s in [*stages, raw]))
 
-    capacity_end = _parallel_capacity()
-    _log(f"2 processes vs 1: x{capacity_end:.2f}")
+    capacity_end = parallel_capacity()
+    log(f"2 processes vs 1: x{capacity_end:.2f}")
     html_pages = reader["html_pages"]
     for e2e in (e2e_1, e2e_2):
         e2e["html_pages"] = html_pages
-        e2e["pages_per_s"] = _rate(html_pages, e2e["wall_s"])
-        e2e["pages_per_cpu_s"] = _rate(html_pages, e2e["cpu_s"])
-        e2e["documents_per_s"] = _rate(e2e["documents"], e2e["wall_s"])
+        e2e["pages_per_s"] = rate(html_pages, e2e["wall_s"])
+        e2e["pages_per_cpu_s"] = rate(html_pages, e2e["cpu_s"])
+        e2e["documents_per_s"] = rate(e2e["documents"], e2e["wall_s"])
     rss_small["html_pages"] = small_pages
     raw_dict = raw.as_dict()
-    stage_rate = {stage.name: _rate(stage.n_in, stage.timing.cpu) for stage in stages}
+    stage_rate = {stage.name: rate(stage.n_in, stage.timing.cpu) for stage in stages}
     chain_wall = sum(s.timing.wall for s in stages)
     chain_cpu = sum(s.timing.cpu for s in stages)
     results: dict[str, Any] = {
         "command": shlex.join([os.path.relpath(sys.executable), *sys.argv]),
         "machine": {
             "nproc": os.cpu_count(),
-            "usable_cpus": _usable_cpus(),
-            "cpu": _cpu_model(),
+            "usable_cpus": usable_cpus(),
+            "cpu": cpu_model(),
             "platform": platform.platform(),
             "pinned_cpu": cpu,
             "loadavg_start": loadavg_start,
-            "loadavg_end": _loadavg(),
+            "loadavg_end": loadavg(),
             "parallel_speedup_start": capacity_start,
             "parallel_speedup_end": capacity_end,
-            "versions": _versions(),
+            "versions": versions(PACKAGES),
         },
         "corpus": {
             "warc_dir": folder,
@@ -804,8 +741,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stage_chain": {
             "wall_s": chain_wall,
             "cpu_s": chain_cpu,
-            "pages_per_s": _rate(len(sample), chain_wall),
-            "pages_per_cpu_s": _rate(len(sample), chain_cpu),
+            "pages_per_s": rate(len(sample), chain_wall),
+            "pages_per_cpu_s": rate(len(sample), chain_cpu),
         },
         "raw_trafilatura": raw_dict,
         "e2e_1_worker": e2e_1,
@@ -813,24 +750,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rss_small": rss_small,
         "rss_all": e2e_1,
         "ratios": {
-            "extract_over_raw_trafilatura_wall": _ratio(raw.timing.wall, stages[1].timing.wall),
-            "extract_over_raw_trafilatura": _ratio(stage_rate["extract"], raw_dict["docs_per_cpu_s"]),
-            "chain_over_raw_trafilatura": _ratio(_rate(len(sample), chain_cpu), raw_dict["docs_per_cpu_s"]),
-            "e2e1_over_raw_trafilatura": _ratio(e2e_1["pages_per_s"], raw_dict["docs_per_s"]),
-            "e2e1_over_raw_trafilatura_cpu": _ratio(e2e_1["pages_per_cpu_s"], raw_dict["docs_per_cpu_s"]),
-            "e2e2_over_e2e1": _ratio(e2e_2["pages_per_s"], e2e_1["pages_per_s"]),
-            "e2e2_over_e2e1_cpu": _ratio(e2e_2["pages_per_cpu_s"], e2e_1["pages_per_cpu_s"]),
-            "rss_all_over_small": _ratio(e2e_1["maxrss_self_kib"], rss_small["maxrss_self_kib"]),
-            "input_growth": _ratio(html_pages, small_pages),
+            "extract_over_raw_trafilatura_wall": ratio(raw.timing.wall, stages[1].timing.wall),
+            "extract_over_raw_trafilatura": ratio(stage_rate["extract"], raw_dict["docs_per_cpu_s"]),
+            "chain_over_raw_trafilatura": ratio(rate(len(sample), chain_cpu), raw_dict["docs_per_cpu_s"]),
+            "e2e1_over_raw_trafilatura": ratio(e2e_1["pages_per_s"], raw_dict["docs_per_s"]),
+            "e2e1_over_raw_trafilatura_cpu": ratio(e2e_1["pages_per_cpu_s"], raw_dict["docs_per_cpu_s"]),
+            "e2e2_over_e2e1": ratio(e2e_2["pages_per_s"], e2e_1["pages_per_s"]),
+            "e2e2_over_e2e1_cpu": ratio(e2e_2["pages_per_cpu_s"], e2e_1["pages_per_cpu_s"]),
+            "rss_all_over_small": ratio(e2e_1["maxrss_self_kib"], rss_small["maxrss_self_kib"]),
+            "input_growth": ratio(html_pages, small_pages),
         },
     }
     results["total_seconds"] = time.perf_counter() - began
     print(_report(results))
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2, default=str)
-        handle.write("\n")
-    print(f"\nfigures written to {args.json}")
+    write_json(args.json, results)
     return 0
 
 

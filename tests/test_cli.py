@@ -83,3 +83,12 @@ def test_eval_command_with_a_local_model(tmp_path: Path) -> None:
     assert "0 continuations generated (6 prompts already done)" in again.stdout
     missing = _run("eval", "--db", "demo.duckdb", "--model", str(tmp_path / "nope"), cwd=tmp_path)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_scorer_options_are_typed() -> None:
+    from toxmine.cli import _key_value
+
+    assert _key_value("threads=2") == ("threads", 2)
+    assert _key_value("threshold=0.5") == ("threshold", 0.5)
+    assert _key_value("strict=false") == ("strict", False)
+    assert _key_value("model=org/name=v1") == ("model", "org/name=v1")

@@ -58,10 +58,18 @@ def _edges(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"bucket edges must be numbers like 0,0.25,0.5,0.75,1: {text}") from exc
 
 
-def _key_value(text: str) -> tuple[str, str]:
+def _key_value(text: str) -> tuple[str, Any]:
+    """KEY=VALUE with VALUE read as an int, float or true/false where it looks like one."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    if value.lower() in {"true", "false"}:
+        return key, value.lower() == "true"
+    for number in (int, float):
+        try:
+            return key, number(value)
+        except ValueError:
+            pass
     return key, value
 
 
@@ -79,7 +87,12 @@ def _add_scorer_options(parser: argparse.ArgumentParser) -> None:
     )
     sc.add_argument("--toxic-labels", help="comma-separated labels that count as toxic (transformers)")
     sc.add_argument("--device", default="auto", help="auto (CUDA GPU when present, else CPU), cpu, cuda, cuda:1")
-    sc.add_argument("--scorer-batch-size", type=int, default=32, help="texts per forward pass (transformers)")
+    sc.add_argument(
+        "--scorer-batch-size",
+        type=int,
+        default=16,
+        help="most texts per forward pass (transformers; also capped by max_batch_tokens)",
+    )
     sc.add_argument("--word-list", metavar="PATH", help="for --scorer lexicon: a .parquet/.csv/.tsv with lang, word")
     sc.add_argument(
         "--scorer-option",

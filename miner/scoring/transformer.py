@@ -2,8 +2,9 @@
 
 Multi-label heads (sigmoid) and single-label heads (softmax) are both handled; which labels
 count as toxic is configurable. Texts are tokenised once, sorted by length and batched with
-dynamic padding; `device="auto"` runs on a CUDA GPU in bf16 (fp16 where bf16 is unsupported)
-when one is present, else on the CPU with all cores.
+dynamic padding under a token budget (long texts go in smaller batches); `device="auto"` runs
+on a CUDA GPU in bf16 (fp16 where bf16 is unsupported) when one is present, else on the CPU
+with all usable cores.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class TransformersScorer:
         model: str,
         toxic_labels: Sequence[str] | None = None,
         activation: str | None = None,
-        batch_size: int = 32,
+        batch_size: int = 16,
+        max_batch_tokens: int | None = None,
         max_length: int | None = None,
         device: str = "auto",
         threads: int | None = None,
@@ -72,14 +74,20 @@ class TransformersScorer:
         if self.activation not in {"sigmoid", "softmax"}:
             raise ConfigError(f"activation must be sigmoid or softmax, got {self.activation!r}")
         self.toxic_indices = self._toxic_indices(model, toxic_labels)
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
         self.max_length = self._max_length(config, max_length)
         self.device = self._pick_device(device, torch)
         if self.device.type == "cuda":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             self.model = self.model.to(device=self.device, dtype=dtype)
         else:
-            torch.set_num_threads(threads or os.cpu_count() or 1)
+            torch.set_num_threads(int(threads) if threads else len(os.sched_getaffinity(0)))
+        # On CPU, throughput peaks near 2K padded tokens per forward pass (bench/bench_scoring.py);
+        # a GPU wants far larger batches.
+        default_budget = 65_536 if self.device.type == "cuda" else 2_048
+        self.max_batch_tokens = int(max_batch_tokens) if max_batch_tokens else default_budget
+        if self.batch_size < 1 or self.max_batch_tokens < 1:
+            raise ConfigError("batch_size and max_batch_tokens must be positive")
         self.model.eval()
         self.name = name or f"transformers:{local.name if local.exists() else model}"
         identity = _fingerprint(local) if local.exists() else str(getattr(config, "_commit_hash", "") or "hub")
@@ -130,6 +138,22 @@ class TransformersScorer:
             raise ConfigError("device cuda asked for, but no CUDA GPU is available")
         return picked
 
+    def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """Cut length-sorted indices into batches of at most `batch_size` texts whose padded size
+        (texts x longest) stays within `max_batch_tokens`; a single text always fits."""
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for index in order:
+            if current and (
+                len(current) >= self.batch_size or (len(current) + 1) * lengths[index] > self.max_batch_tokens
+            ):
+                batches.append(current)
+                current = []
+            current.append(index)
+        if current:
+            batches.append(current)
+        return batches
+
     def describe(self) -> str:
         return json.dumps(
             {"labels": self.labels, "toxic": [self.labels[i] for i in self.toxic_indices],
@@ -145,8 +169,7 @@ class TransformersScorer:
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         results: list[TextScore | None] = [None] * len(texts)
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
+            for chunk in self._batches(order, [len(ids) for ids in encoded]):
                 padded = self.tokenizer.pad({"input_ids": [encoded[i] for i in chunk]}, return_tensors="pt")
                 inputs = {key: value.to(self.device) for key, value in padded.items()}
                 logits = self.model(**inputs).logits.float()

@@ -75,6 +75,18 @@ def test_tiny_transformer_softmax_head(tmp_path: Path) -> None:
         assert joint.attributes["toxic"] + joint.attributes["non_toxic"] == pytest.approx(1.0)
 
 
+def test_transformer_batches_respect_token_budget(tmp_path: Path) -> None:
+    model = build_tiny_classifier(tmp_path / "tiny")
+    scorer = create_scorer("transformers", model=str(model), batch_size="4", max_batch_tokens="100", threads="1")
+    assert (scorer.batch_size, scorer.max_batch_tokens) == (4, 100)  # CLI options arrive as strings too
+    lengths = [5, 5, 5, 5, 5, 30, 30, 30, 30, 200]
+    batches = scorer._batches(list(range(len(lengths))), lengths)
+    assert batches == [[0, 1, 2, 3], [4, 5, 6], [7, 8], [9]]  # 4 texts at most; padded 3 x 30 <= 100; 200 alone
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    with pytest.raises(ConfigError, match="must be positive"):
+        create_scorer("transformers", model=str(model), max_batch_tokens=-1)
+
+
 def test_tiny_transformer_multilabel_head(tmp_path: Path) -> None:
     labels = ("toxic", "insult", "neutral")
     model = build_tiny_classifier(tmp_path / "multi", labels=labels, problem_type="multi_label_classification")

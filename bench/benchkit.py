@@ -1,0 +1,106 @@
+"""Helpers the benchmark scripts share: rates, number formatting, machine facts, logging.
+
+The scripts run as `python bench/NAME.py`, so this folder is on `sys.path` and they import
+this module by its plain name.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def rate(n: float, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("nan")
+
+
+def ratio(a: float | None, b: float | None) -> float:
+    return a / b if a is not None and b else float("nan")
+
+
+def num(value: float | None, digits: int = 1) -> str:
+    if value is None or value != value:  # None or NaN
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def usable_cpus() -> int | None:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions(packages: Iterable[str]) -> dict[str, str]:
+    """Python's version and each installed package's (missing ones left out)."""
+    found = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _spin(n: int) -> None:
+    x = 0
+    for i in range(n):
+        x += i
+
+
+def parallel_capacity(n: int = 4_000_000) -> float:
+    """Speedup of 2 concurrent CPU-bound processes over 1: about 2 on an idle 2-core machine,
+    about 1 when another job holds a core. It tells how far a 2-worker speedup can go."""
+    context = multiprocessing.get_context("fork")
+
+    def run(k: int) -> float:
+        processes = [context.Process(target=_spin, args=(n,)) for _ in range(k)]
+        started = time.perf_counter()
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        return time.perf_counter() - started
+
+    solo = min(run(1), run(1))
+    return 2 * solo / run(2)
+
+
+def markdown_rows(rows: Iterable[Sequence[str]]) -> list[str]:
+    """Table rows in Markdown, pipes inside cells escaped."""
+    return ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+
+
+def write_json(path: str, results: dict[str, object]) -> None:
+    """The figures as JSON at `path` (folders made as needed)."""
+    import json
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=2, default=str)
+        handle.write("\n")
+    print(f"\nfigures written to {path}")
