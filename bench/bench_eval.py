@@ -110,9 +110,9 @@ def _serve(model_dir: str, log_path: Path) -> Iterator[str]:
 
 def _model_dir(spec: str) -> str:
     if spec == "default":
-        from toxmine.evaluate.default_model import default_model_dir
+        from toxmine.evaluate.default_model import default_cache_root, default_model_dir
 
-        return str(default_model_dir())
+        return str(default_model_dir(default_cache_root()))
     return spec
 
 
