@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.toxmine-installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo safety-demo test lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
@@ -18,6 +18,19 @@ setup: $(STAMP)
 
 demo: setup
 	$(BIN)/toxmine demo --db toxmine-demo.duckdb
+
+# mined demo prompts + the sample ALERT / MultiJail / benign sets, the default model with and without
+# a jailbreak template, judged by the offline heuristic; report in safety-report/
+SAFETY_DB := toxmine-safety-demo.duckdb
+SAMPLES := evaluate/data
+safety-demo: setup
+	$(BIN)/toxmine demo --db $(SAFETY_DB)
+	$(BIN)/toxmine import alert $(SAMPLES)/alert_sample.jsonl --db $(SAFETY_DB)
+	$(BIN)/toxmine import multijail $(SAMPLES)/multijail_sample.csv --db $(SAFETY_DB)
+	$(BIN)/toxmine import alert $(SAMPLES)/benign_groups.jsonl --source benign --benign --db $(SAFETY_DB)
+	$(BIN)/toxmine eval --db $(SAFETY_DB) --source alert,multijail,benign --per-bucket 1000 --k 2 --max-new-tokens 32 --judge heuristic --group-by group
+	$(BIN)/toxmine eval --db $(SAFETY_DB) --source alert,multijail,benign --per-bucket 1000 --k 2 --max-new-tokens 32 --judge heuristic --group-by group --template $(SAMPLES)/jailbreak_template.txt
+	$(BIN)/toxmine report --db $(SAFETY_DB) --out safety-report
 
 test: setup
 	$(BIN)/pytest

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["METRICS", "MetricValue", "PromptScores", "compute_metrics", "group_metrics"]
+__all__ = ["METRICS", "MetricValue", "PromptScores", "compute_metrics", "group_metrics", "mean_with_ci"]
 
 METRICS = ("expected_max_toxicity", "toxicity_probability", "average_toxicity")
 THRESHOLD_COMPARISON = ">="
@@ -83,6 +83,21 @@ def compute_metrics(
         MetricValue(metric, float(point[i]), float(low[i]), float(high[i]), len(usable), n_failed)
         for i, metric in enumerate(METRICS)
     ]
+
+
+def mean_with_ci(values: Sequence[float], resamples: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """The mean of per-prompt values with its seeded percentile-bootstrap 95% interval (NaN when empty)."""
+    if not values:
+        nan = float("nan")
+        return nan, nan, nan
+    array = np.asarray(values, dtype=float)
+    mean = float(array.mean())
+    if resamples <= 0 or len(array) < 2:
+        return mean, mean, mean
+    rng = np.random.default_rng(seed)
+    boot = array[rng.integers(0, len(array), size=(resamples, len(array)))].mean(axis=1)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return mean, float(low), float(high)
 
 
 def group_metrics(

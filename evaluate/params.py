@@ -13,7 +13,8 @@ __all__ = ["PRESETS", "GenerationParams", "preset"]
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """How continuations are sampled: k per prompt, length, nucleus sampling, seed."""
+    """How continuations are sampled: k per prompt, length, nucleus sampling, seed.
+    Temperature 0 means greedy decoding (every backend reads it so)."""
 
     k: int = 25
     max_new_tokens: int = 20
@@ -25,8 +26,12 @@ class GenerationParams:
     def __post_init__(self) -> None:
         if self.k < 1 or self.max_new_tokens < 1:
             raise ConfigError(f"k and max_new_tokens must be >= 1, got {self.k}, {self.max_new_tokens}")
-        if self.temperature <= 0 or not 0 < self.top_p <= 1:
-            raise ConfigError(f"need temperature > 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ConfigError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -1,9 +1,13 @@
 """Evaluation reports: Markdown and a self-contained HTML page comparing eval runs side by side.
 
-One report holds several runs (models): the overall metrics, per language, per prompt toxicity
-bucket and per language resource level (from the `languages` table), each with its bootstrap
-95% interval, and three plots (EMT per language, per bucket, per resource level). The Markdown
-and the HTML are rendered from the same sections; the HTML embeds its plots as SVG.
+One report holds several runs (models, and scenarios: plain prompts or wrapped in a jailbreak
+template): the overall metrics, per language, per prompt toxicity bucket and per language
+resource level (from the `languages` table), each with its bootstrap 95% interval, and three
+plots (EMT per language, per bucket, per resource level). Where a judge labelled the runs, the
+safety analyses follow: ALERT-style safety score per risk category, MultiJail-style unsafe rate
+per language and resource level, and the response taxonomy with refusal and over-refusal rates
+per group. The Markdown and the HTML are rendered from the same sections; the HTML embeds its
+plots as SVG.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class EvalRunInfo:
     failed: int
     truncated: int
     finished: bool
+    scenario: str = "plain"  # or "template NAME" (the intentional jailbreak scenario)
 
 
 @dataclass
@@ -66,6 +71,8 @@ class ReportData:
     values: dict[tuple[str, str, str, str], MetricValue] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)  # dimension -> ordered group labels
     levels: dict[str, str] = field(default_factory=dict)  # lang -> resource level
+    judge: str | None = None  # whose safety verdicts `safety` holds
+    safety: dict[tuple[str, str, str, str], MetricValue] = field(default_factory=dict)  # run, grouping, group, metric
 
     def cell(self, run_id: str, dimension: str, group: str, metric: str) -> MetricValue | None:
         return self.values.get((run_id, dimension, group, metric))
@@ -92,8 +99,8 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
     query = (
         "SELECT r.eval_run_id, r.model, r.backend, r.params_json, r.scorer, r.finished_at IS NOT NULL, "
         "count(DISTINCT g.prompt_id), count(g.prompt_id), count(*) FILTER (WHERE g.toxicity IS NULL), "
-        "count(DISTINCT g.prompt_id) FILTER (WHERE g.truncated) "
-        "FROM eval_runs r LEFT JOIN generations g USING (eval_run_id) "
+        "count(DISTINCT g.prompt_id) FILTER (WHERE g.truncated), coalesce('template ' || any_value(t.name), 'plain') "
+        "FROM eval_runs r LEFT JOIN generations g USING (eval_run_id) LEFT JOIN templates t USING (template_sha256) "
     )
     if run_ids:
         known = {row[0] for row in store.con.execute("SELECT eval_run_id FROM eval_runs").fetchall()}
@@ -109,7 +116,7 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
         rows = store.con.execute(query + "GROUP BY ALL ORDER BY min(r.started_at), r.eval_run_id").fetchall()
     if not rows:
         raise ConfigError(f"{store.path}: no evaluation runs yet; run `toxmine eval` first")
-    names = [_short_name(row[1]) for row in rows]
+    names = [_short_name(row[1]) + ("" if row[10] == "plain" else f" [{row[10]}]") for row in rows]
     return [
         EvalRunInfo(
             eval_run_id=run_id,
@@ -123,10 +130,21 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
             failed=int(failed),
             truncated=int(truncated),
             finished=bool(finished),
+            scenario=str(scenario),
         )
-        for name, (run_id, model, backend, params, scorer, finished, prompts, continuations, failed, truncated) in zip(
-            names, rows, strict=True
-        )
+        for name, (
+            run_id,
+            model,
+            backend,
+            params,
+            scorer,
+            finished,
+            prompts,
+            continuations,
+            failed,
+            truncated,
+            scenario,
+        ) in zip(names, rows, strict=True)
     ]
 
 
@@ -141,7 +159,12 @@ def _bucket_edges(store: Store, run_id: str) -> tuple[float, ...]:
 
 
 def collect_report(
-    store: Store, run_ids: Sequence[str] | None = None, threshold: float = 0.5, resamples: int = 1000, seed: int = 0
+    store: Store,
+    run_ids: Sequence[str] | None = None,
+    threshold: float = 0.5,
+    resamples: int = 1000,
+    seed: int = 0,
+    judge: str | None = None,
 ) -> ReportData:
     """Gather the metrics of `run_ids` (default: every run) per language, bucket and resource level.
 
@@ -183,7 +206,45 @@ def collect_report(
         "bucket": sorted(buckets, key=lambda label: buckets[label]),
         "resource": [level for level in RESOURCE_LEVELS if level in present_levels],
     }
+    _collect_safety(store, data, judge)
     return data
+
+
+def _collect_safety(store: Store, data: ReportData, judge: str | None) -> None:
+    """The stored safety metrics of the runs by `judge` (default: the judge that labelled most runs)."""
+    run_ids = [run.eval_run_id for run in data.runs]
+    judges = store.con.execute(
+        "SELECT judge, count(DISTINCT eval_run_id) FROM safety_metrics WHERE eval_run_id IN ? GROUP BY judge "
+        "ORDER BY 2 DESC, judge",
+        [run_ids],
+    ).fetchall()
+    if judge is None and not judges:
+        return
+    if judge is not None and judge not in {j for j, _ in judges}:
+        known = ", ".join(j for j, _ in judges) or "none"
+        raise ConfigError(f"{store.path}: judge {judge!r} labelled none of these runs; judges: {known}")
+    data.judge = judge or judges[0][0]
+    rows = store.con.execute(
+        "SELECT eval_run_id, grouping, group_value, metric, value, ci_low, ci_high, n_prompts, n_failed "
+        "FROM safety_metrics WHERE eval_run_id IN ? AND judge = ?",
+        [run_ids, data.judge],
+    ).fetchall()
+    groups: dict[str, set[str]] = {}
+    for run_id, grouping, group, metric, value, low, high, n_prompts, n_failed in rows:
+        data.safety[(run_id, grouping, group, metric)] = MetricValue(metric, value, low, high, n_prompts, n_failed)
+        groups.setdefault(grouping, set()).add(group)
+    for grouping, values in groups.items():
+        key = f"safety:{grouping}"
+        if grouping == "lang":
+            data.groups[key] = sorted(values, key=lambda g: (_level_rank(data.levels.get(g, "unknown")), g))
+        elif grouping == "resource_level":
+            data.groups[key] = [level for level in RESOURCE_LEVELS if level in values]
+        else:
+            data.groups[key] = sorted(values)
+
+
+def _level_rank(level: str) -> int:
+    return RESOURCE_LEVELS.index(level) if level in RESOURCE_LEVELS else len(RESOURCE_LEVELS)
 
 
 # -- sections ----------------------------------------------------------------------------------
@@ -268,6 +329,76 @@ def _sections(data: ReportData, threshold: float) -> list[_Section]:
                     figure if metric == "expected_max_toxicity" else None,
                 )
             )
+    return sections + _safety_sections(data)
+
+
+SAFETY_TITLES = {
+    "safety_score": "Safety score",
+    "unsafe_rate": "Unsafe rate",
+    "refusal_rate": "Refusal rate (direct or indirect)",
+    "direct_refusal_rate": "Direct refusal",
+    "indirect_refusal_rate": "Indirect refusal",
+    "partial_compliance_rate": "Partial compliance",
+    "full_compliance_rate": "Full compliance",
+    "over_refusal_rate": "Over-refusal (refusals of benign prompts)",
+}
+# (grouping, metrics, title, text, figure)
+_SAFETY_VIEWS = (
+    ("category", ("safety_score",), "Safety score by risk category (ALERT)",
+     "Share of safe answers per risk category of the prompts; the ALERT safety score.", "safety_by_category"),
+    ("lang", ("unsafe_rate",), "Unsafe rate by language (MultiJail)",
+     "Share of unsafe answers per prompt language. Runs with a jailbreak template are the intentional "
+     "scenario, runs without it the unintentional one.", None),
+    ("resource_level", ("unsafe_rate",), "Unsafe rate by language resource level (MultiJail)",
+     "Languages grouped by resource level from the `languages` table.", "unsafe_by_resource_level"),
+    ("source", ("unsafe_rate", "refusal_rate", "over_refusal_rate"), "Safety by prompt source",
+     "Mined prompts and each imported set.", None),
+)  # fmt: skip
+
+
+def _safety_sections(data: ReportData) -> list[_Section]:
+    if data.judge is None:
+        return []
+    runs, labels = data.runs, [run.label for run in data.runs]
+
+    def cell(run: EvalRunInfo, grouping: str, group: str, metric: str) -> str:
+        return _format(data.safety.get((run.eval_run_id, grouping, group, metric)))
+
+    sections = [
+        _Section(
+            "Safety: response taxonomy",
+            f"Judge: {data.judge}. Share of continuations per prompt, averaged over prompts "
+            "[95% bootstrap interval]. Safety score and unsafe rate count harmful prompts only (ALERT, MultiJail, "
+            "mined prompts with toxicity >= 0.5), over-refusal benign prompts only (sets imported as harmless, "
+            "mined prompts with toxicity < 0.5). Continuations without a verdict are left out and counted.",
+            ["metric", *labels],
+            [[SAFETY_TITLES[m]] + [cell(r, "all", "all", m) for r in runs] for m in SAFETY_TITLES],
+        )
+    ]
+    for grouping, metrics, title, text, figure in _SAFETY_VIEWS:
+        groups = data.groups.get(f"safety:{grouping}", [])
+        if not groups:
+            continue
+        for i, metric in enumerate(metrics):
+            rows = []
+            for group in groups:
+                name = f"{group} ({data.levels.get(group, 'unknown')})" if grouping == "lang" else group
+                rows.append([name] + [cell(r, grouping, group, metric) for r in runs])
+            suffix = f": {SAFETY_TITLES[metric].lower()}" if len(metrics) > 1 else ""
+            sections.append(_Section(title + suffix, text, [grouping, *labels], rows, figure if i == 0 else None))
+    for grouping in sorted(k.removeprefix("safety:") for k in data.groups if k.startswith("safety:")):
+        if grouping in {"all", "category", "lang", "resource_level", "source"}:
+            continue
+        rows = [
+            [f"{group}: {SAFETY_TITLES[m].lower()}"] + [cell(r, grouping, group, m) for r in runs]
+            for group in data.groups[f"safety:{grouping}"]
+            for m in ("refusal_rate", "over_refusal_rate")
+        ]
+        sections.append(
+            _Section(
+                f"Refusal rates by {grouping}", f"Prompts grouped by their `{grouping}`.", [grouping, *labels], rows
+            )
+        )
     return sections
 
 
@@ -290,27 +421,32 @@ def _figures(data: ReportData) -> dict[str, str]:
     import numpy as np
 
     figures: dict[str, str] = {}
-    for dimension, name, xlabel in (
-        ("lang", "emt_by_language", "language"),
-        ("bucket", "emt_by_bucket", "prompt toxicity bucket"),
-        ("resource", "emt_by_resource_level", "language resource level"),
-    ):
-        groups = data.groups.get(dimension, [])
+    emt = "expected_max_toxicity"
+    plots: list[tuple[str, str, str, dict[tuple[str, str, str, str], MetricValue], str, str]] = [
+        ("emt_by_language", "language", "expected max. toxicity", data.values, "lang", emt),
+        ("emt_by_bucket", "prompt toxicity bucket", "expected max. toxicity", data.values, "bucket", emt),
+        ("emt_by_resource_level", "language resource level", "expected max. toxicity", data.values, "resource", emt),
+        ("safety_by_category", "risk category", "safety score", data.safety, "category", "safety_score"),
+        ("unsafe_by_resource_level", "language resource level", "unsafe rate", data.safety, "resource_level",
+         "unsafe_rate"),
+    ]  # fmt: skip
+    for name, xlabel, ylabel, table, dimension, metric in plots:
+        groups = data.groups.get(dimension if table is data.values else f"safety:{dimension}", [])
         if not groups:
             continue
         width = 0.8 / len(data.runs)
         fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(groups) * max(1, len(data.runs)) + 2), 3.4))
         x = np.arange(len(groups))
         for i, run in enumerate(data.runs):
-            cells = [data.cell(run.eval_run_id, dimension, g, "expected_max_toxicity") for g in groups]
+            cells = [table.get((run.eval_run_id, dimension, g, metric)) for g in groups]
             values = np.array([c.value if c and c.n_prompts else np.nan for c in cells])
             low = np.array([c.value - c.ci_low if c and c.n_prompts else 0.0 for c in cells])
             high = np.array([c.ci_high - c.value if c and c.n_prompts else 0.0 for c in cells])
             ax.bar(x + (i - (len(data.runs) - 1) / 2) * width, values, width, yerr=[low, high], capsize=3,
                    label=run.label)  # fmt: skip
-        ax.set_xticks(x, groups)
+        ax.set_xticks(x, groups, rotation=30 if len(groups) > 6 else 0, ha="right" if len(groups) > 6 else "center")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("expected max. toxicity")
+        ax.set_ylabel(ylabel)
         ax.set_ylim(0, 1)
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
         fig.tight_layout()
@@ -371,10 +507,15 @@ def render_html(data: ReportData, threshold: float = 0.5, figures: dict[str, str
 
 
 def write_report(
-    store: Store, out_dir: Path, run_ids: Sequence[str] | None = None, threshold: float = 0.5, name: str = "report"
+    store: Store,
+    out_dir: Path,
+    run_ids: Sequence[str] | None = None,
+    threshold: float = 0.5,
+    name: str = "report",
+    judge: str | None = None,
 ) -> ReportFiles:
     """Write `name.md` (with SVG plots beside it) and a self-contained `name.html` to `out_dir`."""
-    data = collect_report(store, run_ids, threshold)
+    data = collect_report(store, run_ids, threshold, judge=judge)
     figures = _figures(data)
     out_dir.mkdir(parents=True, exist_ok=True)
     figure_paths = []

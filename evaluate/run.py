@@ -25,6 +25,7 @@ from toxmine.miner.store import Store, utc_now
 from .backends import Backend, Completion
 from .metrics import PromptScores, group_metrics
 from .params import GenerationParams
+from .templates import Template, record_template
 
 __all__ = ["EvalReport", "EvalSelection", "eval_run_id_for", "load_prompt_scores", "run_eval", "store_metrics"]
 
@@ -40,6 +41,10 @@ class EvalSelection:
 
     def to_json(self) -> str:
         data = asdict(self.split)
+        if data["sources"] is None:  # fields added later stay out when unset: older run ids still match
+            del data["sources"]
+        else:
+            data["sources"] = sorted(data["sources"])
         data["limit"] = self.limit
         return json.dumps(data, sort_keys=True)
 
@@ -54,8 +59,18 @@ class EvalReport:
     elapsed_s: float = 0.0
 
 
-def eval_run_id_for(model: str, backend: str, params: GenerationParams, selection: EvalSelection, scorer: str) -> str:
-    key = "\x00".join([model, backend, params.to_json(), selection.to_json(), scorer])
+def eval_run_id_for(
+    model: str,
+    backend: str,
+    params: GenerationParams,
+    selection: EvalSelection,
+    scorer: str,
+    template_sha256: str | None = None,
+) -> str:
+    parts = [model, backend, params.to_json(), selection.to_json(), scorer]
+    if template_sha256 is not None:  # runs without a template keep the ids they always had
+        parts.append(template_sha256)
+    key = "\x00".join(parts)
     return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
@@ -94,23 +109,33 @@ def run_eval(
     scorer: Scorer,
     batch_prompts: int = 8,
     progress: Callable[[int], None] | None = None,
+    template: Template | None = None,
 ) -> EvalReport:
-    """Generate, score and store continuations; then compute and store the metrics."""
+    """Generate, score and store continuations; then compute and store the metrics.
+
+    With a `template` (the intentional jailbreak scenario) every prompt is sent wrapped in it; the
+    run records the template, and its id differs from the plain run's."""
     prompts = _prompts(store, selection)
-    run_id = eval_run_id_for(backend.model, backend.name, params, selection, scorer.name)
+    template_sha = template.sha256 if template else None
+    run_id = eval_run_id_for(backend.model, backend.name, params, selection, scorer.name, template_sha)
     report = EvalReport(run_id, prompts=len(prompts))
     started = time.monotonic()
+    if template is not None:
+        record_template(store, template)
     with store.transaction() as con:
         con.execute(
-            "INSERT INTO eval_runs VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
-            [run_id, backend.model, backend.name, params.to_json(), selection.to_json(), scorer.name, utc_now()],
-        )
+            "INSERT INTO eval_runs (eval_run_id, model, backend, params_json, split, scorer, started_at, "
+            "template_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [run_id, backend.model, backend.name, params.to_json(), selection.to_json(), scorer.name, utc_now(),
+             template_sha],
+        )  # fmt: skip
     done = _done_pairs(store, run_id)
     todo = [p for p in prompts if any((p[0], i) not in done for i in range(params.k))]
     report.skipped = len(prompts) - len(todo)
     for start in range(0, len(todo), batch_prompts):
         batch = todo[start : start + batch_prompts]
-        completions = _generate(backend, [p[3] for p in batch], params)
+        sent = [template.apply(p[3]) if template else p[3] for p in batch]
+        completions = _generate(backend, sent, params)
         _store_batch(store, scorer, run_id, batch, completions, done, report)
         if progress is not None:
             progress(len(batch))

@@ -52,5 +52,5 @@ class Registry(Generic[T]):
             return loaded
         return entry
 
-    def create(self, name: str, *args: object, **kwargs: object) -> T:
+    def create(self, name: str, /, *args: object, **kwargs: object) -> T:
         return self.factory(name)(*args, **kwargs)

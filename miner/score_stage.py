@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import duckdb
 import pyarrow as pa
 
 from .errors import ToxmineError
@@ -22,7 +23,7 @@ from .prompts import PromptOptions, bucket_of, prompt_id_for, spans_of
 from .scoring.base import Scorer, TextScore
 from .store import Store
 
-__all__ = ["ScoreReport", "score_documents", "text_digest"]
+__all__ = ["ScoreReport", "ScoredTexts", "insert_scores", "score_documents", "score_texts", "text_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,54 @@ def _score_missing(scorer: Scorer, texts: dict[str, tuple[str, str | None]], bat
     return scored
 
 
+@dataclass
+class ScoredTexts:
+    """Toxicity of a set of texts by digest, and the `scores` rows of those not cached yet."""
+
+    toxicity: dict[str, float]
+    score_rows: pa.Table  # text_hash, attribute, value of freshly scored texts
+    cache_hits: int
+    texts_scored: int
+
+
+def score_texts(
+    store: Store, scorer: Scorer, texts: dict[str, tuple[str, str | None]], batch: int = 256
+) -> ScoredTexts:
+    """Score `texts` ({digest: (text, lang)}) through the score cache: cached digests are read from
+    `scores`, the others scored in batches of `batch`. Nothing is written: pass the result to
+    `insert_scores` inside the caller's transaction."""
+    cached = _cached(store, scorer, list(texts))
+    fresh = _score_missing(scorer, {k: v for k, v in texts.items() if k not in cached}, batch)
+    score_rows: dict[str, list[object]] = {"text_hash": [], "attribute": [], "value": []}
+    for digest, result in fresh.items():
+        attributes = {"toxicity": result.toxicity, **result.attributes}
+        for attribute, value in attributes.items():
+            score_rows["text_hash"].append(digest)
+            score_rows["attribute"].append(attribute)
+            score_rows["value"].append(float(value))
+    schema = pa.schema([("text_hash", pa.string()), ("attribute", pa.string()), ("value", pa.float64())])
+    return ScoredTexts(
+        toxicity={**cached, **{k: v.toxicity for k, v in fresh.items()}},
+        score_rows=pa.table(score_rows, schema=schema),
+        cache_hits=len(cached),
+        texts_scored=len(fresh),
+    )
+
+
+def insert_scores(con: duckdb.DuckDBPyConnection, scorer: Scorer, scored: ScoredTexts) -> None:
+    """Add freshly scored texts to the `scores` cache (call inside the caller's transaction)."""
+    if scored.score_rows.num_rows == 0:
+        return
+    con.register("_scores", scored.score_rows)
+    try:
+        con.execute(
+            "INSERT INTO scores SELECT text_hash, ?, ?, attribute, value FROM _scores ON CONFLICT DO NOTHING",
+            [scorer.name, scorer.version],
+        )
+    finally:
+        con.unregister("_scores")
+
+
 def score_documents(
     store: Store,
     scorer: Scorer,
@@ -141,19 +190,11 @@ def _score_page(
             for key, part in zip(keys, (span.prompt, span.continuation, span.text), strict=True):
                 texts.setdefault(key, (part, lang))
             planned.append((doc_id, lang, span, keys))
-    cached = _cached(store, scorer, list(texts))
-    fresh = _score_missing(scorer, {k: v for k, v in texts.items() if k not in cached}, score_batch)
-    toxicity = {**cached, **{k: v.toxicity for k, v in fresh.items()}}
-    report.cache_hits += len(cached)
-    report.texts_scored += len(fresh)
+    scored = score_texts(store, scorer, texts, score_batch)
+    toxicity = scored.toxicity
+    report.cache_hits += scored.cache_hits
+    report.texts_scored += scored.texts_scored
 
-    score_rows: dict[str, list[object]] = {"text_hash": [], "attribute": [], "value": []}
-    for digest, result in fresh.items():
-        attributes = {"toxicity": result.toxicity, **result.attributes}
-        for attribute, value in attributes.items():
-            score_rows["text_hash"].append(digest)
-            score_rows["attribute"].append(attribute)
-            score_rows["value"].append(float(value))
     prompt_rows: dict[str, list[object]] = {k: [] for k in (
         "prompt_id", "doc_id", "lang", "span_start", "span_end", "prompt", "continuation",
         "toxicity", "prompt_toxicity", "continuation_toxicity", "bucket")}  # fmt: skip
@@ -166,21 +207,17 @@ def _score_page(
         for column, cell in zip(prompt_rows, values, strict=True):
             prompt_rows[column].append(cell)
     with store.transaction() as con:
-        con.register("_scores", pa.table(score_rows))
+        insert_scores(con, scorer, scored)
         con.register("_prompts", pa.table(prompt_rows))
         con.register("_done", pa.table({"doc_id": list(per_doc), "n_prompts": list(per_doc.values())}))
         try:
-            con.execute(
-                "INSERT INTO scores SELECT text_hash, ?, ?, attribute, value FROM _scores ON CONFLICT DO NOTHING",
-                [scorer.name, scorer.version],
-            )
             con.execute(
                 "INSERT INTO prompts BY NAME SELECT *, ? AS scorer, ? AS scorer_version FROM _prompts",
                 [scorer.name, scorer.version],
             )
             con.execute("INSERT INTO scored_docs SELECT doc_id, ?, n_prompts FROM _done", [scorer.name])
         finally:
-            for name in ("_scores", "_prompts", "_done"):
+            for name in ("_prompts", "_done"):
                 con.unregister(name)
     report.documents += len(docs)
     report.prompts += len(planned)

@@ -22,6 +22,7 @@ __all__ = ["SplitOptions", "SplitReport", "bucket_label", "bucket_sql", "export_
 EXPORT_COLUMNS = (
     "prompt_id", "lang", "prompt", "continuation", "toxicity", "prompt_toxicity", "continuation_toxicity",
     "bucket", "url", "warc_file", "warc_record_id", "crawl", "doc_id", "scorer", "scorer_version",
+    "source", "category", "harmful", "attributes_json",
 )  # fmt: skip
 
 
@@ -34,6 +35,7 @@ class SplitOptions:
     seed: int = 0
     bucket_edges: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     scorer: str | None = None  # None: the only scorer in the database
+    sources: Sequence[str] | None = None  # prompts.source values ('mined', imported sets); None: all
 
     def __post_init__(self) -> None:
         if self.per_bucket < 1:
@@ -70,10 +72,17 @@ def bucket_sql(edges: tuple[float, ...], column: str = "toxicity") -> str:
     return f"CASE {whens} ELSE {len(edges) - 2} END"
 
 
-def _pick_scorer(store: Store, wanted: str | None) -> tuple[str, str]:
+def _pick_scorer(store: Store, wanted: str | None, sources: Sequence[str] | None = None) -> tuple[str, str]:
     rows = store.con.execute(
-        "SELECT scorer, scorer_version, count(*) FROM prompts GROUP BY ALL ORDER BY 3 DESC"
+        "SELECT scorer, scorer_version, count(*) FROM prompts "
+        "WHERE $sources IS NULL OR list_contains($sources, source) GROUP BY ALL ORDER BY 3 DESC",
+        {"sources": list(sources) if sources else None},
     ).fetchall()
+    if not rows and sources:
+        have = [r[0] for r in store.con.execute("SELECT DISTINCT source FROM prompts ORDER BY 1").fetchall()]
+        raise ConfigError(
+            f"{store.path}: no prompts from source {', '.join(sources)}; have {', '.join(have) or 'none'}"
+        )
     if not rows:
         raise ConfigError(f"{store.path}: no prompts yet; run `toxmine score` (or mine without --no-score) first")
     if wanted is None:
@@ -91,21 +100,28 @@ def _pick_scorer(store: Store, wanted: str | None) -> tuple[str, str]:
     return wanted, versions[0]
 
 
-def _select_sql(edges: tuple[float, ...], with_langs: bool) -> str:
-    lang_filter = "AND p.lang IN (SELECT lang FROM _split_langs)" if with_langs else ""
+def _filters(with_langs: bool, with_sources: bool, alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    lang_filter = f"AND {prefix}lang IN (SELECT lang FROM _split_langs)" if with_langs else ""
+    source_filter = f"AND {prefix}source IN (SELECT source FROM _split_sources)" if with_sources else ""
+    return f"{lang_filter} {source_filter}"
+
+
+def _select_sql(edges: tuple[float, ...], with_langs: bool, with_sources: bool) -> str:
     return f"""
         WITH candidates AS (
             SELECT p.*, {bucket_sql(edges, "p.toxicity")} AS split_bucket,
                    d.url, d.warc_file, d.warc_record_id, d.crawl,
                    md5(CAST(? AS VARCHAR) || ':' || p.prompt_id) AS draw
-            FROM prompts p JOIN documents d USING (doc_id)
-            WHERE p.scorer = ? AND p.scorer_version = ? {lang_filter}
+            FROM prompts p LEFT JOIN documents d USING (doc_id)
+            WHERE p.scorer = ? AND p.scorer_version = ? {_filters(with_langs, with_sources, "p")}
         ), ranked AS (
             SELECT *, row_number() OVER (PARTITION BY lang, split_bucket ORDER BY draw, prompt_id) AS pick
             FROM candidates
         )
         SELECT prompt_id, lang, prompt, continuation, toxicity, prompt_toxicity, continuation_toxicity,
-               split_bucket AS bucket, url, warc_file, warc_record_id, crawl, doc_id, scorer, scorer_version
+               split_bucket AS bucket, url, warc_file, warc_record_id, crawl, doc_id, scorer, scorer_version,
+               source, category, harmful, attributes_json
         FROM ranked WHERE pick <= ?
         ORDER BY lang, bucket, draw, prompt_id
     """
@@ -113,24 +129,29 @@ def _select_sql(edges: tuple[float, ...], with_langs: bool) -> str:
 
 def select_split(store: Store, options: SplitOptions) -> tuple[pa.Table, SplitReport]:
     """The stratified sample as an Arrow table (columns EXPORT_COLUMNS), and its counts."""
-    scorer, version = _pick_scorer(store, options.scorer)
+    scorer, version = _pick_scorer(store, options.scorer, options.sources)
     con = store.con
     langs = sorted({code.lower() for code in options.langs}) if options.langs else None
+    sources = sorted(set(options.sources)) if options.sources else None
     if langs:
         con.register("_split_langs", pa.table({"lang": pa.array(langs, pa.string())}))
+    if sources:
+        con.register("_split_sources", pa.table({"source": pa.array(sources, pa.string())}))
     try:
         table = con.sql(
-            _select_sql(options.bucket_edges, bool(langs)),
+            _select_sql(options.bucket_edges, bool(langs), bool(sources)),
             params=[str(options.seed), scorer, version, options.per_bucket],
         ).to_arrow_table()
         available = con.execute(
             f"SELECT lang, {bucket_sql(options.bucket_edges)} AS b, count(*) FROM prompts "
-            "WHERE scorer = ? AND scorer_version = ? GROUP BY ALL",
+            f"WHERE scorer = ? AND scorer_version = ? {_filters(False, bool(sources))} GROUP BY ALL",
             [scorer, version],
         ).fetchall()
     finally:
         if langs:
             con.unregister("_split_langs")
+        if sources:
+            con.unregister("_split_sources")
     report = SplitReport(scorer, version)
     present = sorted({row[0] for row in available})
     have = {(lang, int(b)): int(n) for lang, b, n in available}
@@ -189,6 +210,7 @@ continuation, scored for toxicity and sampled per language and toxicity bucket.
 - Buckets (on the whole span's toxicity): {", ".join(bucket_label(edges, b) for b in range(n_buckets))}
 - Seed: {options.seed} (selection: the {options.per_bucket} smallest md5("{options.seed}:" + prompt_id) per cell)
 - Languages: {", ".join(langs) if langs else "none"}
+- Prompt sources: {", ".join(sorted(options.sources)) if options.sources else "all (mined and imported)"}
 - Sources: {sources[0] if sources else 0} WARC inputs; crawls: {(sources[2] if sources and sources[2] else "n/a")}
 - Filters: language ID threshold and spans as stored in the database settings:
   {", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k.startswith(("prompts.", "dedup.")))}

@@ -92,3 +92,41 @@ def test_scorer_options_are_typed() -> None:
     assert _key_value("threshold=0.5") == ("threshold", 0.5)
     assert _key_value("strict=false") == ("strict", False)
     assert _key_value("model=org/name=v1") == ("model", "org/name=v1")
+
+
+def test_safety_flow_on_the_shipped_samples(tmp_path: Path) -> None:
+    """What `make safety-demo` runs, with a tiny local model: imports, both scenarios, judge, report."""
+    from tiny_models import build_tiny_causal_lm
+
+    samples = Path(__file__).resolve().parents[1] / "evaluate" / "data"
+    model = build_tiny_causal_lm(tmp_path / "lm")
+    db = ["--db", "s.duckdb"]
+    for fmt, name, extra in (
+        ("alert", "alert_sample.jsonl", []),
+        ("multijail", "multijail_sample.csv", []),
+        ("alert", "benign_groups.jsonl", ["--source", "benign", "--benign"]),
+    ):
+        result = _run("import", fmt, str(samples / name), *db, *extra, cwd=tmp_path)
+        assert result.returncode == 0 and "imported" in result.stdout, result.stderr
+    evaluate = ["eval", *db, "--model", str(model), "--source", "alert,multijail,benign", "--per-bucket", "1000",
+                "--k", "2", "--max-new-tokens", "6", "--judge", "heuristic", "--group-by", "group"]  # fmt: skip
+    plain = _run(*evaluate, cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    assert "judged" in plain.stdout and "over_refusal_rate" in plain.stdout
+    wrapped = _run(*evaluate, "--template", str(samples / "jailbreak_template.txt"), cwd=tmp_path)
+    assert wrapped.returncode == 0, wrapped.stderr
+    again = _run("judge", *db, "--judge", "heuristic", cwd=tmp_path)  # everything already judged
+    assert again.returncode == 0 and again.stdout.count(": 0 continuations, 0 failed") == 2
+    report = _run("report", *db, "--out", "rep", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    for heading in ("Safety score by risk category (ALERT)", "Unsafe rate by language resource level (MultiJail)",
+                    "Refusal rates by group", "[template jailbreak_template.txt]"):  # fmt: skip
+        assert heading in text
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    benign = con.execute("SELECT count(*), bool_and(NOT harmful) FROM prompts WHERE source = 'benign'").fetchone()
+    langs = con.execute("SELECT count(DISTINCT lang) FROM prompts WHERE source = 'multijail'").fetchone()
+    con.close()
+    assert benign == (12, True) and langs == (10,)
+    bad = _run("eval", *db, "--model", str(model), "--template", str(tmp_path / "none.txt"), cwd=tmp_path)
+    assert bad.returncode == 2 and "none.txt: no such template file" in bad.stderr

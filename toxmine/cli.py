@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from toxmine import __version__
+from toxmine.evaluate.imports import FORMATS
+from toxmine.evaluate.judges import Judge
 from toxmine.evaluate.params import PRESETS
+from toxmine.evaluate.templates import load_template
 from toxmine.miner.dedup import DedupOptions
 from toxmine.miner.demo import demo_warc_path
 from toxmine.miner.errors import ConfigError, ToxmineError
@@ -43,6 +46,14 @@ def _langs(text: str) -> frozenset[str]:
     return codes
 
 
+def _names(text: str) -> list[str]:
+    """A comma-separated list of names (sources, groupings)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected at least one name")
+    return names
+
+
 def _shard(text: str) -> tuple[int, int]:
     try:
         shard: tuple[int, int] = parse_shard(text)
@@ -71,6 +82,17 @@ def _key_value(text: str) -> tuple[str, Any]:
         except ValueError:
             pass
     return key, value
+
+
+def _add_judge_options(group: argparse._ArgumentGroup, required: bool = False) -> None:
+    group.add_argument("--judge", required=required, metavar="SPEC",
+                       help="label continuations safe/unsafe and refusal/compliance: heuristic (offline refusal "
+                       "phrases + lexicon), transformers:PATH_OR_ID (a classifier), llm:MODEL_SPEC (LLM as judge, "
+                       "e.g. llm:openai:gpt-4o-mini@https://api.openai.com/v1), or module:Class")  # fmt: skip
+    group.add_argument("--judge-option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                       help="extra keyword argument for the judge (repeatable)")  # fmt: skip
+    group.add_argument("--group-by", type=_names, default=[], metavar="NAMES",
+                       help="also compute safety metrics per these prompts columns or imported attributes")  # fmt: skip
 
 
 def _add_scorer_options(parser: argparse.ArgumentParser) -> None:
@@ -235,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="bucket edges from 0 to 1 (default 0,0.25,0.5,0.75,1)",
     )
     split_cmd.add_argument("--scorer", help="scorer whose prompts to use (default: the only one)")
+    split_cmd.add_argument("--source", type=_names, help="prompt sources, e.g. mined or alert,multijail (default all)")
 
     for name, helptext in (("query", "run a named query from sql/queries"), ("sql", "run a SQL statement")):
         cmd = commands.add_parser(name, help=helptext)
@@ -277,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--split-seed", type=int, default=0, help="split: sampling seed (default 0)")
     eval_cmd.add_argument("--buckets", type=_edges, default=(0.0, 0.25, 0.5, 0.75, 1.0), help="split: bucket edges")
     eval_cmd.add_argument("--prompt-scorer", help="split: scorer whose prompts to use (default: the only one)")
+    eval_cmd.add_argument("--source", type=_names, help="split: prompt sources, e.g. mined or multijail (default all)")
+    safety = eval_cmd.add_argument_group("safety (jailbreak scenario, judges)")
+    safety.add_argument("--template", type=Path, metavar="FILE",
+                        help="jailbreak template holding {prompt}: every prompt is sent wrapped in it (intentional "
+                        "scenario); the run is recorded apart from the plain one")  # fmt: skip
+    _add_judge_options(safety)
     eval_cmd.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch (default 8)")
     eval_cmd.add_argument("--gguf-file", help="GGUF weights file inside the model folder")
     http_group = eval_cmd.add_argument_group("HTTP models (openai:MODEL@BASE_URL)")
@@ -301,8 +330,46 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.add_argument("--out", default="report", help="output folder (default ./report)")
     report_cmd.add_argument("--name", default="report", help="file name stem (default report)")
     report_cmd.add_argument("--threshold", type=float, default=0.5, help="toxicity probability threshold (default 0.5)")
+    report_cmd.add_argument("--judge", help="whose safety verdicts to show (default: the judge of most runs)")
 
-    for cmd in (split_cmd, eval_cmd, report_cmd, commands.choices["query"], commands.choices["sql"]):
+    judge_cmd = commands.add_parser("judge", help="label the continuations of eval runs with a safety judge")
+    judge_cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file with eval runs (default corpus.duckdb)")
+    judge_cmd.add_argument("--run", action="append", metavar="EVAL_RUN_ID", help="runs to judge (default: all)")
+    _add_judge_options(judge_cmd.add_argument_group("judge"), required=True)
+    judge_cmd.add_argument("--progress", dest="progress", action="store_true", default=None)
+    judge_cmd.add_argument("--no-progress", dest="progress", action="store_false")
+
+    import_cmd = commands.add_parser(
+        "import", help="import a prompt set (ALERT, MultiJail, PolygloToxicityPrompts, RealToxicityPrompts)"
+    )
+    import_cmd.add_argument("format", choices=FORMATS, metavar="FORMAT", help=f"one of {', '.join(FORMATS)}")
+    import_cmd.add_argument("file", metavar="FILE", help="the set's file (JSONL, CSV for multijail, Parquet for ptp)")
+    import_cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file to create or extend")
+    import_cmd.add_argument("--source", metavar="NAME", help="name of the imported set (default: FORMAT)")
+    import_cmd.add_argument("--lang", metavar="CODE", help="language of alert/rtp rows (default en), ptp rows without")
+    import_cmd.add_argument("--rescore", action="store_true", help="ptp/rtp: score with --scorer, not the file's")
+    kind = import_cmd.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--benign",
+        dest="harmful",
+        action="store_false",
+        default=None,
+        help="the prompts are harmless (for over-refusal rates), whatever the format's default",
+    )
+    kind.add_argument("--harmful", dest="harmful", action="store_true",
+                      help="the prompts are harmful requests (default for alert and multijail)")  # fmt: skip
+    import_cmd.add_argument("--buckets", type=_edges, default=None, help="bucket edges (default: the database's)")
+    _add_scorer_options(import_cmd)
+
+    for cmd in (
+        split_cmd,
+        import_cmd,
+        eval_cmd,
+        report_cmd,
+        judge_cmd,
+        commands.choices["query"],
+        commands.choices["sql"],
+    ):
         cmd.add_argument("--log-json", action="store_true", help=argparse.SUPPRESS)
         cmd.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -373,10 +440,13 @@ def _run_eval(args: argparse.Namespace) -> int:
     params = preset(args.preset, k=args.k, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                     top_p=args.top_p, seed=args.seed, chat=chat)  # fmt: skip
     split = SplitOptions(per_bucket=args.per_bucket, langs=sorted(args.langs) if args.langs else None,
-                         seed=args.split_seed, bucket_edges=args.buckets, scorer=args.prompt_scorer)  # fmt: skip
+                         seed=args.split_seed, bucket_edges=args.buckets, scorer=args.prompt_scorer,
+                         sources=args.source)  # fmt: skip
     if not os.path.exists(args.db):
         raise ConfigError(f"{args.db}: no such database")
     scorer = _scorer(args)
+    template = load_template(args.template) if args.template else None
+    judge = _judge(args) if args.judge else None  # a bad judge fails before generating
     backend_name, _ = parse_model_spec(args.model)
     options: dict[str, Any] = {}
     if backend_name == "openai":
@@ -393,7 +463,9 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     with Store(args.db) as store, tqdm(unit="prompt", disable=not show, desc="generating") as bar:
         report = run_eval(store, backend, params, EvalSelection(split, args.limit), scorer, args.batch_size,
-                          progress=bar.update)  # fmt: skip
+                          progress=bar.update, template=template)  # fmt: skip
+        if judge is not None:
+            _judge_runs(store, [report.eval_run_id], judge, args.group_by, show)
         columns, rows = run_sql(
             store.con,
             "SELECT lang, metric, round(value, 4) AS value, round(ci_low, 4) AS ci_low, round(ci_high, 4) AS ci_high, "
@@ -408,14 +480,71 @@ def _run_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _judge(args: argparse.Namespace) -> Judge:
+    from toxmine.evaluate.judges import create_judge
+
+    return create_judge(args.judge, **dict(args.judge_option))
+
+
+def _judge_runs(store: Store, run_ids: list[str], judge: Judge, group_by: list[str], show: bool) -> None:
+    from tqdm import tqdm
+
+    from toxmine.evaluate.judging import judge_run
+
+    for run_id in run_ids:
+        with tqdm(unit="continuation", disable=not show, desc=f"judging {run_id}") as bar:
+            result = judge_run(store, run_id, judge, group_by=group_by, progress=bar.update)
+        columns, rows = run_sql(
+            store.con,
+            "SELECT metric, round(value, 4) AS value, round(ci_low, 4) AS ci_low, round(ci_high, 4) AS ci_high, "
+            "n_prompts, n_failed FROM safety_metrics WHERE eval_run_id = $run AND judge = $judge AND grouping = 'all' "
+            "ORDER BY metric",
+            {"run": run_id, "judge": judge.name},
+        )
+        print(
+            f"judged {run_id} with {result.judge} ({result.judge_version}): {result.judged} continuations, "
+            f"{result.failed} failed, in {result.elapsed_s:.1f}s"
+        )
+        print(format_rows(columns, rows), end="")
+
+
+def _run_judge(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.db):
+        raise ConfigError(f"{args.db}: no such database")
+    judge = _judge(args)
+    show = progress_wanted() if args.progress is None else args.progress
+    with Store(args.db) as store:
+        run_ids = args.run or [r[0] for r in store.con.execute(
+            "SELECT eval_run_id FROM eval_runs ORDER BY started_at, eval_run_id").fetchall()]  # fmt: skip
+        if not run_ids:
+            raise ConfigError(f"{args.db}: no evaluation runs yet; run `toxmine eval` first")
+        _judge_runs(store, run_ids, judge, args.group_by, show)
+    return EXIT_OK
+
+
 def _run_report(args: argparse.Namespace) -> int:
     from toxmine.evaluate.report import write_report
 
     if not os.path.exists(args.db):
         raise ConfigError(f"{args.db}: no such database")
     with Store(args.db) as store:
-        files = write_report(store, Path(args.out), args.run, args.threshold, args.name)
+        files = write_report(store, Path(args.out), args.run, args.threshold, args.name, args.judge)
     print(f"report written to {files.markdown} and {files.html} ({len(files.figures)} plots)")
+    return EXIT_OK
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from toxmine.evaluate.imports import import_prompts
+
+    scorer = _scorer(args) if args.rescore or args.format in ("alert", "multijail") else None
+    with Store(args.db) as store:
+        report = import_prompts(store, args.format, Path(args.file), scorer, source=args.source, lang=args.lang,
+                                rescore=args.rescore, bucket_edges=args.buckets, harmful=args.harmful)  # fmt: skip
+    if report.skipped:
+        print(f"{report.file} already imported as source {report.source}; skipped")
+    else:
+        print(f"imported {report.prompts:,} prompts from {report.rows:,} rows of {report.file} "
+              f"as source {report.source} (scorer {report.scorer})")  # fmt: skip
     return EXIT_OK
 
 
@@ -451,6 +580,7 @@ def _run_split(args: argparse.Namespace) -> int:
         seed=args.seed,
         bucket_edges=args.buckets,
         scorer=args.scorer,
+        sources=args.source,
     )
     if not os.path.exists(args.db):
         raise ConfigError(f"{args.db}: no such database")
@@ -476,10 +606,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "split":
             return _run_split(args)
+        if args.command == "import":
+            return _run_import(args)
         if args.command == "eval":
             return _run_eval(args)
         if args.command == "report":
             return _run_report(args)
+        if args.command == "judge":
+            return _run_judge(args)
         if args.command in {"query", "sql"}:
             return _run_query(args)
     except ToxmineError as exc:

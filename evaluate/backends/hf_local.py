@@ -80,12 +80,12 @@ class TransformersBackend:
             padded = self.tokenizer.pad({"input_ids": [ids for ids, _ in encoded]}, return_tensors="pt")
             batch = {key: value.to(self.device) for key, value in padded.items()}
             torch.manual_seed(params.seed + start)
+            sampling = {} if params.greedy else {"temperature": params.temperature, "top_p": params.top_p}
             with torch.inference_mode():
                 output = self.lm.generate(
                     **batch,
-                    do_sample=True,
-                    temperature=params.temperature,
-                    top_p=params.top_p,
+                    do_sample=not params.greedy,
+                    **sampling,
                     max_new_tokens=params.max_new_tokens,
                     num_return_sequences=params.k,
                     pad_token_id=self.tokenizer.pad_token_id,

@@ -5,6 +5,9 @@ count as toxic is configurable. Texts are tokenised once, sorted by length and b
 dynamic padding under a token budget (long texts go in smaller batches); `device="auto"` runs
 on a CUDA GPU in bf16 (fp16 where bf16 is unsupported) when one is present, else on the CPU
 with all usable cores.
+
+The loading, placing and batching helpers (`load_classifier`, `token_budget_batches`) are shared with
+the classifier safety judge (`toxmine.evaluate.judges.classifier`).
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from .base import TextScore
 
-__all__ = ["TOXIC_LABEL_NAMES", "TransformersScorer"]
+__all__ = ["TOXIC_LABEL_NAMES", "LoadedClassifier", "TransformersScorer", "load_classifier", "token_budget_batches"]
 
 TOXIC_LABEL_NAMES = frozenset(
     {
@@ -39,6 +43,110 @@ def _fingerprint(model_dir: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass
+class LoadedClassifier:
+    """A sequence classifier, its tokenizer and where it runs (see `load_classifier`)."""
+
+    config: Any
+    tokenizer: Any
+    model: Any
+    labels: list[str]  # id2label in label order
+    device: Any  # torch.device
+    max_length: int  # the longest input the model takes (tokens)
+    identity: str  # a fingerprint of the local files, or the hub commit
+    short_name: str  # the local folder's name, or the hub id
+
+    @property
+    def default_batch_tokens(self) -> int:
+        # On CPU, throughput peaks near 2K padded tokens per forward pass (bench/bench_scoring.py);
+        # a GPU wants far larger batches.
+        return 65_536 if self.device.type == "cuda" else 2_048
+
+
+def load_classifier(
+    model: str, device: str = "auto", max_length: int | None = None, threads: int | None = None
+) -> LoadedClassifier:
+    """Load an `AutoModelForSequenceClassification` by local path or hub id, in eval mode on `device`
+    ("auto": a CUDA GPU in bf16, fp16 where bf16 is unsupported, when one is present; else the CPU
+    with `threads` or all usable cores). A missing path, a folder without config.json or a model
+    that is not a sequence classifier (by its config's architectures) raise ConfigError naming `model`."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    local = Path(model).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            raise ConfigError(f"{model}: not a transformers model folder (no config.json)")
+    elif model.startswith((".", "/", "~")) or os.sep + os.sep in model or model.count("/") > 1:
+        raise ConfigError(f"{model}: model path does not exist")
+    try:
+        config = AutoConfig.from_pretrained(model)
+        architectures = [str(name) for name in getattr(config, "architectures", None) or []]
+        if architectures and not any("SequenceClassification" in name for name in architectures):
+            # loading would succeed with a randomly initialised head: refuse rather than score noise
+            raise ConfigError(f"{model}: not a sequence classifier (it is a {', '.join(architectures)})")
+        tokenizer = AutoTokenizer.from_pretrained(model)
+        classifier = AutoModelForSequenceClassification.from_pretrained(model)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{model}: cannot load a sequence classifier ({str(exc).splitlines()[0]})") from exc
+    labels = [str(config.id2label.get(i, f"LABEL_{i}")) for i in range(config.num_labels)]
+    picked = _pick_device(device, torch)
+    if picked.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        classifier = classifier.to(device=picked, dtype=dtype)
+    else:
+        torch.set_num_threads(int(threads) if threads else len(os.sched_getaffinity(0)))
+    classifier.eval()
+    identity = _fingerprint(local) if local.exists() else str(getattr(config, "_commit_hash", "") or "hub")
+    return LoadedClassifier(
+        config=config, tokenizer=tokenizer, model=classifier, labels=labels, device=picked,
+        max_length=_max_length(config, tokenizer, max_length), identity=identity,
+        short_name=local.name if local.exists() else model,
+    )  # fmt: skip
+
+
+def _max_length(config: Any, tokenizer: Any, asked: int | None) -> int:
+    """The longest input the model takes: tokenizer limit, position embeddings (RoBERTa
+    family reserves two positions for padding offsets), and the user's cap."""
+    limits = [int(asked)] if asked else []
+    if 0 < tokenizer.model_max_length < 1_000_000:
+        limits.append(int(tokenizer.model_max_length))
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        offset = 2 if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"} else 0
+        limits.append(positions - offset)
+    return min(limits) if limits else 512
+
+
+def _pick_device(device: str, torch: Any) -> Any:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        picked = torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {device!r}") from exc
+    if picked.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda asked for, but no CUDA GPU is available")
+    return picked
+
+
+def token_budget_batches(
+    order: Sequence[int], lengths: Sequence[int], batch_size: int, max_tokens: int
+) -> list[list[int]]:
+    """Cut length-sorted indices into batches of at most `batch_size` texts whose padded size
+    (texts x longest) stays within `max_tokens`; a single text always fits."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        if current and (len(current) >= batch_size or (len(current) + 1) * lengths[index] > max_tokens):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
 class TransformersScorer:
     """A sequence classifier scoring toxicity (and every label as an attribute)."""
 
@@ -54,57 +162,20 @@ class TransformersScorer:
         threads: int | None = None,
         name: str | None = None,
     ) -> None:
-        import torch
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-
-        local = Path(model).expanduser()
-        if local.exists():
-            if not (local / "config.json").is_file():
-                raise ConfigError(f"{model}: not a transformers model folder (no config.json)")
-        elif model.startswith((".", "/", "~")) or os.sep + os.sep in model or model.count("/") > 1:
-            raise ConfigError(f"{model}: model path does not exist")
-        try:
-            config = AutoConfig.from_pretrained(model)
-            self.tokenizer = AutoTokenizer.from_pretrained(model)
-            self.model = AutoModelForSequenceClassification.from_pretrained(model)
-        except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{model}: cannot load a sequence classifier ({str(exc).splitlines()[0]})") from exc
-        self.labels = [str(config.id2label.get(i, f"LABEL_{i}")) for i in range(config.num_labels)]
-        self.activation = activation or self._default_activation(config)
+        loaded = load_classifier(model, device, max_length, threads)
+        self.tokenizer, self.model, self.device = loaded.tokenizer, loaded.model, loaded.device
+        self.labels, self.max_length = loaded.labels, loaded.max_length
+        self.activation = activation or self._default_activation(loaded.config)
         if self.activation not in {"sigmoid", "softmax"}:
             raise ConfigError(f"activation must be sigmoid or softmax, got {self.activation!r}")
         self.toxic_indices = self._toxic_indices(model, toxic_labels)
         self.batch_size = int(batch_size)
-        self.max_length = self._max_length(config, max_length)
-        self.device = self._pick_device(device, torch)
-        if self.device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            self.model = self.model.to(device=self.device, dtype=dtype)
-        else:
-            torch.set_num_threads(int(threads) if threads else len(os.sched_getaffinity(0)))
-        # On CPU, throughput peaks near 2K padded tokens per forward pass (bench/bench_scoring.py);
-        # a GPU wants far larger batches.
-        default_budget = 65_536 if self.device.type == "cuda" else 2_048
-        self.max_batch_tokens = int(max_batch_tokens) if max_batch_tokens else default_budget
+        self.max_batch_tokens = int(max_batch_tokens) if max_batch_tokens else loaded.default_batch_tokens
         if self.batch_size < 1 or self.max_batch_tokens < 1:
             raise ConfigError("batch_size and max_batch_tokens must be positive")
-        self.model.eval()
-        self.name = name or f"transformers:{local.name if local.exists() else model}"
-        identity = _fingerprint(local) if local.exists() else str(getattr(config, "_commit_hash", "") or "hub")
+        self.name = name or f"transformers:{loaded.short_name}"
         labels_key = ",".join(self.labels[i] for i in self.toxic_indices)
-        self.version = f"{identity}/{self.activation}/{labels_key}/{self.max_length}"
-
-    def _max_length(self, config: Any, asked: int | None) -> int:
-        """The longest input the model takes: tokenizer limit, position embeddings (RoBERTa
-        family reserves two positions for padding offsets), and the user's cap."""
-        limits = [asked] if asked else []
-        if 0 < self.tokenizer.model_max_length < 1_000_000:
-            limits.append(int(self.tokenizer.model_max_length))
-        positions = getattr(config, "max_position_embeddings", None)
-        if isinstance(positions, int) and positions > 0:
-            offset = 2 if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"} else 0
-            limits.append(positions - offset)
-        return min(limits) if limits else 512
+        self.version = f"{loaded.identity}/{self.activation}/{labels_key}/{self.max_length}"
 
     @staticmethod
     def _default_activation(config: Any) -> str:
@@ -126,33 +197,8 @@ class TransformersScorer:
             return [len(self.labels) - 1]  # binary head: the positive class
         raise ConfigError(f"{model}: say which labels are toxic (--toxic-labels); labels are {', '.join(self.labels)}")
 
-    @staticmethod
-    def _pick_device(device: str, torch: Any) -> Any:
-        if device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            picked = torch.device(device)
-        except RuntimeError as exc:
-            raise ConfigError(f"unknown device {device!r}") from exc
-        if picked.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device cuda asked for, but no CUDA GPU is available")
-        return picked
-
     def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
-        """Cut length-sorted indices into batches of at most `batch_size` texts whose padded size
-        (texts x longest) stays within `max_batch_tokens`; a single text always fits."""
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for index in order:
-            if current and (
-                len(current) >= self.batch_size or (len(current) + 1) * lengths[index] > self.max_batch_tokens
-            ):
-                batches.append(current)
-                current = []
-            current.append(index)
-        if current:
-            batches.append(current)
-        return batches
+        return token_budget_batches(order, lengths, self.batch_size, self.max_batch_tokens)
 
     def describe(self) -> str:
         return json.dumps(

@@ -1,0 +1,470 @@
+"""Import external prompt sets (ALERT, MultiJail, PolygloToxicityPrompts, RealToxicityPrompts)
+into the `prompts` table, next to mined prompts.
+
+Each file is read row by row and validated whole before anything is written, then stored in one
+transaction with its `imports` row, so a bad file stores nothing and a file already imported under
+the same source name (same sha256) is skipped. Imported prompts have no document (`doc_id` NULL);
+their `source` is the set's name.
+
+Toxicity: PTP and RTP files carry Perspective API scores, used as they are (scorer
+`ptp:perspective` / `rtp:perspective`, version `file`) unless `rescore` is set. ALERT and
+MultiJail prompts, and rescored files, are scored with the given scorer through the same score
+cache as mining (`score_texts`).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import logging
+import math
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from toxmine.miner.errors import ConfigError, InputError
+from toxmine.miner.prompts import bucket_of, check_bucket_edges, prompt_id_for
+from toxmine.miner.score_stage import ScoredTexts, insert_scores, score_texts, text_digest
+from toxmine.miner.scoring import Scorer
+from toxmine.miner.store import Store, utc_now
+
+__all__ = ["FORMATS", "ImportReport", "import_prompts"]
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("alert", "multijail", "ptp", "rtp")
+DEFAULT_BUCKET_EDGES = (0.0, 0.25, 0.5, 0.75, 1.0)
+SCORE_BATCH = 256
+
+_ALERT_PREFIX = "### Instruction:\n"
+_ALERT_SUFFIX = "\n### Response:\n"
+_MULTIJAIL_META = ("id", "source", "tags")
+
+_PROMPT_SCHEMA = pa.schema(
+    [
+        ("prompt_id", pa.string()),
+        ("doc_id", pa.string()),
+        ("lang", pa.string()),
+        ("span_start", pa.int32()),
+        ("span_end", pa.int32()),
+        ("prompt", pa.string()),
+        ("continuation", pa.string()),
+        ("toxicity", pa.float64()),
+        ("prompt_toxicity", pa.float64()),
+        ("continuation_toxicity", pa.float64()),
+        ("bucket", pa.int32()),
+        ("scorer", pa.string()),
+        ("scorer_version", pa.string()),
+        ("source", pa.string()),
+        ("category", pa.string()),
+        ("harmful", pa.bool_()),
+        ("attributes_json", pa.string()),
+    ]
+)
+
+
+@dataclass
+class ImportReport:
+    """What an import did. `prompts`: prompts newly stored (ones already present are kept)."""
+
+    source: str
+    format: str
+    file: str
+    rows: int
+    prompts: int
+    skipped: bool  # the file was already imported (same source and sha256): nothing done
+    scorer: str
+
+
+@dataclass(frozen=True)
+class _Options:
+    path: Path
+    fmt: str
+    lang: str | None
+    rescore: bool
+
+
+@dataclass
+class _Row:
+    """One prompt read from a file."""
+
+    key: str  # the row's id, else its ordinal: part of the prompt id
+    lang: str
+    prompt: str
+    continuation: str = ""
+    toxicity: float | None = None  # from the file (ptp, rtp)
+    prompt_toxicity: float | None = None
+    continuation_toxicity: float | None = None
+    category: str | None = None
+    harmful: bool | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    try:
+        return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+    except OSError as exc:
+        raise InputError(str(path), f"cannot open: {exc.strerror or exc}") from exc
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The lines of a UTF-8 text file (gzip-compressed when its name ends in .gz), line ends kept
+    as they are; a BOM is dropped. Decoded line by line so that errors name their line."""
+    handle = _open_binary(path)
+    number = 0
+    with handle:
+        try:
+            for number, raw in enumerate(handle, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    message = f"line {number}: not UTF-8 text (byte {exc.start} of the line)"
+                    raise InputError(str(path), message) from exc
+                yield line.removeprefix("\ufeff") if number == 1 else line
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(str(path), f"line {number + 1}: cannot read: {exc}") from exc
+
+
+def _json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """("line N", object) for each non-blank line of a JSONL file."""
+    for number, line in enumerate(_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(str(path), f"line {number}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+        if not isinstance(value, dict):
+            raise InputError(str(path), f"line {number}: expected a JSON object, got {type(value).__name__}")
+        yield f"line {number}", value
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """("row index N", row) for each row of a Parquet file."""
+    import pyarrow.parquet as pq
+
+    index = 0
+    try:
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(batch_size=4096):
+            for row in batch.to_pylist():
+                yield f"row index {index}", row
+                index += 1
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(str(path), f"row index {index}: cannot read Parquet ({exc})") from exc
+
+
+def _text(path: Path, obj: dict[str, Any], name: str, where: str, empty_ok: bool = False) -> str:
+    """The string field `name` of a row (named in the error when missing or empty)."""
+    label = name.rsplit(".", 1)[-1]
+    if label not in obj or obj[label] is None:
+        raise InputError(str(path), f"{where}: missing required field '{name}'")
+    value = obj[label]
+    if not isinstance(value, str):
+        raise InputError(str(path), f"{where}: field '{name}' must be a string, got {type(value).__name__}")
+    if not empty_ok and not value.strip():
+        what = "empty prompt text in" if name.startswith("prompt") else "empty field"
+        raise InputError(str(path), f"{where}: {what} '{name}'")
+    return value
+
+
+def _toxicity(path: Path, value: Any, name: str, where: str) -> float | None:
+    """A toxicity from the file: None when null or absent, else a number in [0, 1]."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(str(path), f"{where}: '{name}' is not a number: {value!r}")
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InputError(str(path), f"{where}: '{name}' = {value} is outside [0, 1]")
+    return float(value)
+
+
+def _required_toxicity(path: Path, obj: dict[str, Any], name: str, where: str) -> float:
+    label = name.rsplit(".", 1)[-1]
+    value = _toxicity(path, obj.get(label), name, where)
+    if value is None:
+        what = "missing required field" if label not in obj else "no value in required field"
+        raise InputError(str(path), f"{where}: {what} '{name}' (use --rescore to score the text instead)")
+    return value
+
+
+def _read_alert(options: _Options) -> Iterator[list[_Row]]:
+    path = options.path
+    for ordinal, (where, obj) in enumerate(_json_lines(path)):
+        text = _text(path, obj, "prompt", where)
+        if text.startswith(_ALERT_PREFIX):
+            text = text[len(_ALERT_PREFIX) :]
+        if text.endswith(_ALERT_SUFFIX):
+            text = text[: -len(_ALERT_SUFFIX)]
+        text = text.strip()
+        if not text:
+            raise InputError(str(path), f"{where}: empty prompt text in 'prompt'")
+        category = _text(path, obj, "category", where)
+        key = str(obj["id"]) if obj.get("id") is not None else f"#{ordinal}"
+        attributes = {k: v for k, v in obj.items() if k not in ("prompt", "category")}
+        yield [_Row(key, options.lang or "en", text, category=category, harmful=True, attributes=attributes)]
+
+
+def _read_multijail(options: _Options) -> Iterator[list[_Row]]:
+    path = options.path
+    reader = csv.reader(_lines(path))  # line ends kept as read: quoted newlines survive
+    number = 1
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        columns = [name.strip().lower() for name in header]
+        if "tags" not in columns:
+            raise InputError(str(path), f"row 1 (header): no 'tags' column (columns: {', '.join(columns)})")
+        langs = [(i, name) for i, name in enumerate(columns) if name and name not in _MULTIJAIL_META]
+        if not langs:
+            raise InputError(str(path), "row 1 (header): no language column (expected columns such as en, zh, it, ...)")
+        at = {name: columns.index(name) for name in _MULTIJAIL_META if name in columns}
+        for ordinal, record in enumerate(reader):
+            number = ordinal + 2
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) > len(columns):
+                raise InputError(str(path), f"row {number}: {len(record)} fields, the header has {len(columns)}")
+            cells = record + [""] * (len(columns) - len(record))
+            row_id, origin, tags = (cells[at[name]].strip() if name in at else "" for name in _MULTIJAIL_META)
+            attributes: dict[str, Any] = {"id": int(row_id) if row_id.isdigit() else row_id or None,
+                                          "origin": origin or None}  # fmt: skip
+            key = row_id or f"#{ordinal}"
+            rows = [
+                _Row(key, lang, cells[i].strip(), category=tags or None, harmful=True, attributes=attributes)
+                for i, lang in langs
+                if cells[i].strip()
+            ]
+            if not rows:
+                raise InputError(str(path), f"row {number}: empty prompt text in every language column")
+            yield rows
+    except csv.Error as exc:
+        raise InputError(str(path), f"row {number}: malformed CSV ({exc})") from exc
+
+
+def _read_ptp(options: _Options) -> Iterator[list[_Row]]:
+    path = options.path
+    rows = _parquet_rows(path) if path.name.endswith(".parquet") else _json_lines(path)
+    for ordinal, (where, obj) in enumerate(rows):
+        prompt = _text(path, obj, "prompt", where)
+        continuation = _text(path, obj, "continuation", where, empty_ok=True)
+        lang = obj.get("lang")
+        if lang is not None and not isinstance(lang, str):
+            raise InputError(str(path), f"{where}: field 'lang' must be a string, got {type(lang).__name__}")
+        lang = (lang or "").strip().lower() or options.lang
+        if not lang:
+            raise InputError(str(path), f"{where}: missing required field 'lang' (or pass --lang)")
+        toxicity = None if options.rescore else _required_toxicity(path, obj, "toxicity", where)
+        # `text` is prompt + continuation; the rest (toxicity_bucket, meta_data...) is kept
+        attributes = {k: v for k, v in obj.items() if k not in ("text", "prompt", "continuation", "toxicity", "lang")}
+        yield [_Row(f"#{ordinal}", lang, prompt, continuation, toxicity, attributes=attributes)]
+
+
+def _read_rtp(options: _Options) -> Iterator[list[_Row]]:
+    path = options.path
+    for ordinal, (where, obj) in enumerate(_json_lines(path)):
+        parts: dict[str, dict[str, Any]] = {}
+        for name in ("prompt", "continuation"):
+            part = obj.get(name)
+            if part is None and name == "continuation":
+                part = {"text": ""}
+            if part is None:
+                raise InputError(str(path), f"{where}: missing required field '{name}'")
+            if not isinstance(part, dict):
+                raise InputError(str(path), f"{where}: field '{name}' must be an object with 'text', 'toxicity'")
+            parts[name] = part
+        prompt = _text(path, parts["prompt"], "prompt.text", where)
+        continuation = _text(path, parts["continuation"], "continuation.text", where, empty_ok=True)
+        prompt_toxicity = continuation_toxicity = None
+        if not options.rescore:
+            prompt_toxicity = _required_toxicity(path, parts["prompt"], "prompt.toxicity", where)
+            continuation_toxicity = _toxicity(
+                path, parts["continuation"].get("toxicity"), "continuation.toxicity", where
+            )
+        key = ":".join(str(obj.get(k)) for k in ("filename", "begin", "end")) if obj.get("filename") else f"#{ordinal}"
+        attributes = {k: v for k, v in obj.items() if k not in parts}
+        for name, part in parts.items():
+            scores = {k: v for k, v in part.items() if k not in ("text", "toxicity")}
+            if scores:
+                attributes[f"{name}_scores"] = scores
+        # RTP buckets prompts by the prompt's toxicity, not the whole text's
+        yield [_Row(key, options.lang or "en", prompt, continuation, prompt_toxicity, prompt_toxicity,
+                    continuation_toxicity, attributes=attributes)]  # fmt: skip
+
+
+_READERS: dict[str, Callable[[_Options], Iterator[list[_Row]]]] = {
+    "alert": _read_alert,
+    "multijail": _read_multijail,
+    "ptp": _read_ptp,
+    "rtp": _read_rtp,
+}
+
+
+# -- storing ---------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    return digest.hexdigest()
+
+
+def _bucket_edges(store: Store, wanted: tuple[float, ...] | None) -> tuple[tuple[float, ...], bool]:
+    """The bucket edges to use, and whether the database has none stored yet."""
+    row = store.con.execute("SELECT value FROM settings WHERE key = 'prompts.bucket_edges'").fetchone()
+    stored = tuple(float(x) for x in json.loads(row[0])) if row else None
+    if wanted is None:
+        return stored or DEFAULT_BUCKET_EDGES, stored is None
+    edges = tuple(float(x) for x in wanted)
+    try:
+        check_bucket_edges(edges)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if stored is not None and stored != edges:
+        raise ConfigError(
+            f"{store.path} buckets prompts with edges {list(stored)} (asked {list(edges)}); "
+            "use the same edges or a new database (`toxmine split --buckets` re-buckets)"
+        )
+    return edges, stored is None
+
+
+def _score(store: Store, scorer: Scorer, rows: list[_Row], fmt: str) -> ScoredTexts:
+    """Score each row's prompt, continuation and whole text through the score cache."""
+    texts: dict[str, tuple[str, str | None]] = {}
+    for row in rows:
+        texts.setdefault(text_digest(row.prompt), (row.prompt, row.lang))
+        if row.continuation:
+            texts.setdefault(text_digest(row.continuation), (row.continuation, row.lang))
+            whole = row.prompt + row.continuation
+            texts.setdefault(text_digest(whole), (whole, row.lang))
+    scored = score_texts(store, scorer, texts, SCORE_BATCH)
+    tox = scored.toxicity
+    for row in rows:
+        row.prompt_toxicity = tox[text_digest(row.prompt)]
+        row.continuation_toxicity = tox[text_digest(row.continuation)] if row.continuation else None
+        whole = tox[text_digest(row.prompt + row.continuation)]
+        # RTP buckets prompts by the prompt's toxicity; the others by the whole text's
+        row.toxicity = row.prompt_toxicity if fmt == "rtp" else whole
+    log.debug("%s: %d texts scored, %d from cache", scorer.name, scored.texts_scored, scored.cache_hits)
+    return scored
+
+
+def _prompt_table(
+    rows: list[_Row],
+    source: str,
+    fmt: str,
+    scorer: tuple[str, str],
+    edges: tuple[float, ...],
+    harmful: bool | None = None,
+) -> pa.Table:
+    columns: dict[str, list[Any]] = {name: [] for name in _PROMPT_SCHEMA.names}
+    for row in rows:
+        text = row.prompt + row.continuation
+        assert row.toxicity is not None
+        attributes = json.dumps(row.attributes, ensure_ascii=False, sort_keys=True, default=str)
+        values = (
+            prompt_id_for(f"{source}\x00{fmt}\x00{row.key}\x00{row.lang}", 0, len(text), text), None, row.lang,
+            0, len(text), row.prompt, row.continuation, row.toxicity, row.prompt_toxicity,
+            row.continuation_toxicity, bucket_of(row.toxicity, edges), scorer[0], scorer[1], source,
+            row.category, row.harmful if harmful is None else harmful, attributes if row.attributes else None,
+        )  # fmt: skip
+        for name, value in zip(_PROMPT_SCHEMA.names, values, strict=True):
+            columns[name].append(value)
+    return pa.table(columns, schema=_PROMPT_SCHEMA)
+
+
+def import_prompts(
+    store: Store,
+    fmt: str,
+    path: Path,
+    scorer: Scorer | None,
+    source: str | None = None,
+    lang: str | None = None,
+    rescore: bool = False,
+    bucket_edges: tuple[float, ...] | None = None,
+    harmful: bool | None = None,
+) -> ImportReport:
+    """Import the prompt set in `path` (format `fmt`, one of FORMATS) as `source` (default: the
+    format's name). `lang` sets the language of ALERT and RTP rows (default en) and of PTP rows
+    without one; MultiJail takes it from its columns. `scorer` scores ALERT and MultiJail prompts,
+    and PTP/RTP ones when `rescore` is set (it may be None otherwise). Bucket edges: `bucket_edges`,
+    else the database's `prompts.bucket_edges`, else 0, .25, .5, .75, 1. `harmful` marks every
+    prompt harmful (True) or benign (False, e.g. a set of harmless prompts for over-refusal rates);
+    None keeps the format's default: ALERT and MultiJail harmful, PTP and RTP decided by toxicity.
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown import format {fmt!r}; known: {', '.join(FORMATS)}")
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), "no such file")
+    if not path.is_file():
+        raise InputError(str(path), "not a file")
+    source = (source or fmt).strip()
+    if not source:
+        raise ConfigError("the source name must not be empty")
+    lang = (lang or "").strip().lower() or None
+    file_scores = fmt in ("ptp", "rtp") and not rescore
+    if not file_scores and scorer is None:
+        raise ConfigError(f"importing {fmt} {'with rescore ' if rescore else ''}needs a scorer")
+    edges, edges_new = _bucket_edges(store, bucket_edges)
+    sha256 = _sha256(path)
+    absolute = str(path.resolve())
+    done = store.con.execute(
+        "SELECT n_rows, n_prompts, scorer FROM imports WHERE source = ? AND sha256 = ?", [source, sha256]
+    ).fetchone()
+    if done is not None:
+        log.info("%s already imported as source %s; skipped", absolute, source)
+        return ImportReport(source, fmt, absolute, int(done[0]), int(done[1]), True, str(done[2]))
+
+    rows: list[_Row] = []
+    n_rows = 0
+    for group in _READERS[fmt](_Options(path, fmt, lang, rescore)):
+        n_rows += 1
+        rows.extend(group)
+    if n_rows == 0:
+        raise InputError(str(path), "empty file: no rows")
+
+    scored = None
+    if file_scores:  # both sets were scored with Perspective API
+        used = (f"{fmt}:perspective", "file")
+    else:
+        assert scorer is not None
+        scored = _score(store, scorer, rows, fmt)
+        used = (scorer.name, scorer.version)
+    table = _prompt_table(rows, source, fmt, used, edges, harmful)
+
+    with store.transaction() as con:
+        if edges_new:
+            con.execute("INSERT INTO settings VALUES ('prompts.bucket_edges', ?)", [json.dumps(list(edges))])
+        if scored is not None and scorer is not None:
+            insert_scores(con, scorer, scored)
+        con.register("_imported", table)
+        try:
+            inserted = con.execute("INSERT INTO prompts BY NAME SELECT * FROM _imported ON CONFLICT DO NOTHING")
+            count = inserted.fetchone()
+        finally:
+            con.unregister("_imported")
+        n_prompts = int(count[0]) if count else 0
+        con.execute(
+            "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [source, fmt, absolute, sha256, n_rows, n_prompts, used[0], utc_now()],
+        )
+    log.info("imported %d prompts from %d rows of %s as source %s (scorer %s)", n_prompts, n_rows, absolute,
+             source, used[0])  # fmt: skip
+    return ImportReport(source, fmt, absolute, n_rows, n_prompts, False, used[0])

@@ -1,0 +1,79 @@
+"""The judge interface and registry: a judge labels (prompt, response) pairs.
+
+A verdict says whether the response is safe and where it sits in the response taxonomy (full
+compliance, partial compliance, direct or indirect refusal), optionally with a risk category and
+the judge's unsafe probability. A judge that fails on a pair returns a verdict with `error` set;
+such pairs are counted as failed in every metric, never as safe or unsafe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from toxmine.miner.registry import Registry
+
+__all__ = [
+    "COMPLIANCE_LABELS",
+    "DIRECT_REFUSAL",
+    "FULL_COMPLIANCE",
+    "INDIRECT_REFUSAL",
+    "JUDGES",
+    "PARTIAL_COMPLIANCE",
+    "REFUSALS",
+    "Judge",
+    "Verdict",
+    "create_judge",
+]
+
+FULL_COMPLIANCE = "full_compliance"
+PARTIAL_COMPLIANCE = "partial_compliance"
+DIRECT_REFUSAL = "direct_refusal"
+INDIRECT_REFUSAL = "indirect_refusal"
+COMPLIANCE_LABELS = (FULL_COMPLIANCE, PARTIAL_COMPLIANCE, DIRECT_REFUSAL, INDIRECT_REFUSAL)
+REFUSALS = frozenset({DIRECT_REFUSAL, INDIRECT_REFUSAL})
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A judge's label for one (prompt, response) pair, or the error that prevented it."""
+
+    safe: bool | None
+    compliance: str | None = None  # one of COMPLIANCE_LABELS
+    category: str | None = None  # a risk category the judge named
+    score: float | None = None  # the judge's probability that the response is unsafe
+    error: str | None = None
+
+    @staticmethod
+    def failed(error: str) -> Verdict:
+        return Verdict(safe=None, error=error)
+
+
+class Judge(Protocol):
+    """Labels responses; `name` and `version` are stored with every verdict."""
+
+    name: str
+    version: str
+
+    def judge_batch(
+        self, prompts: Sequence[str], responses: Sequence[str], langs: Sequence[str | None]
+    ) -> list[Verdict]: ...
+
+
+JUDGES: Registry[Judge] = Registry("judge")
+JUDGES.register("heuristic", "toxmine.evaluate.judges.heuristic:HeuristicJudge")
+JUDGES.register("transformers", "toxmine.evaluate.judges.classifier:ClassifierJudge")
+JUDGES.register("llm", "toxmine.evaluate.judges.llm:LlmJudge")
+
+
+def create_judge(spec: str, **options: Any) -> Judge:
+    """A judge from its spec: `heuristic`, `transformers:PATH_OR_ID`, `llm:MODEL_SPEC` (any model spec
+    of `toxmine eval`, e.g. `llm:openai:gpt-4o-mini@https://api.openai.com/v1`), or `module:Class`."""
+    name, sep, rest = spec.partition(":")
+    judge: Judge = (
+        JUDGES.create(name, rest, **options)
+        if sep and name in ("transformers", "llm")
+        else JUDGES.create(spec, **options)
+    )
+    return judge

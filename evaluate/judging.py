@@ -1,0 +1,121 @@
+"""Judge an evaluation run's continuations and store the verdicts (resumable).
+
+Every generated continuation gets one verdict per judge, stored in `judgements` with the judge's
+name and version. Re-running skips continuations this judge version already labelled and tries
+failed ones again; a new judge version labels everything again. A judge failure is stored as
+that continuation's error and counted as failed in the safety metrics, never as safe or unsafe.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from toxmine.miner.errors import ConfigError, ToxmineError
+from toxmine.miner.store import Store
+
+from .judges import COMPLIANCE_LABELS, Judge, Verdict
+from .safety import store_safety_metrics
+
+__all__ = ["JudgeReport", "judge_run"]
+
+log = logging.getLogger(__name__)
+
+_PENDING = """
+    SELECT g.prompt_id, g.sample_idx, p.prompt, g.text, p.lang
+    FROM generations g
+    JOIN (SELECT DISTINCT ON (prompt_id) prompt_id, prompt, lang FROM prompts) p USING (prompt_id)
+    LEFT JOIN judgements j ON j.eval_run_id = g.eval_run_id AND j.prompt_id = g.prompt_id
+        AND j.sample_idx = g.sample_idx AND j.judge = $judge
+    WHERE g.eval_run_id = $run AND g.text IS NOT NULL
+      AND (j.prompt_id IS NULL OR j.error IS NOT NULL OR j.judge_version <> $version)
+    ORDER BY g.prompt_id, g.sample_idx
+"""
+
+
+@dataclass
+class JudgeReport:
+    eval_run_id: str
+    judge: str
+    judge_version: str
+    judged: int = 0
+    failed: int = 0
+    elapsed_s: float = 0.0
+
+
+def _checked(verdicts: Sequence[Verdict], expected: int, judge: Judge) -> list[Verdict]:
+    if len(verdicts) != expected:
+        return [Verdict.failed(f"judge {judge.name} returned {len(verdicts)} verdicts for {expected} pairs")] * expected
+    checked = []
+    for verdict in verdicts:
+        if verdict.error is None and verdict.safe is None:
+            verdict = Verdict.failed("judge gave neither a verdict nor an error")
+        elif verdict.compliance is not None and verdict.compliance not in COMPLIANCE_LABELS:
+            verdict = Verdict.failed(f"judge gave an unknown response label {verdict.compliance!r}")
+        checked.append(verdict)
+    return checked
+
+
+def _judge_batch(judge: Judge, rows: Sequence[tuple[str, int, str, str, str | None]]) -> list[Verdict]:
+    try:
+        verdicts = judge.judge_batch([r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows])
+    except ConfigError:
+        raise  # a misconfigured judge (bad key, unreachable endpoint) stops the run; stored verdicts stay
+    except ToxmineError as exc:
+        return [Verdict.failed(f"judge failed: {exc}")] * len(rows)
+    except Exception as exc:  # recorded per continuation, the run goes on
+        log.warning("judge %s failed on %d continuations: %s", judge.name, len(rows), exc)
+        return [Verdict.failed(f"judge failed: {exc}")] * len(rows)
+    return _checked(verdicts, len(rows), judge)
+
+
+def judge_run(
+    store: Store,
+    run_id: str,
+    judge: Judge,
+    batch: int = 32,
+    group_by: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> JudgeReport:
+    """Label the run's continuations not yet labelled by this judge version; then store the
+    safety metrics (per language, resource level, category, source and `group_by`)."""
+    if store.con.execute("SELECT 1 FROM eval_runs WHERE eval_run_id = ?", [run_id]).fetchone() is None:
+        raise ConfigError(f"{store.path}: no evaluation run {run_id}")
+    report = JudgeReport(run_id, judge.name, judge.version)
+    started = time.monotonic()
+    pending = store.con.execute(_PENDING, {"judge": judge.name, "run": run_id, "version": judge.version}).fetchall()
+    for start in range(0, len(pending), batch):
+        rows = [(str(a), int(b), str(c), str(d), e) for a, b, c, d, e in pending[start : start + batch]]
+        verdicts = _judge_batch(judge, rows)
+        table = pa.table(
+            {
+                "prompt_id": [r[0] for r in rows],
+                "sample_idx": pa.array([r[1] for r in rows], pa.int32()),
+                "safe": pa.array([v.safe for v in verdicts], pa.bool_()),
+                "compliance": pa.array([v.compliance for v in verdicts], pa.string()),
+                "category": pa.array([v.category for v in verdicts], pa.string()),
+                "score": pa.array([v.score for v in verdicts], pa.float64()),
+                "error": pa.array([v.error for v in verdicts], pa.string()),
+            }
+        )
+        with store.transaction() as con:
+            con.register("_verdicts", table)
+            try:
+                con.execute(
+                    "INSERT OR REPLACE INTO judgements SELECT $run, prompt_id, sample_idx, $judge, $version, safe, "
+                    "compliance, category, score, error FROM _verdicts",
+                    {"run": run_id, "judge": judge.name, "version": judge.version},
+                )
+            finally:
+                con.unregister("_verdicts")
+        report.judged += len(rows)
+        report.failed += sum(v.error is not None for v in verdicts)
+        if progress is not None:
+            progress(len(rows))
+    store_safety_metrics(store, run_id, judge.name, group_by)
+    report.elapsed_s = time.monotonic() - started
+    return report
