@@ -1,8 +1,9 @@
 """Run the mining pipeline over many inputs into one DuckDB file.
 
-Workers (processes) read, extract, identify and sign documents; this process is the single
-writer: it deduplicates against everything already stored and commits each input atomically
-with its `sources` row, in input order, so an interrupted run resumes to the same database.
+Workers (processes on this machine, or Ray tasks on a cluster: see `ray_mining`) read, extract,
+identify and sign documents; this process is the single writer: it deduplicates against
+everything already stored and commits each input atomically with its `sources` row, in input
+order, so an interrupted run resumes to the same database whichever executor ran it.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from .errors import ConfigError
 from .langid import FastTextLid
 from .process import InputResult, ProcessOptions, ProgressCallback, merge_parts, process_input
 from .progress import MiningProgress
+from .ray_mining import RayOptions, ray_results, start_ray
 from .sources import InputSource, LocalFile
 from .spill import read_spills_in_order
 from .store import Store
 
-__all__ = ["MineReport", "mine"]
+__all__ = ["MineReport", "mine", "shard_dir_for"]
 
 log = logging.getLogger(__name__)
 
@@ -201,13 +203,28 @@ def _summaries(store: Store, run_id: str) -> tuple[list[tuple[str, int, int]], l
     return [(str(a), int(b), int(c)) for a, b, c in languages], [(str(a), int(b)) for a, b in drops]
 
 
-def _config_dict(options: ProcessOptions, workers: int, lid_path: str) -> dict[str, Any]:
+def _config_dict(options: ProcessOptions, workers: int, lid_path: str, executor: str) -> dict[str, Any]:
     config = asdict(options)
     config["lid"]["model_path"] = lid_path
     langs = options.lid.langs
     config["lid"]["langs"] = sorted(langs) if langs is not None else None
     config["workers"] = workers
+    config["executor"] = executor
     return config
+
+
+def _ray_progress(results: Iterator[InputResult], bar: MiningProgress) -> Iterator[InputResult]:
+    """Ray tasks report when they finish: advance the bar by each whole input."""
+    for result in results:
+        bar.advance(result.outcome.source, result.outcome.n_records, result.n_documents)
+        yield result
+
+
+def shard_dir_for(db_path: str) -> str:
+    """Where the Ray executor keeps shards by default: beside the database (kept across runs,
+    so that shards finished by an interrupted run are loaded, not made again)."""
+    folder = os.path.dirname(os.path.abspath(db_path))
+    return os.path.join(folder, f".{os.path.basename(db_path)}.shards")
 
 
 def mine(
@@ -218,15 +235,22 @@ def mine(
     show_progress: bool = False,
     version: str = "0",
     memory_limit: str | None = None,
+    executor: str = "local",
+    ray: RayOptions | None = None,
+    shard_dir: str | None = None,
 ) -> MineReport:
     """Mine `inputs` into the DuckDB file at `db_path`; inputs already stored are skipped.
 
     `memory_limit` (e.g. "512MB") caps DuckDB's buffer pool in the writer; by default DuckDB
-    may cache up to 80% of RAM of the growing database.
+    may cache up to 80% of RAM of the growing database. `executor="ray"` runs the per-input work
+    as Ray tasks (`ray` says where; a local instance with `workers` CPUs by default) writing
+    Parquet shards to `shard_dir` (default: beside the database); the result is the same.
     """
     options = options or ProcessOptions()
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"unknown executor {executor!r}; known: local, ray")
     lid = FastTextLid(options.lid.model_path)
     lid.check_langs(options.lid.langs)
     started = time.monotonic()
@@ -234,7 +258,11 @@ def mine(
     # Worker processes are forked before DuckDB starts its threads.
     pool = None
     queue: Any = None
-    if workers > 1:
+    started_ray = False
+    if executor == "ray":
+        ray_options = ray or RayOptions(num_cpus=workers)
+        started_ray = start_ray(ray_options)
+    elif workers > 1:
         context = multiprocessing.get_context("fork")
         queue = context.Queue()
         pool = context.Pool(workers, initializer=_worker_init, initargs=(options, queue))
@@ -243,7 +271,7 @@ def mine(
             store.ensure_settings(options.dedup.as_settings())
             finished = store.finished_sources()
             todo = [source for source in inputs if source.name not in finished]
-            run_id = store.start_run(_config_dict(options, workers, lid.model_path), version)
+            run_id = store.start_run(_config_dict(options, workers, lid.model_path, executor), version)
             report = MineReport(run_id=run_id, inputs=len(inputs), skipped=len(inputs) - len(todo))
             if report.skipped:
                 log.info("skipping %d inputs already in %s", report.skipped, db_path)
@@ -255,7 +283,10 @@ def mine(
             with MiningProgress(len(todo), show_progress) as bar:
                 results: Iterator[InputResult]
                 drainer = None
-                if pool is None:
+                if executor == "ray":
+                    shards = shard_dir or shard_dir_for(db_path)
+                    results = _ray_progress(ray_results(todo, options, shards, ray_options), bar)
+                elif pool is None:
                     callback: ProgressCallback = bar.advance
                     results = (
                         merge_parts([process_input(t.source, options, lid, t.spill_path, callback)]) for t in tasks
@@ -280,6 +311,10 @@ def mine(
         if pool is not None:
             pool.terminate()
             pool.join()
+        if started_ray:
+            import ray as ray_module
+
+            ray_module.shutdown()
     report.elapsed_s = time.monotonic() - started
     return report
 

@@ -1,6 +1,7 @@
-"""Per-input spill files: workers stream processed documents to Arrow IPC files on disk,
-and the single writer process loads them into DuckDB. Memory stays flat however large the
-input, and an input's rows reach the database in one transaction."""
+"""Per-input spill files: workers stream processed documents to files on disk (Arrow IPC for
+the local executor, Parquet shards for Ray, where they may live on shared storage), and the
+single writer process loads them into DuckDB. Memory stays flat however large the input, and
+an input's rows reach the database in one transaction."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from types import TracebackType
 
 import pyarrow as pa
 import pyarrow.ipc
+import pyarrow.parquet as pq
 
 from .records import Document
 
@@ -50,13 +52,18 @@ def _timestamp(value: str | None) -> datetime | None:
 
 
 class SpillWriter:
-    """Append batches of documents to one Arrow IPC file."""
+    """Append batches of documents to one Arrow IPC file, or a Parquet file when `path` ends in `.parquet`."""
 
     def __init__(self, path: str) -> None:
+        parquet = path.endswith(".parquet")
         self.path = path
         self.rows = 0
         self._sink = pa.OSFile(path, "wb")
-        self._writer = pa.ipc.new_file(self._sink, SPILL_SCHEMA)
+        self._writer: pq.ParquetWriter | pa.ipc.RecordBatchFileWriter = (
+            pq.ParquetWriter(self._sink, SPILL_SCHEMA, compression="zstd")
+            if parquet
+            else pa.ipc.new_file(self._sink, SPILL_SCHEMA)
+        )
 
     def write(self, docs: list[Document]) -> None:
         if not docs:
@@ -92,7 +99,10 @@ class SpillWriter:
 
 
 def read_spill(path: str) -> Iterator[pa.RecordBatch]:
-    """The record batches of a spill file, in order."""
+    """The record batches of a spill file (Arrow IPC, or Parquet by its `.parquet` name), in order."""
+    if path.endswith(".parquet"):
+        yield from pq.ParquetFile(path).iter_batches(batch_size=1024)
+        return
     with pa.memory_map(path, "r") as source:
         reader = pa.ipc.open_file(source)
         for index in range(reader.num_record_batches):

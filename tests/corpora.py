@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import duckdb
 from plugin_scorers import HashScorer
 from warc_builder import Page, RealPage, write_warc
 
@@ -24,3 +26,19 @@ def mined_corpus(folder: Path, demo_pages: list[RealPage], every: int, score: bo
         with Store(str(db)) as store:
             score_documents(store, HashScorer())
     return db
+
+
+def db_snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """What must match between two mining runs on the same inputs (not timings or run ids)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {
+            "documents": con.execute("SELECT * FROM documents ORDER BY doc_id").fetchall(),
+            "doc_minhash": con.execute("SELECT * FROM doc_minhash ORDER BY seq").fetchall(),
+            "sources": con.execute(
+                "SELECT source, crawl, status, n_records, n_documents, n_duplicates, error FROM sources ORDER BY source"
+            ).fetchall(),
+            "drops": con.execute("SELECT * FROM drops ORDER BY source, reason").fetchall(),
+        }
+    finally:
+        con.close()

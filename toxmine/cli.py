@@ -26,6 +26,7 @@ from toxmine.miner.process import ProcessOptions
 from toxmine.miner.progress import configure_logging, progress_wanted
 from toxmine.miner.prompts import PromptOptions
 from toxmine.miner.queries import format_rows, list_queries, load_query, run_sql
+from toxmine.miner.ray_mining import RayOptions, start_ray
 from toxmine.miner.score_stage import ScoreReport, score_documents
 from toxmine.miner.scoring import Scorer, create_scorer
 from toxmine.miner.sources import CC_BASE_URL, SourceSelection, parse_shard, resolve_inputs
@@ -132,6 +133,11 @@ def _add_scorer_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _scorer(args: argparse.Namespace) -> Scorer:
+    return create_scorer(*_scorer_spec(args))
+
+
+def _scorer_spec(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The scorer's registry name and options from the command line."""
     options: dict[str, Any] = dict(args.scorer_option)
     if args.scorer == "lexicon":
         if args.word_list:
@@ -144,7 +150,7 @@ def _scorer(args: argparse.Namespace) -> Scorer:
             options["toxic_labels"] = [x.strip() for x in args.toxic_labels.split(",") if x.strip()]
     elif args.scorer_model:
         options["model"] = args.scorer_model
-    return create_scorer(args.scorer, **options)
+    return args.scorer, options
 
 
 def _prompt_options(args: argparse.Namespace) -> PromptOptions:
@@ -183,6 +189,18 @@ def _add_mine_options(parser: argparse.ArgumentParser, default_db: str) -> None:
     parser.add_argument("--db", default=default_db, help=f"DuckDB file to create or extend (default {default_db})")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (the DuckDB writer stays single)")
     parser.add_argument("--memory-limit", help="cap DuckDB's memory in the writer, e.g. 512MB (default: DuckDB's)")
+    ex = parser.add_argument_group("executor")
+    ex.add_argument("--executor", choices=["local", "ray"], default="local",
+                    help="local: worker processes on this machine; ray: Ray tasks (one per input, writing Parquet "
+                    "shards) and a pool of scorer actors")  # fmt: skip
+    ex.add_argument("--ray-address", metavar="ADDR",
+                    help="Ray cluster to join, e.g. ray://head:10001 or auto (default: start a local Ray instance "
+                    "with --workers CPUs)")  # fmt: skip
+    ex.add_argument("--shard-dir", metavar="DIR",
+                    help="ray: folder for the shards, shared by all nodes (default: beside the database)")  # fmt: skip
+    ex.add_argument("--scorer-actors", type=int, metavar="N", help="ray: scorer actors (default: --workers)")
+    ex.add_argument("--scorer-gpus", type=float, default=0.0, metavar="G",
+                    help="ray: GPUs each scorer actor asks for, fractions allowed (default 0: CPU)")  # fmt: skip
     lid = parser.add_argument_group("language ID")
     lid.add_argument(
         "--lid-model",
@@ -413,22 +431,43 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
         http=HttpOptions(max_retries=getattr(args, "http_retries", 6), timeout_s=getattr(args, "http_timeout", 60.0)),
     )
     sources = resolve_inputs(inputs, selection)
-    scorer = None if args.no_score else _scorer(args)  # a bad model fails before mining starts
     _prompt_options(args)
-    show = progress_wanted() if args.progress is None else args.progress
-    report = mine(
-        sources,
-        args.db,
-        _process_options(args),
-        workers=args.workers,
-        show_progress=show,
-        version=__version__,
-        memory_limit=args.memory_limit,
-    )
-    _print_report(report, args.db)
-    if scorer is not None:
-        _run_score(args, scorer)
+    ray_options = RayOptions(address=args.ray_address, num_cpus=args.workers)
+    started_ray = args.executor == "ray" and start_ray(ray_options)
+    try:
+        scorer = None if args.no_score else _mining_scorer(args)  # a bad model fails before mining starts
+        show = progress_wanted() if args.progress is None else args.progress
+        report = mine(
+            sources,
+            args.db,
+            _process_options(args),
+            workers=args.workers,
+            show_progress=show,
+            version=__version__,
+            memory_limit=args.memory_limit,
+            executor=args.executor,
+            ray=ray_options,
+            shard_dir=args.shard_dir,
+        )
+        _print_report(report, args.db)
+        if scorer is not None:
+            _run_score(args, scorer)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
     return EXIT_OK if report.ok else EXIT_INPUT_FAILED
+
+
+def _mining_scorer(args: argparse.Namespace) -> Scorer:
+    """The scorer, or with `--executor ray` a pool of Ray actors each holding one."""
+    if args.executor != "ray":
+        return _scorer(args)
+    from toxmine.miner.scoring.ray_pool import RayScorerPool
+
+    name, options = _scorer_spec(args)
+    return RayScorerPool(name, options, actors=args.scorer_actors or args.workers, num_gpus=args.scorer_gpus)
 
 
 def _run_eval(args: argparse.Namespace) -> int:

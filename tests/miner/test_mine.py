@@ -10,10 +10,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
+from corpora import db_snapshot
 from http_server import FileServer
 from warc_builder import Page, RealPage, write_warc
 from warcio.archiveiterator import ArchiveIterator
@@ -37,21 +37,6 @@ def _corpus(folder: Path, demo_pages: list[RealPage], n_files: int) -> list[Path
         write_warc(path, _as_pages(demo_pages[i::n_files]))
         paths.append(path)
     return paths
-
-
-def _snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return {
-            "documents": con.execute("SELECT * FROM documents ORDER BY doc_id").fetchall(),
-            "doc_minhash": con.execute("SELECT * FROM doc_minhash ORDER BY seq").fetchall(),
-            "sources": con.execute(
-                "SELECT source, crawl, status, n_records, n_documents, n_duplicates, error FROM sources ORDER BY source"
-            ).fetchall(),
-            "drops": con.execute("SELECT * FROM drops ORDER BY source, reason").fetchall(),
-        }
-    finally:
-        con.close()
 
 
 def _sources(paths: list[Path]) -> list[LocalFile]:
@@ -94,12 +79,12 @@ def test_rerun_skips_and_new_inputs_dedup_against_stored(tmp_path: Path, demo_pa
     paths = _corpus(tmp_path / "warc", demo_pages, 2)
     db = tmp_path / "corpus.duckdb"
     mine(_sources(paths[:1]), str(db))
-    before = _snapshot(db)
+    before = db_snapshot(db)
     copies = tmp_path / "warc" / "copies.warc.gz"  # the first file's pages again, under new URLs
     write_warc(copies, _as_pages(demo_pages[0::2], prefix="http://mirror.example/?u="))
     report = mine(_sources([paths[0], paths[1], copies]), str(db))
     assert report.skipped == 1 and report.processed == 2
-    after = _snapshot(db)
+    after = db_snapshot(db)
     assert set(before["documents"]) <= set(after["documents"])  # stored rows untouched
     con = duckdb.connect(str(db), read_only=True)
     copy_rows = con.execute(
@@ -122,7 +107,7 @@ def test_two_workers_give_the_same_database(tmp_path: Path, demo_pages: list[Rea
     mine(_sources(paths), str(one), workers=1)
     report = mine(_sources(paths), str(two), workers=2)
     assert report.processed == 4
-    assert _snapshot(one) == _snapshot(two)
+    assert db_snapshot(one) == db_snapshot(two)
 
 
 def test_inputs_split_across_workers_give_the_same_outcomes(tmp_path: Path, demo_pages: list[RealPage]) -> None:
@@ -134,7 +119,7 @@ def test_inputs_split_across_workers_give_the_same_outcomes(tmp_path: Path, demo
     first = mine(_sources(paths), str(one), workers=1)
     again = mine(_sources(paths), str(three), workers=3)
     assert (len(first.failed), len(first.partial)) == (len(again.failed), len(again.partial)) == (2, 1)
-    assert _snapshot(one) == _snapshot(three)
+    assert db_snapshot(one) == db_snapshot(three)
     assert not list((tmp_path).glob(".three.duckdb.spill/*"))  # the parts' spill files are gone
 
 
@@ -211,7 +196,7 @@ def test_bad_inputs_are_reported_and_good_ones_kept(
     assert f"{not_warc}: offset 0: invalid record (not a WARC file?)" in result.stderr
     assert f"{empty}: offset 0: empty file" in result.stderr
     assert f"{missing_url}: HTTP 404" in result.stderr
-    status = {row[0]: row[2] for row in _snapshot(db)["sources"]}
+    status = {row[0]: row[2] for row in db_snapshot(db)["sources"]}
     assert status == {
         str(good): "done",
         str(truncated): "partial",
@@ -219,7 +204,7 @@ def test_bad_inputs_are_reported_and_good_ones_kept(
         str(empty): "failed",
         missing_url: "failed",
     }
-    snap = _snapshot(db)
+    snap = db_snapshot(db)
     con = duckdb.connect(str(db), read_only=True)
     per_file = dict(con.execute("SELECT warc_file, count(*) FROM documents GROUP BY 1").fetchall())
     con.close()
@@ -228,7 +213,7 @@ def test_bad_inputs_are_reported_and_good_ones_kept(
     again = _cli("mine", *args, cwd=tmp_path)
     assert again.returncode == 1
     assert "skipping 2 inputs" in again.stderr
-    assert _snapshot(db)["documents"] == snap["documents"]
+    assert db_snapshot(db)["documents"] == snap["documents"]
 
 
 def test_settings_are_fixed_per_database(tmp_path: Path, demo_pages: list[RealPage]) -> None:
@@ -244,7 +229,7 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path: Path, demo_pages:
     paths = [str(p) for p in _corpus(tmp_path / "warc", demo_pages[::2], 6)]
     reference = tmp_path / "reference.duckdb"
     assert _cli("mine", *paths, "--db", str(reference), cwd=tmp_path).returncode == 0
-    expected = _snapshot(reference)
+    expected = db_snapshot(reference)
     rng = random.Random(7)
     for scenario, kill_after_commits in enumerate([1, 4, None]):
         db = tmp_path / f"killed-{scenario}.duckdb"
@@ -273,7 +258,7 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path: Path, demo_pages:
         assert resumed.returncode == 0, resumed.stderr
         if kill_after_commits:
             assert f"skipping {kill_after_commits}" in resumed.stderr or "skipping" in resumed.stderr
-        assert _snapshot(db) == expected
+        assert db_snapshot(db) == expected
 
 
 def test_inputs_over_http_match_local_inputs(

@@ -1,0 +1,73 @@
+"""A scorer served by a pool of Ray actors, each holding its own copy of a registered scorer.
+
+The pool looks like any other scorer (`name`, `version`, `score_batch`), so the scoring stage
+runs unchanged: each `score_batch` call is cut into chunks spread over the actors and the
+scores come back in order. Actors may ask for GPUs (`num_gpus`, fractions allowed), so a
+cluster's GPU nodes run the classifier while its CPU nodes mine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import ConfigError
+from .base import Scorer, TextScore, create_scorer
+
+__all__ = ["RayScorerPool"]
+
+
+class _ScorerActor:
+    """Runs in a Ray actor process: one scorer, created there from its registry name."""
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        self.scorer: Scorer = create_scorer(name, **options)
+
+    def identity(self) -> tuple[str, str]:
+        return self.scorer.name, self.scorer.version
+
+    def score(self, texts: list[str], langs: list[str | None]) -> list[TextScore]:
+        return self.scorer.score_batch(texts, langs)
+
+
+class RayScorerPool:
+    """`actors` copies of scorer `name` (with `options`) as Ray actors; Ray must be started."""
+
+    def __init__(
+        self, name: str, options: dict[str, Any] | None = None, actors: int = 1, num_gpus: float = 0, chunk: int = 64
+    ) -> None:
+        from toxmine.miner.ray_mining import import_ray
+
+        ray = import_ray()
+        if actors < 1 or chunk < 1 or num_gpus < 0:
+            raise ConfigError(f"need actors >= 1, chunk >= 1 and num_gpus >= 0, got {actors}, {chunk}, {num_gpus}")
+        actor_class = ray.remote(num_cpus=0 if num_gpus else 1, num_gpus=num_gpus)(_ScorerActor)
+        self._actors = [actor_class.remote(name, options or {}) for _ in range(actors)]
+        try:
+            identities = ray.get([actor.identity.remote() for actor in self._actors])
+        except ray.exceptions.RayActorError as exc:
+            raise ConfigError(f"scorer {name!r} could not start in a Ray actor: {exc}") from exc
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if isinstance(exc.cause, Exception) else exc
+            raise ConfigError(f"scorer {name!r} could not start in a Ray actor: {cause}") from exc
+        self.name, self.version = identities[0]
+        self.chunk = chunk
+        self._pool = ray.util.ActorPool(self._actors)
+
+    def score_batch(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[TextScore]:
+        chunks = [
+            (list(texts[start : start + self.chunk]), list(langs[start : start + self.chunk]))
+            for start in range(0, len(texts), self.chunk)
+        ]
+        results: list[TextScore] = []
+        for scores in self._pool.map(lambda actor, job: actor.score.remote(*job), chunks):
+            results.extend(scores)
+        return results
+
+    def close(self) -> None:
+        from toxmine.miner.ray_mining import import_ray
+
+        ray = import_ray()
+        for actor in self._actors:
+            ray.kill(actor)
+        self._actors = []
