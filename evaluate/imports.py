@@ -30,7 +30,7 @@ from typing import Any
 import pyarrow as pa
 
 from toxmine.miner.errors import ConfigError, InputError
-from toxmine.miner.prompts import bucket_of, check_bucket_edges, prompt_id_for
+from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, bucket_of, check_bucket_edges, prompt_id_for
 from toxmine.miner.score_stage import ScoredTexts, insert_scores, score_texts, text_digest
 from toxmine.miner.scoring import Scorer
 from toxmine.miner.store import Store, utc_now
@@ -40,7 +40,6 @@ __all__ = ["FORMATS", "ImportReport", "import_prompts"]
 log = logging.getLogger(__name__)
 
 FORMATS = ("alert", "multijail", "ptp", "rtp")
-DEFAULT_BUCKET_EDGES = (0.0, 0.25, 0.5, 0.75, 1.0)
 SCORE_BATCH = 256
 
 _ALERT_PREFIX = "### Instruction:\n"

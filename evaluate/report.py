@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toxmine.miner.errors import ConfigError
+from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES
 from toxmine.miner.split import bucket_label
 from toxmine.miner.store import Store
 
@@ -155,7 +156,7 @@ def _short_name(model: str) -> str:
 
 def _bucket_edges(store: Store, run_id: str) -> tuple[float, ...]:
     row = store.con.execute("SELECT split FROM eval_runs WHERE eval_run_id = ?", [run_id]).fetchone()
-    return tuple(json.loads(row[0])["bucket_edges"]) if row else (0.0, 0.25, 0.5, 0.75, 1.0)
+    return tuple(json.loads(row[0])["bucket_edges"]) if row else DEFAULT_BUCKET_EDGES
 
 
 def collect_report(
@@ -449,9 +450,8 @@ def _figures(data: ReportData) -> dict[str, str]:
         ax.set_ylabel(ylabel)
         ax.set_ylim(0, 1)
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        fig.tight_layout()
         buffer = io.StringIO()
-        fig.savefig(buffer, format="svg")
+        fig.savefig(buffer, format="svg", bbox_inches="tight")  # room for the legend beside the axes
         plt.close(fig)
         figures[name] = buffer.getvalue()
     return figures

@@ -11,10 +11,21 @@ from dataclasses import dataclass
 
 from .scripts import is_unsegmented
 
-__all__ = ["PromptOptions", "PromptSpan", "bucket_of", "prompt_id_for", "spans_of", "split_span"]
+__all__ = [
+    "DEFAULT_BUCKET_EDGES",
+    "PromptOptions",
+    "PromptSpan",
+    "bucket_of",
+    "prompt_id_for",
+    "spans_of",
+    "split_span",
+]
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？…])\s+|(?<=[。！？])")
 _JOINERS = {"\u200d", "\u200c"}
+
+
+DEFAULT_BUCKET_EDGES = (0.0, 0.25, 0.5, 0.75, 1.0)  # RTP's 4 equal-width toxicity bins
 
 
 @dataclass(frozen=True)
@@ -25,7 +36,7 @@ class PromptOptions:
     max_chars: int = 512
     split_fraction: float = 0.5
     max_spans_per_doc: int = 8
-    bucket_edges: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    bucket_edges: tuple[float, ...] = DEFAULT_BUCKET_EDGES
 
     def __post_init__(self) -> None:
         if not 0 < self.split_fraction < 1:

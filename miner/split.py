@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from .errors import ConfigError
-from .prompts import check_bucket_edges
+from .prompts import DEFAULT_BUCKET_EDGES, check_bucket_edges
 from .store import Store
 
 __all__ = ["SplitOptions", "SplitReport", "bucket_label", "bucket_sql", "export_split", "select_split"]
@@ -33,7 +33,7 @@ class SplitOptions:
     per_bucket: int = 100
     langs: Sequence[str] | None = None  # None: every language with prompts
     seed: int = 0
-    bucket_edges: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    bucket_edges: tuple[float, ...] = DEFAULT_BUCKET_EDGES
     scorer: str | None = None  # None: the only scorer in the database
     sources: Sequence[str] | None = None  # prompts.source values ('mined', imported sets); None: all
 

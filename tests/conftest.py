@@ -13,6 +13,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from http_server import FileServer, start_server
+from openai_server import FakeOpenAI, start_fake_openai
 from warc_builder import RealPage, pages_from_warc
 
 from toxmine.miner.demo import demo_warc_path
@@ -38,3 +39,11 @@ def http_server(http_root: Path) -> Iterator[FileServer]:
 def demo_pages() -> list[RealPage]:
     """The real HTML pages of the shipped demo WARC (several languages)."""
     return list(pages_from_warc(demo_warc_path()))
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[FakeOpenAI]:
+    """A real OpenAI-compatible server on 127.0.0.1 with scripted replies (see openai_server)."""
+    server = start_fake_openai()
+    yield server
+    server.stop()

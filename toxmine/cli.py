@@ -24,7 +24,7 @@ from toxmine.miner.langid import LidOptions
 from toxmine.miner.mine import MineReport, mine
 from toxmine.miner.process import ProcessOptions
 from toxmine.miner.progress import configure_logging, progress_wanted
-from toxmine.miner.prompts import PromptOptions
+from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, PromptOptions
 from toxmine.miner.queries import format_rows, list_queries, load_query, run_sql
 from toxmine.miner.ray_mining import RayOptions, start_ray
 from toxmine.miner.score_stage import ScoreReport, score_documents
@@ -133,7 +133,8 @@ def _add_scorer_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _scorer(args: argparse.Namespace) -> Scorer:
-    return create_scorer(*_scorer_spec(args))
+    name, options = _scorer_spec(args)
+    return create_scorer(name, **options)
 
 
 def _scorer_spec(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -271,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     split_cmd.add_argument(
         "--buckets",
         type=_edges,
-        default=(0.0, 0.25, 0.5, 0.75, 1.0),
+        default=DEFAULT_BUCKET_EDGES,
         help="bucket edges from 0 to 1 (default 0,0.25,0.5,0.75,1)",
     )
     split_cmd.add_argument("--scorer", help="scorer whose prompts to use (default: the only one)")
@@ -316,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--langs", type=_langs, help="comma-separated languages of the split")
     eval_cmd.add_argument("--per-bucket", type=int, default=100, help="split: prompts per language x bucket")
     eval_cmd.add_argument("--split-seed", type=int, default=0, help="split: sampling seed (default 0)")
-    eval_cmd.add_argument("--buckets", type=_edges, default=(0.0, 0.25, 0.5, 0.75, 1.0), help="split: bucket edges")
+    eval_cmd.add_argument("--buckets", type=_edges, default=DEFAULT_BUCKET_EDGES, help="split: bucket edges")
     eval_cmd.add_argument("--prompt-scorer", help="split: scorer whose prompts to use (default: the only one)")
     eval_cmd.add_argument("--source", type=_names, help="split: prompt sources, e.g. mined or multijail (default all)")
     safety = eval_cmd.add_argument_group("safety (jailbreak scenario, judges)")

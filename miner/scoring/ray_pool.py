@@ -3,7 +3,9 @@
 The pool looks like any other scorer (`name`, `version`, `score_batch`), so the scoring stage
 runs unchanged: each `score_batch` call is cut into chunks spread over the actors and the
 scores come back in order. Actors may ask for GPUs (`num_gpus`, fractions allowed), so a
-cluster's GPU nodes run the classifier while its CPU nodes mine.
+cluster's GPU nodes run the classifier while its CPU nodes mine. By default an actor reserves no
+CPU: the pool is created (and a bad model refused) before mining starts, and actors holding CPUs
+would leave the mining tasks none; they only work once mining is done.
 """
 
 from __future__ import annotations
@@ -34,14 +36,21 @@ class RayScorerPool:
     """`actors` copies of scorer `name` (with `options`) as Ray actors; Ray must be started."""
 
     def __init__(
-        self, name: str, options: dict[str, Any] | None = None, actors: int = 1, num_gpus: float = 0, chunk: int = 64
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        actors: int = 1,
+        num_gpus: float = 0,
+        chunk: int = 64,
+        num_cpus: float = 0,
     ) -> None:
         from toxmine.miner.ray_mining import import_ray
 
         ray = import_ray()
-        if actors < 1 or chunk < 1 or num_gpus < 0:
-            raise ConfigError(f"need actors >= 1, chunk >= 1 and num_gpus >= 0, got {actors}, {chunk}, {num_gpus}")
-        actor_class = ray.remote(num_cpus=0 if num_gpus else 1, num_gpus=num_gpus)(_ScorerActor)
+        if actors < 1 or chunk < 1 or num_gpus < 0 or num_cpus < 0:
+            raise ConfigError(f"need actors >= 1, chunk >= 1, num_gpus >= 0, num_cpus >= 0; got {actors}, {chunk}, "
+                              f"{num_gpus}, {num_cpus}")  # fmt: skip
+        actor_class = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(_ScorerActor)
         self._actors = [actor_class.remote(name, options or {}) for _ in range(actors)]
         try:
             identities = ray.get([actor.identity.remote() for actor in self._actors])

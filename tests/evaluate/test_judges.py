@@ -4,11 +4,10 @@ and an LLM judge served by a real OpenAI-compatible HTTP server on 127.0.0.1 (an
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from openai_server import FakeOpenAI, Reply, start_fake_openai
+from openai_server import FakeOpenAI, Reply
 from tiny_models import build_tiny_causal_lm, build_tiny_classifier
 
 from toxmine.evaluate.judges import (
@@ -263,13 +262,6 @@ def test_classifier_errors(tmp_path: Path, classifiers: dict[str, Path], tiny_lm
 
 
 # -- LLM as judge ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeOpenAI]:
-    server = start_fake_openai()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

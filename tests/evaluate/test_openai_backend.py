@@ -17,7 +17,7 @@ import duckdb
 import httpx
 import pytest
 from corpora import mined_corpus
-from openai_server import FakeOpenAI, Reply, start_fake_openai
+from openai_server import FakeOpenAI, Reply
 from plugin_scorers import HashScorer
 from tiny_models import build_tiny_causal_lm
 from warc_builder import RealPage
@@ -85,13 +85,6 @@ def served_lm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeOpenAI]:
-    server = start_fake_openai()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

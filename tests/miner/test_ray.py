@@ -137,11 +137,12 @@ def _ray_workers_of(parent: int) -> list[psutil.Process]:
 
 def test_cli_ray_run_survives_a_killed_worker(reference: tuple[list[LocalFile], Path], tmp_path: Path) -> None:
     """`toxmine mine --executor ray` starts its own local Ray instance; SIGKILL one worker while it
-    runs a task: Ray retries the task and the database equals the local executor's."""
+    runs a task: Ray retries the task and the database equals the local executor's. Then the
+    prompts are scored by the scorer actors."""
     inputs, local = reference
     db = tmp_path / "cli.duckdb"
     cmd = [sys.executable, "-m", "toxmine", "mine", *(s.name for s in inputs), "--db", str(db), "--executor", "ray",
-           "--workers", "2", "--no-score"]  # fmt: skip
+           "--workers", "2"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "CI": "1"})  # fmt: skip
     killed: list[int] = []
@@ -163,3 +164,7 @@ def test_cli_ray_run_survives_a_killed_worker(reference: tuple[list[LocalFile], 
     assert killed, "no Ray worker was seen running a mining task"
     assert db_snapshot(db) == db_snapshot(local)
     assert "3 inputs processed" in out
+    con = duckdb.connect(str(db), read_only=True)
+    scored = con.execute("SELECT count(*), min(scorer), max(scorer) FROM prompts").fetchone()
+    con.close()
+    assert scored[0] > 50 and scored[1] == scored[2] == "lexicon"  # scored by the actor pool
