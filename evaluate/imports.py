@@ -428,7 +428,7 @@ def import_prompts(
         "SELECT n_rows, n_prompts, scorer FROM imports WHERE source = ? AND sha256 = ?", [source, sha256]
     ).fetchone()
     if done is not None:
-        log.info("%s already imported as source %s; skipped", absolute, source)
+        log.debug("%s already imported as source %s; skipped", absolute, source)
         return ImportReport(source, fmt, absolute, int(done[0]), int(done[1]), True, str(done[2]))
 
     rows: list[_Row] = []
@@ -464,6 +464,6 @@ def import_prompts(
             "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [source, fmt, absolute, sha256, n_rows, n_prompts, used[0], utc_now()],
         )
-    log.info("imported %d prompts from %d rows of %s as source %s (scorer %s)", n_prompts, n_rows, absolute,
+    log.debug("imported %d prompts from %d rows of %s as source %s (scorer %s)", n_prompts, n_rows, absolute,
              source, used[0])  # fmt: skip
     return ImportReport(source, fmt, absolute, n_rows, n_prompts, False, used[0])
