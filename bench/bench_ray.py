@@ -25,7 +25,7 @@ The machine check (2 concurrent CPU-bound processes vs 1) runs at start and end:
 machine, a 2-CPU figure cannot scale past it.
 
     bench/build_bench_corpus.sh                        # once: bench/.cache/warc/part-00..07.warc.gz
-    .venv/bin/python bench/bench_ray.py                # ~6-8 minutes on 2 cores
+    .venv/bin/python bench/bench_ray.py                # ~8-10 minutes on 2 cores
     .venv/bin/python bench/bench_ray.py DIR --no-scoring --json out.json --tmp-dir /tmp
 """
 
