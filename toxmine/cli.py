@@ -6,7 +6,8 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -186,22 +187,27 @@ def _run_score(args: argparse.Namespace, scorer: Scorer) -> ScoreReport:
     return report
 
 
+def _add_executor_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    ex = parser.add_argument_group("executor")
+    ex.add_argument("--executor", choices=["local", "ray"], default="local",
+                    help="local: this machine; ray: Ray tasks (one per input, writing Parquet shards) and a pool of "
+                    "scorer actors")  # fmt: skip
+    ex.add_argument("--ray-address", metavar="ADDR",
+                    help="Ray cluster to join, e.g. ray://head:10001 or auto (default: start a local Ray instance "
+                    "with --workers CPUs)")  # fmt: skip
+    ex.add_argument("--scorer-actors", type=int, metavar="N", help="ray: scorer actors (default: --workers)")
+    ex.add_argument("--scorer-gpus", type=float, default=0.0, metavar="G",
+                    help="ray: GPUs each scorer actor asks for, fractions allowed (default 0: CPU)")  # fmt: skip
+    return ex
+
+
 def _add_mine_options(parser: argparse.ArgumentParser, default_db: str) -> None:
     parser.add_argument("--db", default=default_db, help=f"DuckDB file to create or extend (default {default_db})")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (the DuckDB writer stays single)")
     parser.add_argument("--memory-limit", help="cap DuckDB's memory in the writer, e.g. 512MB (default: DuckDB's)")
-    ex = parser.add_argument_group("executor")
-    ex.add_argument("--executor", choices=["local", "ray"], default="local",
-                    help="local: worker processes on this machine; ray: Ray tasks (one per input, writing Parquet "
-                    "shards) and a pool of scorer actors")  # fmt: skip
-    ex.add_argument("--ray-address", metavar="ADDR",
-                    help="Ray cluster to join, e.g. ray://head:10001 or auto (default: start a local Ray instance "
-                    "with --workers CPUs)")  # fmt: skip
+    ex = _add_executor_options(parser)
     ex.add_argument("--shard-dir", metavar="DIR",
                     help="ray: folder for the shards, shared by all nodes (default: beside the database)")  # fmt: skip
-    ex.add_argument("--scorer-actors", type=int, metavar="N", help="ray: scorer actors (default: --workers)")
-    ex.add_argument("--scorer-gpus", type=float, default=0.0, metavar="G",
-                    help="ray: GPUs each scorer actor asks for, fractions allowed (default 0: CPU)")  # fmt: skip
     lid = parser.add_argument_group("language ID")
     lid.add_argument(
         "--lid-model",
@@ -257,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     score_cmd = commands.add_parser("score", help="build and score prompts of documents not yet scored")
     score_cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file (default corpus.duckdb)")
     _add_scorer_options(score_cmd)
+    _add_executor_options(score_cmd).add_argument("--workers", type=int, default=1, help="CPUs of a local Ray instance")
     score_cmd.add_argument("--progress", dest="progress", action="store_true", default=None)
     score_cmd.add_argument("--no-progress", dest="progress", action="store_false")
     score_cmd.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
@@ -433,9 +440,7 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
     )
     sources = resolve_inputs(inputs, selection)
     _prompt_options(args)
-    ray_options = RayOptions(address=args.ray_address, num_cpus=args.workers)
-    started_ray = args.executor == "ray" and start_ray(ray_options)
-    try:
+    with _ray_session(args) as ray_options:
         scorer = None if args.no_score else _mining_scorer(args)  # a bad model fails before mining starts
         show = progress_wanted() if args.progress is None else args.progress
         report = mine(
@@ -453,12 +458,21 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
         _print_report(report, args.db)
         if scorer is not None:
             _run_score(args, scorer)
+    return EXIT_OK if report.ok else EXIT_INPUT_FAILED
+
+
+@contextmanager
+def _ray_session(args: argparse.Namespace) -> Iterator[RayOptions]:
+    """With `--executor ray`, Ray started (or joined) for the command and shut down after it."""
+    ray_options = RayOptions(address=args.ray_address, num_cpus=args.workers)
+    started = args.executor == "ray" and start_ray(ray_options)
+    try:
+        yield ray_options
     finally:
-        if started_ray:
+        if started:
             import ray
 
             ray.shutdown()
-    return EXIT_OK if report.ok else EXIT_INPUT_FAILED
 
 
 def _mining_scorer(args: argparse.Namespace) -> Scorer:
@@ -642,7 +656,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "mine":
             return _run_mine(args, args.inputs)
         if args.command == "score":
-            _run_score(args, _scorer(args))
+            with _ray_session(args):
+                _run_score(args, _mining_scorer(args))
             return EXIT_OK
         if args.command == "split":
             return _run_split(args)

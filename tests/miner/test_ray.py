@@ -168,3 +168,20 @@ def test_cli_ray_run_survives_a_killed_worker(reference: tuple[list[LocalFile], 
     scored = con.execute("SELECT count(*), min(scorer), max(scorer) FROM prompts").fetchone()
     con.close()
     assert scored[0] > 50 and scored[1] == scored[2] == "lexicon"  # scored by the actor pool
+
+
+def test_cli_score_on_ray_actors(reference: tuple[list[LocalFile], Path], tmp_path: Path) -> None:
+    """`toxmine score --executor ray`: a database mined earlier is scored by Ray actors, as locally."""
+    _, local = reference
+    on_ray, here = tmp_path / "ray.duckdb", tmp_path / "here.duckdb"
+    for copy in (on_ray, here):
+        copy.write_bytes(local.read_bytes())
+    command = [sys.executable, "-m", "toxmine", "score", "--db"]
+    env = {**os.environ, "CI": "1"}
+    ray_run = subprocess.run([*command, str(on_ray), "--executor", "ray", "--workers", "2", "--scorer-actors", "2"],
+                             capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    local_run = subprocess.run([*command, str(here)], capture_output=True, text=True, timeout=300, env=env)
+    assert ray_run.returncode == local_run.returncode == 0, ray_run.stderr[-3000:]
+    query = "SELECT prompt_id, toxicity, bucket, scorer, scorer_version FROM prompts ORDER BY prompt_id"
+    rows = [duckdb.connect(str(db), read_only=True).execute(query).fetchall() for db in (on_ray, here)]
+    assert len(rows[0]) > 50 and rows[0] == rows[1]
