@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from toxmine.miner.errors import ConfigError
-from toxmine.miner.scoring.transformer import LoadedClassifier, load_classifier, token_budget_batches
+from toxmine.miner.scoring.transformer import LoadedClassifier, load_classifier
 
 from .base import DIRECT_REFUSAL, FULL_COMPLIANCE, INDIRECT_REFUSAL, PARTIAL_COMPLIANCE, REFUSALS, Verdict
 
@@ -79,9 +79,7 @@ class ClassifierJudge:
             raise ConfigError(f"{model}: threshold must be in (0, 1], got {threshold}")
         self.loaded: LoadedClassifier = load_classifier(model, device, int(max_length) if max_length else None)
         self.labels = self.loaded.labels
-        config = self.loaded.config
-        multi_label = config.problem_type == "multi_label_classification" or config.num_labels == 1
-        self.activation = "sigmoid" if multi_label else "softmax"
+        self.activation = self.loaded.default_activation
         self.compliance_of = {i: COMPLIANCE_LABEL_NAMES[_key(label)] for i, label in enumerate(self.labels)
                               if _key(label) in COMPLIANCE_LABEL_NAMES}  # fmt: skip
         self.unsafe_indices, how = self._unsafe_indices(model, unsafe_labels)
@@ -139,25 +137,13 @@ class ClassifierJudge:
 
     def probabilities(self, prompts: Sequence[str], responses: Sequence[str]) -> list[list[float]]:
         """Every label's probability for each pair, in label order."""
-        import torch
-
         if not prompts:
             return []
         encoded = self._encode(prompts, responses)
-        lengths = [len(item["input_ids"]) for item in encoded]
-        order = sorted(range(len(encoded)), key=lambda i: lengths[i])
-        results: list[list[float]] = [[] for _ in encoded]
-        with torch.inference_mode():
-            for chunk in token_budget_batches(order, lengths, self.batch_size, self.max_batch_tokens):
-                keys = encoded[chunk[0]].keys()
-                padded = self.loaded.tokenizer.pad({key: [encoded[i][key] for i in chunk] for key in keys},
-                                                   return_tensors="pt")  # fmt: skip
-                inputs = {key: value.to(self.loaded.device) for key, value in padded.items()}
-                logits = self.loaded.model(**inputs).logits.float()
-                probs = torch.sigmoid(logits) if self.activation == "sigmoid" else torch.softmax(logits, dim=-1)
-                for row, index in zip(probs.cpu().tolist(), chunk, strict=True):
-                    results[index] = row
-        return results
+        rows: list[list[float]] = self.loaded.probabilities(
+            encoded, self.activation, self.batch_size, self.max_batch_tokens
+        )
+        return rows
 
     def _verdict(self, row: list[float]) -> Verdict:
         compliance: str | None = None

@@ -62,6 +62,35 @@ class LoadedClassifier:
         # a GPU wants far larger batches.
         return 65_536 if self.device.type == "cuda" else 2_048
 
+    @property
+    def default_activation(self) -> str:
+        """sigmoid for multi-label (and single-output) heads, softmax otherwise."""
+        multi_label = self.config.problem_type == "multi_label_classification" or self.config.num_labels == 1
+        return "sigmoid" if multi_label else "softmax"
+
+    def probabilities(
+        self, encoded: Sequence[dict[str, list[int]]], activation: str, batch_size: int, max_tokens: int
+    ) -> list[list[float]]:
+        """Every label's probability for each encoded input (unpadded model inputs), in input order:
+        inputs sorted by length and run in `token_budget_batches` with dynamic padding."""
+        import torch
+
+        lengths = [len(item["input_ids"]) for item in encoded]
+        order = sorted(range(len(encoded)), key=lambda i: lengths[i])
+        results: list[list[float]] = [[] for _ in encoded]
+        with torch.inference_mode():
+            for chunk in token_budget_batches(order, lengths, batch_size, max_tokens):
+                keys = encoded[chunk[0]].keys()
+                padded = self.tokenizer.pad(
+                    {key: [encoded[i][key] for i in chunk] for key in keys}, return_tensors="pt"
+                )
+                inputs = {key: value.to(self.device) for key, value in padded.items()}
+                logits = self.model(**inputs).logits.float()
+                probs = torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=-1)
+                for row, index in zip(probs.cpu().tolist(), chunk, strict=True):
+                    results[index] = row
+        return results
+
 
 def load_classifier(
     model: str, device: str = "auto", max_length: int | None = None, threads: int | None = None
@@ -162,10 +191,10 @@ class TransformersScorer:
         threads: int | None = None,
         name: str | None = None,
     ) -> None:
-        loaded = load_classifier(model, device, max_length, threads)
+        self.loaded = loaded = load_classifier(model, device, max_length, threads)
         self.tokenizer, self.model, self.device = loaded.tokenizer, loaded.model, loaded.device
         self.labels, self.max_length = loaded.labels, loaded.max_length
-        self.activation = activation or self._default_activation(loaded.config)
+        self.activation = activation or loaded.default_activation
         if self.activation not in {"sigmoid", "softmax"}:
             raise ConfigError(f"activation must be sigmoid or softmax, got {self.activation!r}")
         self.toxic_indices = self._toxic_indices(model, toxic_labels)
@@ -176,12 +205,6 @@ class TransformersScorer:
         self.name = name or f"transformers:{loaded.short_name}"
         labels_key = ",".join(self.labels[i] for i in self.toxic_indices)
         self.version = f"{loaded.identity}/{self.activation}/{labels_key}/{self.max_length}"
-
-    @staticmethod
-    def _default_activation(config: Any) -> str:
-        if config.problem_type == "multi_label_classification" or config.num_labels == 1:
-            return "sigmoid"
-        return "softmax"
 
     def _toxic_indices(self, model: str, toxic_labels: Sequence[str] | None) -> list[int]:
         lowered = [label.lower() for label in self.labels]
@@ -197,9 +220,6 @@ class TransformersScorer:
             return [len(self.labels) - 1]  # binary head: the positive class
         raise ConfigError(f"{model}: say which labels are toxic (--toxic-labels); labels are {', '.join(self.labels)}")
 
-    def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
-        return token_budget_batches(order, lengths, self.batch_size, self.max_batch_tokens)
-
     def describe(self) -> str:
         return json.dumps(
             {"labels": self.labels, "toxic": [self.labels[i] for i in self.toxic_indices],
@@ -207,21 +227,15 @@ class TransformersScorer:
         )  # fmt: skip
 
     def score_batch(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[TextScore]:
-        import torch
-
         if not texts:
             return []
-        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-        results: list[TextScore | None] = [None] * len(texts)
-        with torch.inference_mode():
-            for chunk in self._batches(order, [len(ids) for ids in encoded]):
-                padded = self.tokenizer.pad({"input_ids": [encoded[i] for i in chunk]}, return_tensors="pt")
-                inputs = {key: value.to(self.device) for key, value in padded.items()}
-                logits = self.model(**inputs).logits.float()
-                probs = torch.sigmoid(logits) if self.activation == "sigmoid" else torch.softmax(logits, dim=-1)
-                for row, index in zip(probs.cpu().tolist(), chunk, strict=True):
-                    picked = [row[i] for i in self.toxic_indices]
-                    toxicity = max(picked) if self.activation == "sigmoid" else min(1.0, sum(picked))
-                    results[index] = TextScore(toxicity, dict(zip(self.labels, row, strict=True)))
-        return [r for r in results if r is not None]
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        rows = self.loaded.probabilities(
+            [{"input_ids": item} for item in ids], self.activation, self.batch_size, self.max_batch_tokens
+        )
+        results = []
+        for row in rows:
+            picked = [row[i] for i in self.toxic_indices]
+            toxicity = max(picked) if self.activation == "sigmoid" else min(1.0, sum(picked))
+            results.append(TextScore(toxicity, dict(zip(self.labels, row, strict=True))))
+        return results

@@ -16,6 +16,7 @@ from toxmine.miner.errors import ConfigError, ToxmineError
 from toxmine.miner.score_stage import score_documents
 from toxmine.miner.scoring import SCORERS, create_scorer
 from toxmine.miner.scoring.lexicon import LexiconScorer
+from toxmine.miner.scoring.transformer import token_budget_batches
 from toxmine.miner.store import Store
 
 
@@ -80,7 +81,7 @@ def test_transformer_batches_respect_token_budget(tmp_path: Path) -> None:
     scorer = create_scorer("transformers", model=str(model), batch_size="4", max_batch_tokens="100", threads="1")
     assert (scorer.batch_size, scorer.max_batch_tokens) == (4, 100)  # CLI options arrive as strings too
     lengths = [5, 5, 5, 5, 5, 30, 30, 30, 30, 200]
-    batches = scorer._batches(list(range(len(lengths))), lengths)
+    batches = token_budget_batches(list(range(len(lengths))), lengths, scorer.batch_size, scorer.max_batch_tokens)
     assert batches == [[0, 1, 2, 3], [4, 5, 6], [7, 8], [9]]  # 4 texts at most; padded 3 x 30 <= 100; 200 alone
     assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
     with pytest.raises(ConfigError, match="must be positive"):
