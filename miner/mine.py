@@ -15,6 +15,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from queue import Empty
 from typing import Any
@@ -26,7 +27,7 @@ from .errors import ConfigError
 from .langid import FastTextLid
 from .process import InputResult, ProcessOptions, ProgressCallback, merge_parts, process_input
 from .progress import MiningProgress
-from .ray_mining import RayOptions, ray_results, start_ray
+from .ray_mining import RayOptions, ray_results, ray_session
 from .sources import InputSource, LocalFile
 from .spill import read_spills_in_order
 from .store import Store
@@ -255,18 +256,18 @@ def mine(
     lid.check_langs(options.lid.langs)
     started = time.monotonic()
 
-    # Worker processes are forked before DuckDB starts its threads.
     pool = None
     queue: Any = None
-    started_ray = False
-    if executor == "ray":
-        ray_options = ray or RayOptions(num_cpus=workers)
-        started_ray = start_ray(ray_options)
-    elif workers > 1:
-        context = multiprocessing.get_context("fork")
-        queue = context.Queue()
-        pool = context.Pool(workers, initializer=_worker_init, initargs=(options, queue))
-    try:
+    ray_options = ray or RayOptions(num_cpus=workers)
+    with ExitStack() as cleanup:
+        if executor == "ray":
+            cleanup.enter_context(ray_session(ray_options))
+        elif workers > 1:  # worker processes are forked before DuckDB starts its threads
+            context = multiprocessing.get_context("fork")
+            queue = context.Queue()
+            pool = context.Pool(workers, initializer=_worker_init, initargs=(options, queue))
+            cleanup.callback(pool.join)
+            cleanup.callback(pool.terminate)
         with Store(db_path, memory_limit=memory_limit) as store:
             store.ensure_settings(options.dedup.as_settings())
             finished = store.finished_sources()
@@ -307,14 +308,6 @@ def mine(
             store.finish_run(run_id)
             report.languages, report.drops = _summaries(store, run_id)
             shutil.rmtree(spill_dir, ignore_errors=True)
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        if started_ray:
-            import ray as ray_module
-
-            ray_module.shutdown()
     report.elapsed_s = time.monotonic() - started
     return report
 

@@ -26,6 +26,7 @@ import os
 import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -36,7 +37,7 @@ from .process import InputResult, ProcessOptions, merge_parts, process_input
 from .sources import InputSource
 from .store import InputOutcome, utc_now
 
-__all__ = ["RayOptions", "import_ray", "process_to_shard", "ray_results", "shard_key", "start_ray"]
+__all__ = ["RayOptions", "import_ray", "process_to_shard", "ray_results", "ray_session", "shard_key", "start_ray"]
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ def import_ray() -> Any:
 
 
 def start_ray(options: RayOptions) -> bool:
-    """Connect to the cluster at `options.address`, or start a local instance; True when this
-    call started (and so should shut down) Ray."""
+    """Join the cluster at `options.address`, or start a local instance; True when this call
+    started Ray (False: it was running in this process already)."""
     ray = import_ray()
     if ray.is_initialized():
         return False
@@ -76,6 +77,18 @@ def start_ray(options: RayOptions) -> bool:
         where = options.address or "a local instance"
         raise ConfigError(f"cannot start Ray at {where}: {str(exc).splitlines()[0]}") from exc
     return True
+
+
+@contextmanager
+def ray_session(options: RayOptions) -> Iterator[None]:
+    """Ray for the duration (see `start_ray`); shuts down only what it started."""
+    if not start_ray(options):
+        yield
+        return
+    try:
+        yield
+    finally:
+        import_ray().shutdown()
 
 
 def shard_key(source: InputSource, options: ProcessOptions) -> str:

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from toxmine.miner.process import ProcessOptions
 from toxmine.miner.progress import configure_logging, progress_wanted
 from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, PromptOptions
 from toxmine.miner.queries import format_rows, list_queries, load_query, run_sql
-from toxmine.miner.ray_mining import RayOptions, start_ray
+from toxmine.miner.ray_mining import RayOptions, ray_session
 from toxmine.miner.score_stage import ScoreReport, score_documents
 from toxmine.miner.scoring import Scorer, create_scorer
 from toxmine.miner.sources import CC_BASE_URL, SourceSelection, parse_shard, resolve_inputs
@@ -465,14 +465,8 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
 def _ray_session(args: argparse.Namespace) -> Iterator[RayOptions]:
     """With `--executor ray`, Ray started (or joined) for the command and shut down after it."""
     ray_options = RayOptions(address=args.ray_address, num_cpus=args.workers)
-    started = args.executor == "ray" and start_ray(ray_options)
-    try:
+    with ray_session(ray_options) if args.executor == "ray" else nullcontext():
         yield ray_options
-    finally:
-        if started:
-            import ray
-
-            ray.shutdown()
 
 
 def _mining_scorer(args: argparse.Namespace) -> Scorer:
