@@ -24,6 +24,7 @@ __all__ = [
     "REFUSALS",
     "Judge",
     "Verdict",
+    "check_pairs",
     "create_judge",
 ]
 
@@ -59,6 +60,12 @@ class Judge(Protocol):
     def judge_batch(
         self, prompts: Sequence[str], responses: Sequence[str], langs: Sequence[str | None]
     ) -> list[Verdict]: ...
+
+
+def check_pairs(prompts: Sequence[str], responses: Sequence[str], langs: Sequence[str | None]) -> None:
+    """A judge's arguments: one response and one language per prompt."""
+    if not len(prompts) == len(responses) == len(langs):
+        raise ValueError(f"{len(prompts)} prompts, {len(responses)} responses and {len(langs)} languages")
 
 
 JUDGES: Registry[Judge] = Registry("judge")

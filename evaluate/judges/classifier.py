@@ -29,7 +29,7 @@ from typing import Any
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.scoring.transformer import LoadedClassifier, load_classifier
 
-from .base import DIRECT_REFUSAL, FULL_COMPLIANCE, INDIRECT_REFUSAL, PARTIAL_COMPLIANCE, REFUSALS, Verdict
+from .base import DIRECT_REFUSAL, FULL_COMPLIANCE, INDIRECT_REFUSAL, PARTIAL_COMPLIANCE, REFUSALS, Verdict, check_pairs
 
 __all__ = ["COMPLIANCE_LABEL_NAMES", "UNSAFE_LABEL_WORDS", "ClassifierJudge"]
 
@@ -163,8 +163,7 @@ class ClassifierJudge:
     def judge_batch(
         self, prompts: Sequence[str], responses: Sequence[str], langs: Sequence[str | None]
     ) -> list[Verdict]:
-        if not len(prompts) == len(responses) == len(langs):
-            raise ValueError(f"{len(prompts)} prompts, {len(responses)} responses and {len(langs)} languages")
+        check_pairs(prompts, responses, langs)
         return [self._verdict(row) for row in self.probabilities(prompts, responses)]
 
     def describe(self) -> dict[str, Any]:

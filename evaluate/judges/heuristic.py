@@ -53,7 +53,7 @@ from pathlib import Path
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.scoring import Scorer, create_scorer
 
-from .base import DIRECT_REFUSAL, FULL_COMPLIANCE, INDIRECT_REFUSAL, PARTIAL_COMPLIANCE, REFUSALS, Verdict
+from .base import DIRECT_REFUSAL, FULL_COMPLIANCE, INDIRECT_REFUSAL, PARTIAL_COMPLIANCE, REFUSALS, Verdict, check_pairs
 
 __all__ = ["HeuristicJudge", "Reading", "RefusalPhrase", "load_refusal_phrases", "normalise"]
 
@@ -260,7 +260,6 @@ class HeuristicJudge:
     def judge_batch(
         self, prompts: Sequence[str], responses: Sequence[str], langs: Sequence[str | None]
     ) -> list[Verdict]:
-        if not len(prompts) == len(responses) == len(langs):
-            raise ValueError(f"{len(prompts)} prompts, {len(responses)} responses and {len(langs)} languages")
+        check_pairs(prompts, responses, langs)
         toxicities = self.toxicity(responses, langs)
         return [self.judge(response, toxicity) for response, toxicity in zip(responses, toxicities, strict=True)]

@@ -24,7 +24,7 @@ from toxmine.miner.errors import ConfigError
 
 from ..backends import Backend, Completion, create_backend
 from ..params import GenerationParams
-from .base import COMPLIANCE_LABELS, Verdict
+from .base import COMPLIANCE_LABELS, Verdict, check_pairs
 
 __all__ = ["JUDGE_PROMPTS", "LlmJudge", "parse_judge_answer", "render_judge_prompt"]
 
@@ -148,8 +148,7 @@ class LlmJudge:
     def judge_batch(
         self, prompts: Sequence[str], responses: Sequence[str], langs: Sequence[str | None]
     ) -> list[Verdict]:
-        if not len(prompts) == len(responses) == len(langs):
-            raise ValueError(f"{len(prompts)} prompts, {len(responses)} responses and {len(langs)} languages")
+        check_pairs(prompts, responses, langs)
         if not prompts:
             return []
         rendered = [render_judge_prompt(p, r, self.prompt_version) for p, r in zip(prompts, responses, strict=True)]
