@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import glob
 import json
 import os
 import platform
@@ -55,6 +54,7 @@ from benchkit import (
     ratio,
     usable_cpus,
     versions,
+    warc_files,
     write_json,
 )
 
@@ -671,14 +671,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     loadavg_start = loadavg()
     folder = args.warc_dir
-    files = sorted(glob.glob(os.path.join(folder, "*.warc.gz")) + glob.glob(os.path.join(folder, "*.warc")))
-    if not files:
-        raise SystemExit(f"no *.warc.gz or *.warc files in {folder}")
+    files = warc_files(folder)
     small = files[: max(1, min(args.rss_files, len(files)))]
-    for path in files:  # warm the page cache: no measurement pays for the first read from disk
-        with open(path, "rb") as handle:
-            while handle.read(1 << 20):
-                pass
 
     capacity_start = parallel_capacity()
     log(f"2 processes vs 1: x{capacity_start:.2f}")

@@ -32,7 +32,6 @@ machine, a 2-CPU figure cannot scale past it.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import platform
@@ -57,6 +56,7 @@ from benchkit import (
     ratio,
     usable_cpus,
     versions,
+    warc_files,
     write_json,
 )
 
@@ -634,13 +634,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     loadavg_start = loadavg()
     folder = args.warc_dir
-    files = sorted(glob.glob(os.path.join(folder, "*.warc.gz")) + glob.glob(os.path.join(folder, "*.warc")))
-    if not files:
-        raise SystemExit(f"no *.warc.gz or *.warc files in {folder}; run bench/build_bench_corpus.sh")
-    for path in files:  # warm the page cache: no run pays for the first read from disk
-        with open(path, "rb") as handle:
-            while handle.read(1 << 20):
-                pass
+    files = warc_files(folder)
 
     capacity_start = parallel_capacity()
     log(f"2 processes vs 1: x{capacity_start:.2f}")

@@ -95,6 +95,21 @@ def markdown_rows(rows: Iterable[Sequence[str]]) -> list[str]:
     return ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
 
 
+def warc_files(folder: str) -> list[str]:
+    """The WARC files of `folder`, sorted, read once so that no measurement pays for the first
+    read from disk (the page cache holds them)."""
+    import glob
+
+    files = sorted(glob.glob(os.path.join(folder, "*.warc.gz")) + glob.glob(os.path.join(folder, "*.warc")))
+    if not files:
+        raise SystemExit(f"no *.warc.gz or *.warc files in {folder}; run bench/build_bench_corpus.sh")
+    for path in files:
+        with open(path, "rb") as handle:
+            while handle.read(1 << 20):
+                pass
+    return files
+
+
 def write_json(path: str, results: dict[str, object]) -> None:
     """The figures as JSON at `path` (folders made as needed)."""
     import json
