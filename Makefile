@@ -2,6 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.toxmine-installed
+MYPY_TREE := .mypy-tree
 
 .PHONY: setup demo safety-demo test lint bench clean
 
@@ -38,11 +39,18 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy toxmine miner evaluate
+	# mypy cannot follow setuptools' package-dir mapping (toxmine.miner -> miner/...): it would see every
+	# cross-package import as Any. It checks the package through a tree of links laid out as installed.
+	rm -rf $(MYPY_TREE) && mkdir -p $(MYPY_TREE)/toxmine
+	ln -s $(CURDIR)/toxmine/*.py $(CURDIR)/toxmine/py.typed $(MYPY_TREE)/toxmine/
+	ln -s $(CURDIR)/miner $(MYPY_TREE)/toxmine/miner
+	ln -s $(CURDIR)/evaluate $(MYPY_TREE)/toxmine/evaluate
+	ln -s $(CURDIR)/sql $(MYPY_TREE)/toxmine/sql
+	cd $(MYPY_TREE) && MYPYPATH=$(abspath $(MYPY_TREE)) $(abspath $(BIN))/mypy --config-file $(CURDIR)/pyproject.toml -p toxmine
 
 bench: setup
 	bash bench/build_bench_corpus.sh
 	$(BIN)/python bench/bench_mining.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache $(MYPY_TREE)

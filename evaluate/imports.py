@@ -357,9 +357,9 @@ def _score(store: Store, scorer: Scorer, rows: list[_Row], fmt: str) -> ScoredTe
     for row in rows:
         row.prompt_toxicity = tox[text_digest(row.prompt)]
         row.continuation_toxicity = tox[text_digest(row.continuation)] if row.continuation else None
-        whole = tox[text_digest(row.prompt + row.continuation)]
+        whole_toxicity = tox[text_digest(row.prompt + row.continuation)]
         # RTP buckets prompts by the prompt's toxicity; the others by the whole text's
-        row.toxicity = row.prompt_toxicity if fmt == "rtp" else whole
+        row.toxicity = row.prompt_toxicity if fmt == "rtp" else whole_toxicity
     log.debug("%s: %d texts scored, %d from cache", scorer.name, scored.texts_scored, scored.cache_hits)
     return scored
 

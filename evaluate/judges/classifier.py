@@ -140,10 +140,7 @@ class ClassifierJudge:
         if not prompts:
             return []
         encoded = self._encode(prompts, responses)
-        rows: list[list[float]] = self.loaded.probabilities(
-            encoded, self.activation, self.batch_size, self.max_batch_tokens
-        )
-        return rows
+        return self.loaded.probabilities(encoded, self.activation, self.batch_size, self.max_batch_tokens)
 
     def _verdict(self, row: list[float]) -> Verdict:
         compliance: str | None = None
