@@ -1,22 +1,22 @@
-"""Read HTTP 200 HTML responses from a WARC source, resynchronising after corrupt records.
+"""Read HTTP 200 HTML responses from a WARC source, one event per record.
 
-warcio does the parsing. This module adds what a long crawl needs: absolute record offsets
-in every message, classification of each record with a drop reason, a cap on record size,
-detection of truncated files (warcio stops silently on a cut gzip member), and recovery: after
-a bad record the reader scans forward to the next gzip member (or `WARC/1.x` line) and goes on.
+`framing` cuts the file into whole, checked records (bounded memory, truncation and lying
+lengths detected, resynchronisation after damage); warcio parses each record's WARC and HTTP
+headers and decodes its HTTP body (chunked transfer, content encodings). This module classifies
+every record with a drop reason and caps the payload size. Offsets in events and messages are
+absolute offsets of records in the source.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
-from warcio.archiveiterator import WARCIterator
-from warcio.exceptions import ArchiveLoadFailed
+from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
 
-from .errors import InputError
+from .framing import FramedRecord, FramingLimits, FramingProblem, frame_records
 from .records import DropReason, HtmlPage
 from .sources import InputSource
 
@@ -25,9 +25,6 @@ __all__ = ["ReaderEvent", "RecordProblem", "Skipped", "read_html_pages"]
 log = logging.getLogger(__name__)
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xhtml"})
-_GZIP_MAGIC = b"\x1f\x8b\x08"
-_WARC_LINE = b"\nWARC/1."
-_SCAN_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,25 +43,6 @@ class RecordProblem:
 
 
 ReaderEvent = HtmlPage | Skipped | RecordProblem
-
-
-class _CountingReader:
-    """A `read`/`tell` wrapper that reports absolute offsets into the source."""
-
-    def __init__(self, stream: BinaryIO, base: int) -> None:
-        self._stream = stream
-        self.position = base
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self.position += len(data)
-        return data
-
-    def tell(self) -> int:
-        return self.position
-
-    def close(self) -> None:
-        self._stream.close()
 
 
 def _mime(value: str | None) -> tuple[str | None, str | None]:
@@ -86,7 +64,7 @@ def _looks_like_html(head: bytes) -> bool:
     return sample.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml"))
 
 
-def _classify(record, max_record_bytes: int) -> tuple[DropReason | None, str | None]:  # type: ignore[no-untyped-def]
+def _classify(record: ArcWarcRecord) -> tuple[DropReason | None, str | None]:
     """Drop reason of a WARC record before reading its body, and the declared charset."""
     if record.rec_type != "response":
         return DropReason.NOT_RESPONSE, None
@@ -102,13 +80,11 @@ def _classify(record, max_record_bytes: int) -> tuple[DropReason | None, str | N
             return DropReason.NOT_HTML, None
     elif mime is not None and mime not in HTML_TYPES:
         return DropReason.NOT_HTML, None
-    if record.length is not None and record.length > max_record_bytes:
-        return DropReason.TOO_LARGE, None
     return None, charset
 
 
-def _page(record, source: InputSource, offset: int, max_record_bytes: int) -> ReaderEvent:  # type: ignore[no-untyped-def]
-    reason, charset = _classify(record, max_record_bytes)
+def _page(record: ArcWarcRecord, source: InputSource, offset: int, max_record_bytes: int) -> ReaderEvent:
+    reason, charset = _classify(record)
     if reason is not None:
         return Skipped(reason)
     url = record.rec_headers.get_header("WARC-Target-URI") or ""
@@ -135,25 +111,39 @@ def _page(record, source: InputSource, offset: int, max_record_bytes: int) -> Re
     )
 
 
-def _scan_for_record_start(source: InputSource, start: int, gzipped: bool) -> int | None:
-    """Absolute offset of the next plausible record start at or after `start`, or None at EOF."""
-    marker = _GZIP_MAGIC if gzipped else _WARC_LINE
-    stream = source.open(start)
+_LOADER = ArcWarcRecordLoader(verify_http=False)  # stateless header parsers
+
+
+def _parse(framed: FramedRecord) -> ArcWarcRecord:
+    """warcio's view of one framed record (headers parsed, body readable)."""
+    return _LOADER.parse_record_stream(io.BytesIO(framed.header + framed.block), known_format="warc")
+
+
+def _event(framed: FramedRecord, source: InputSource, max_record_bytes: int) -> ReaderEvent:
     try:
-        position, tail = start, b""
-        while True:
-            chunk = stream.read(_SCAN_CHUNK)
-            if not chunk:
-                return None
-            window = tail + chunk
-            found = window.find(marker)
-            if found >= 0:
-                hit = position - len(tail) + found
-                return hit if gzipped else hit + 1
-            tail = window[-(len(marker) - 1) :]
-            position += len(chunk)
+        record = _parse(framed)
+        if framed.skimmed:  # its kind still decides the drop reason; its body was never kept
+            reason, _ = _classify(record)
+            return Skipped(reason or DropReason.TOO_LARGE)
+        return _page(record, source, framed.offset, max_record_bytes)
+    except Exception as exc:  # warcio raises many kinds for malformed headers
+        if framed.skimmed:
+            return Skipped(DropReason.TOO_LARGE)
+        log.warning("%s at offset %d: unreadable record: %s", source.name, framed.offset, _brief(exc))
+        return Skipped(DropReason.BAD_RECORD)
+
+
+def _brief(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:160]!r}" if text else type(exc).__name__
+
+
+def _is_gzip(source: InputSource) -> bool:
+    raw = source.open(0)
+    try:
+        return raw.read(2) == b"\x1f\x8b"
     finally:
-        stream.close()
+        raw.close()
 
 
 def read_html_pages(
@@ -164,60 +154,9 @@ def read_html_pages(
     Raises InputError when the source cannot be opened at all; everything else is reported
     as a RecordProblem so the rest of the file is still read.
     """
-    offset = 0
-    gzipped: bool | None = None
-    problems = 0
-    n_records = 0
-    while True:
-        raw = source.open(offset)
-        reader = _CountingReader(raw, offset)
-        if gzipped is None:
-            head = raw.read(2)
-            reader.position += len(head)
-            if not head:
-                raw.close()
-                yield RecordProblem(0, "empty file")
-                return
-            gzipped = head == b"\x1f\x8b"
-            raw.close()
-            raw = source.open(0)
-            reader = _CountingReader(raw, 0)
-        iterator = WARCIterator(reader, block_size=1 << 16)
-        record_start = offset
-        try:
-            for record in iterator:
-                record_start = iterator.offset
-                n_records += 1
-                if iterator.err_count:
-                    iterator.err_count = 0
-                    yield RecordProblem(
-                        record_start, "previous record not followed by a blank line (wrong Content-Length?)"
-                    )
-                yield _page(record, source, record_start, max_record_bytes)
-                record_start = -1
-            end = iterator.offset
-            trailing = reader.position - end
-            if trailing > (0 if gzipped else 4):
-                yield RecordProblem(end, f"truncated record ({trailing} bytes cannot be parsed)")
-            return
-        except InputError:
-            raise
-        except Exception as exc:  # warcio and zlib raise many kinds for corrupt data
-            bad_at = iterator.offset if record_start < 0 else record_start
-            first = " (not a WARC file?)" if n_records == 0 and bad_at == 0 else ""
-            if isinstance(exc, ArchiveLoadFailed):
-                message = str(exc).strip().splitlines()[0][:200]
-            else:
-                message = f"truncated or malformed record ({type(exc).__name__}: {str(exc)[:120]})"
-            yield RecordProblem(bad_at, f"invalid record{first}: {message}")
-            problems += 1
-            if problems >= max_problems:
-                yield RecordProblem(bad_at, f"giving up after {problems} bad records")
-                return
-            resume = _scan_for_record_start(source, bad_at + 1, gzipped)
-            if resume is None:
-                return
-            offset = resume
-        finally:
-            iterator.close()
-            raw.close()
+    limits = FramingLimits(max_block_bytes=max_record_bytes, max_problems=max_problems)
+    for item in frame_records(source.open, _is_gzip(source), limits):
+        if isinstance(item, FramingProblem):
+            yield RecordProblem(item.offset, item.message)
+        else:
+            yield _event(item, source, max_record_bytes)

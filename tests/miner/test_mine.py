@@ -193,7 +193,7 @@ def test_bad_inputs_are_reported_and_good_ones_kept(
     assert (
         f"{truncated} at offset {offsets[10]}" in result.stderr or f"{truncated}: offset {offsets[10]}" in result.stderr
     )
-    assert f"{not_warc}: offset 0: invalid record (not a WARC file?)" in result.stderr
+    assert f"{not_warc}: offset 0: not a WARC file? (expected a WARC/1.x header line" in result.stderr
     assert f"{empty}: offset 0: empty file" in result.stderr
     assert f"{missing_url}: HTTP 404" in result.stderr
     status = {row[0]: row[2] for row in db_snapshot(db)["sources"]}

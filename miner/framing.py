@@ -1,0 +1,478 @@
+"""Cut a WARC file into records, trusting nothing it says: bounded, truncation-proof framing.
+
+A record is returned only once all of it has been read and checked: its header block (every
+line and the whole block bounded in size), a block of exactly its `Content-Length`, the blank
+lines that end it and, in a `.warc.gz`, the end of its gzip member (so the member's CRC and
+length were verified). Anything else is a `FramingProblem` at the record's own offset:
+
+- the file ends inside a record or a gzip member: reported, nothing after it to read;
+- a gzip member that fails to decompress, or bytes between members that are not gzip: the rest
+  of the file is searched for the next member that inflates to `WARC/`;
+- a `Content-Length` that does not match the data (the block runs past its gzip member, or is
+  not followed by the end of the record), an over-long header line or header block, a record
+  that does not start with `WARC/`: reading goes on with the next member (`.warc.gz`) or at the
+  next `WARC/1.x` line after the bad record's start (`.warc`), so the valid records that follow
+  are still read.
+
+Memory stays bounded whatever the input: decompression runs in small steps, blocks larger than
+`max_block_bytes` are read and dropped (their first `head_bytes` kept, enough for the HTTP
+headers), and a gzip member that inflates past `max_member_bytes` (a decompression bomb) is
+abandoned. Offsets are those of the gzip member (`.warc.gz`: Common Crawl's
+`warc_record_offset`) or of the `WARC/` line (`.warc`). The records of a whole-file gzip share
+the offset of their one member; each is checked against the next record's `WARC/` line, and the
+member's CRC only at its end.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .errors import InputError
+
+__all__ = ["FramedRecord", "FramingLimits", "FramingProblem", "frame_records"]
+
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+_WARC_LINE = b"\nWARC/1."
+_READ_CHUNK = 1 << 16  # raw bytes read at a time
+_INFLATE_CHUNK = 1 << 16  # most decompressed bytes produced by one step
+_PROBE_BYTES = 4096  # compressed bytes tried when checking a resynchronisation candidate
+
+
+@dataclass(frozen=True)
+class FramingLimits:
+    """Bounds on what one record may make the reader hold or do."""
+
+    max_line_bytes: int = 64 << 10  # one WARC header line
+    max_header_bytes: int = 256 << 10  # the whole WARC header block
+    max_block_bytes: int = 5 << 20  # larger blocks are skimmed: `head_bytes` kept, the rest dropped
+    head_bytes: int = 64 << 10  # what is kept of a skimmed block (its HTTP headers)
+    max_member_bytes: int = 1 << 30  # a gzip member inflating past this is abandoned (a bomb)
+    max_problems: int = 100  # then the rest of the file is given up
+
+
+@dataclass(frozen=True, slots=True)
+class FramedRecord:
+    """One whole, checked record: its raw WARC header block and its block (or the block's head)."""
+
+    offset: int
+    header: bytes  # from the `WARC/` line to the blank line, both included
+    content_length: int
+    block: bytes  # the whole block, or its first `head_bytes` when `skimmed`
+    skimmed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FramingProblem:
+    """Unusable data at an offset; reading resumes after it where possible."""
+
+    offset: int
+    message: str
+
+
+class _Damaged(Exception):
+    """The compressed data at `offset` is unusable: a truncated (`at_eof`) or corrupt member."""
+
+    def __init__(self, offset: int, message: str, at_eof: bool = False) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.at_eof = at_eof
+
+
+class _BadRecord(Exception):
+    """A record that cannot be trusted; the data after it can still be read."""
+
+
+class _Truncated(_BadRecord):
+    """The data ends inside a record (the file, or the record's gzip member)."""
+
+
+class _Bytes:
+    """The decompressed bytes of a WARC file from an offset, buffered within bounds.
+
+    For gzip input, `marks` hold the buffer index where each member's bytes begin and the
+    member's offset, so every byte knows its member, and reads can stop at a member's end
+    (`cross=False`). For plain input the one mark maps buffer index to file offset.
+    """
+
+    def __init__(self, raw: BinaryIO, start: int, gzipped: bool, limits: FramingLimits) -> None:
+        self.raw = raw
+        self.gzipped = gzipped
+        self.limits = limits
+        self.buf = bytearray()
+        self.pos = 0  # read cursor in buf
+        self.marks: list[tuple[int, int]] = [(0, start)]
+        self.pending = b""  # compressed bytes read but not inflated yet
+        self.pending_at = start  # file offset of pending[0]
+        self.inflater: zlib._Decompress | None = None
+        self.member_at = start
+        self.member_out = 0
+        self.raw_eof = False
+
+    # -- position -----------------------------------------------------------------------------
+    def _mark_at(self, index: int) -> tuple[int, int]:
+        found = self.marks[0]
+        for mark in self.marks:
+            if mark[0] > index:
+                break
+            found = mark
+        return found
+
+    def offset(self) -> int:
+        """The record offset of the next unread byte (call once that byte is buffered)."""
+        index, offset = self._mark_at(self.pos)
+        return offset if self.gzipped else offset + self.pos - index
+
+    def _member_end(self) -> int | None:
+        """Buffer index where the cursor's member ends, when the next member is buffered already."""
+        return next((index for index, _ in self.marks if index > self.pos), None)
+
+    # -- filling --------------------------------------------------------------------------------
+    def _compact(self) -> None:
+        if self.pos < _READ_CHUNK or self.pos * 2 < len(self.buf):
+            return
+        shift = self.pos
+        index, offset = self._mark_at(shift)
+        if not self.gzipped:
+            offset += shift - index
+        self.marks = [(0, offset)] + [(i - shift, o) for i, o in self.marks if i > shift]
+        del self.buf[:shift]
+        self.pos = 0
+
+    def _read_raw(self) -> bool:
+        if self.raw_eof:
+            return False
+        chunk = self.raw.read(_READ_CHUNK)
+        if not chunk:
+            self.raw_eof = True
+            return False
+        self.pending += chunk
+        return True
+
+    def _fill(self, cross: bool) -> bool:
+        """Append decompressed bytes; False at the end of the input (or of the cursor's member
+        when `cross` is False). Raises _Damaged for a truncated, corrupt or exploding member."""
+        self._compact()
+        if not self.gzipped:
+            chunk = self.raw.read(_READ_CHUNK)
+            self.buf += chunk
+            return bool(chunk)
+        while True:
+            if self.inflater is None and (not cross or not self._start_member()):
+                return False
+            inflater = self.inflater
+            assert inflater is not None
+            if not self.pending and not self._read_raw():
+                raise _Damaged(self.member_at, "truncated gzip member (the file ends inside it)", at_eof=True)
+            before = len(self.pending)
+            try:
+                out = inflater.decompress(self.pending, _INFLATE_CHUNK)
+            except zlib.error as exc:
+                raise _Damaged(self.member_at, f"corrupt gzip member ({exc})") from None
+            self.pending = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+            self.pending_at += before - len(self.pending)
+            self.member_out += len(out)
+            if self.member_out > self.limits.max_member_bytes:
+                raise _Damaged(self.member_at, f"gzip member inflates past {self.limits.max_member_bytes} bytes")
+            self.buf += out
+            if inflater.eof:
+                self.inflater = None
+            if out:
+                return True
+
+    def _start_member(self) -> bool:
+        """Begin the gzip member at the start of `pending`; False at a clean end of input."""
+        while len(self.pending) < len(_GZIP_MAGIC) and self._read_raw():
+            pass
+        if not self.pending or self._only_zeros_left():
+            return False
+        if len(self.pending) < len(_GZIP_MAGIC) and _GZIP_MAGIC.startswith(self.pending):
+            raise _Damaged(self.pending_at, "truncated gzip member (the file ends inside it)", at_eof=True)
+        if not self.pending.startswith(_GZIP_MAGIC):
+            raise _Damaged(self.pending_at, "expected a gzip member here (garbage between records?)")
+        self.inflater = zlib.decompressobj(31)
+        self.member_at = self.pending_at
+        self.member_out = 0
+        self.marks.append((len(self.buf), self.pending_at))
+        return True
+
+    def _only_zeros_left(self) -> bool:
+        """Zero padding after the last member (some writers pad to a block size) ends the file."""
+        if self.pending.strip(b"\x00"):
+            return False
+        while self._read_raw():
+            if self.pending.strip(b"\x00"):
+                return False
+            self.pending_at += len(self.pending)
+            self.pending = b""
+        return True
+
+    # -- reading --------------------------------------------------------------------------------
+    def _available(self, cross: bool) -> int:
+        end = None if cross else self._member_end()
+        return (len(self.buf) if end is None else end) - self.pos
+
+    def _grow(self, cross: bool) -> bool:
+        if not cross and self._member_end() is not None:
+            return False
+        return self._fill(cross)
+
+    def ensure(self, n: int, cross: bool) -> int:
+        """Buffer up to `n` unread bytes if the input (or the member) has them; how many there are."""
+        while self._available(cross) < n and self._grow(cross):
+            pass
+        return min(n, self._available(cross))
+
+    def peek(self, n: int, cross: bool) -> bytes:
+        have = self.ensure(n, cross)
+        return bytes(self.buf[self.pos : self.pos + have])
+
+    def readline(self, limit: int, cross: bool) -> bytes:
+        """One line with its ending, or what is left at the end; _BadRecord past `limit` bytes."""
+        searched = 0
+        while True:
+            have = self._available(cross)
+            newline = self.buf.find(b"\n", self.pos + searched, self.pos + have)
+            if newline >= 0 and newline + 1 - self.pos <= limit:
+                line = bytes(self.buf[self.pos : newline + 1])
+                self.pos = newline + 1
+                return line
+            if newline >= 0 or have > limit:
+                raise _BadRecord(f"WARC header line longer than {limit} bytes")
+            searched = have
+            if not self._grow(cross):
+                line = bytes(self.buf[self.pos : self.pos + have])
+                self.pos += have
+                return line
+
+    def read(self, n: int, cross: bool) -> bytes:
+        have = self.ensure(n, cross)
+        data = bytes(self.buf[self.pos : self.pos + have])
+        self.pos += have
+        return data
+
+    def skip(self, n: int, cross: bool) -> int:
+        """Drop up to `n` bytes without holding them; how many were there."""
+        skipped = 0
+        while skipped < n:
+            have = self._available(cross)
+            if have == 0:
+                if not self._grow(cross):
+                    break
+                continue
+            take = min(have, n - skipped)
+            self.pos += take
+            skipped += take
+        return skipped
+
+    def member_done(self) -> bool:
+        """gzip: the cursor's member has no byte left and ended cleanly. Plain: always False."""
+        return self.gzipped and self.ensure(1, cross=False) == 0
+
+
+def _content_length(header: bytes) -> int:
+    for line in header.split(b"\n")[1:]:
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() == b"content-length":
+            text = value.strip()
+            if not text.isdigit() or len(text) > 15:
+                raise _BadRecord(f"invalid Content-Length {_shown(text)}")
+            return int(text)
+    raise _BadRecord("WARC header without Content-Length")
+
+
+def _shown(data: bytes) -> str:
+    return repr(data[:40].decode("ascii", "backslashreplace"))
+
+
+def _read_header(stream: _Bytes, limits: FramingLimits) -> bytes:
+    cross = not stream.gzipped  # a record's header never leaves its gzip member
+    first = stream.readline(limits.max_line_bytes, cross)
+    if not first.endswith(b"\n"):
+        if b"WARC/".startswith(first[:5]):
+            raise _Truncated("truncated record (the data ends inside its WARC header)")
+        raise _BadRecord(f"expected a WARC/1.x header line, found {_shown(first)}")
+    if not first.startswith(b"WARC/"):
+        raise _BadRecord(f"expected a WARC/1.x header line, found {_shown(first)}")
+    lines, size = [first], len(first)
+    while True:
+        line = stream.readline(limits.max_line_bytes, cross)
+        if not line.endswith(b"\n"):
+            raise _Truncated("truncated record (the data ends inside its WARC header)")
+        size += len(line)
+        if size > limits.max_header_bytes:
+            raise _BadRecord(f"WARC header longer than {limits.max_header_bytes} bytes")
+        lines.append(line)
+        if line in (b"\r\n", b"\n"):
+            return b"".join(lines)
+
+
+def _skip_blank_lines(stream: _Bytes, cross: bool) -> int:
+    """Consume CRLF / LF line endings; how many there were."""
+    count = 0
+    while True:
+        head = stream.peek(2, cross)
+        if head.startswith(b"\r\n"):
+            stream.pos += 2
+        elif head.startswith(b"\n"):
+            stream.pos += 1
+        else:
+            return count
+        count += 1
+
+
+def _read_record(stream: _Bytes, offset: int, limits: FramingLimits) -> FramedRecord:
+    header = _read_header(stream, limits)
+    length = _content_length(header)
+    cross = not stream.gzipped
+    if length <= limits.max_block_bytes:
+        block = stream.read(length, cross)
+        got, skimmed = len(block), False
+    else:
+        block = stream.read(limits.head_bytes, cross)
+        got, skimmed = len(block) + stream.skip(length - len(block), cross), True
+    record = FramedRecord(offset, header, length, block, skimmed)
+    if got < length:
+        if stream.gzipped:  # the member ended cleanly, before the block did
+            raise _BadRecord(f"block runs past the end of its gzip member (Content-Length {length}, {got} bytes)")
+        raise _Truncated(f"truncated record ({got} of the {length} bytes its Content-Length declares)")
+    blanks = _skip_blank_lines(stream, cross)
+    if stream.member_done():
+        return record
+    following = stream.peek(5, cross)
+    if not following.strip(b"\r"):  # the end of a plain file (maybe inside the closing blank lines)
+        if blanks >= 2 and not following:
+            return record
+        raise _Truncated("truncated record (the file ends before its closing blank lines)")
+    if blanks >= 1 and b"WARC/".startswith(following):
+        return record  # the next record starts here (or the file ends inside its first line)
+    raise _BadRecord(f"record does not end where its Content-Length ({length}) says")
+
+
+def _plausible_member(data: bytes) -> bool:
+    """Does a gzip member that inflates to a WARC record start here?"""
+    try:
+        out = zlib.decompressobj(31).decompress(data, 8)
+    except zlib.error:
+        return False
+    return bool(out) and b"WARC/".startswith(out[:5])
+
+
+def _resync_point(open_at: Callable[[int], BinaryIO], start: int, gzipped: bool) -> int | None:
+    """Offset of the next plausible record start at or after `start`, or None."""
+    marker = _GZIP_MAGIC if gzipped else _WARC_LINE
+    raw = open_at(start)
+    try:
+        buf, base, eof, searched = bytearray(), start, False, 0
+        while True:
+            hit = buf.find(marker, searched)
+            if hit < 0:
+                if eof:
+                    return None
+                drop = max(0, len(buf) - len(marker) + 1)
+                del buf[:drop]
+                base, searched = base + drop, 0
+                chunk = raw.read(_READ_CHUNK)
+                eof = not chunk
+                buf += chunk
+                continue
+            if not gzipped:
+                return base + hit + 1
+            while len(buf) - hit < _PROBE_BYTES and not eof:
+                chunk = raw.read(_READ_CHUNK)
+                eof = not chunk
+                buf += chunk
+            if _plausible_member(bytes(buf[hit : hit + _PROBE_BYTES])):
+                return base + hit
+            searched = hit + 1
+    finally:
+        raw.close()
+
+
+@dataclass
+class _Tally:
+    problems: int = 0
+    records: int = 0
+
+
+_Frames = Generator["FramedRecord | FramingProblem", None, "int | None"]
+
+
+def _frames_from(stream: _Bytes, limits: FramingLimits, tally: _Tally) -> _Frames:
+    """Records from where `stream` starts; returns where to resynchronise, or None at the end."""
+    at_file_start = stream.offset() == 0
+    while True:
+        offset: int | None = None
+        try:
+            if at_file_start and stream.ensure(1, cross=True) == 0:
+                yield FramingProblem(0, "empty file")
+                return None
+            at_file_start = False
+            _skip_blank_lines(stream, cross=True)
+            if stream.ensure(1, cross=True) == 0:
+                return None
+            offset = stream.offset()
+            record = _read_record(stream, offset, limits)
+        except _Damaged as exc:
+            tally.problems += 1
+            yield FramingProblem(exc.offset, str(exc))
+            return None if exc.at_eof else exc.offset + 1
+        except _BadRecord as exc:
+            assert offset is not None
+            tally.problems += 1
+            not_warc = offset == 0 and tally.records == 0 and not isinstance(exc, _Truncated)
+            yield FramingProblem(offset, f"not a WARC file? ({exc})" if not_warc else str(exc))
+            if tally.problems >= limits.max_problems:
+                return None
+            if not stream.gzipped:  # a lying Content-Length may hide valid records: look after its start
+                return offset + 1
+            try:  # the member itself is sound: go on after it
+                stream.skip(limits.max_member_bytes, cross=False)
+            except _Damaged as damaged:
+                return None if damaged.at_eof else damaged.offset + 1
+            continue
+        except InputError as exc:  # the transfer failed for good
+            tally.problems += 1
+            yield FramingProblem(offset if offset is not None else stream.offset(), f"reading stopped: {exc.reason}")
+            return None
+        tally.records += 1
+        yield record
+
+
+def frame_records(
+    open_at: Callable[[int], BinaryIO], gzipped: bool, limits: FramingLimits | None = None
+) -> Iterator[FramedRecord | FramingProblem]:
+    """Every record of a WARC file, or a problem where one cannot be trusted (see the module).
+
+    `open_at(offset)` opens the file's raw bytes at an offset; it is called again to
+    resynchronise. An InputError from it propagates when nothing could be read yet; later it
+    ends the file with a problem.
+    """
+    limits = limits or FramingLimits()
+    tally = _Tally()
+    start: int | None = 0
+    while start is not None:
+        try:
+            raw = open_at(start)
+        except InputError as exc:
+            if start == 0:
+                raise
+            yield FramingProblem(start, f"reading stopped: {exc.reason}")
+            return
+        try:
+            stream = _Bytes(raw, start, gzipped, limits)
+            resume = yield from _frames_from(stream, limits, tally)
+        finally:
+            raw.close()
+        if tally.problems >= limits.max_problems:
+            yield FramingProblem(resume or start, f"giving up after {tally.problems} bad records")
+            return
+        if resume is None:
+            return
+        try:
+            start = _resync_point(open_at, resume, gzipped)
+        except InputError as exc:
+            yield FramingProblem(resume, f"reading stopped: {exc.reason}")
+            return

@@ -1,0 +1,253 @@
+"""Hostile and unlucky WARC files: truncation anywhere, lying lengths, bombs, huge headers.
+
+The rule every case checks: a record is either returned byte-identical to what an intact file
+holds, or not returned at all and reported as a problem at its own offset (which makes the input
+`partial`); nothing after a bad record that can be read is lost; memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import random
+import subprocess
+import sys
+import textwrap
+import zlib
+from pathlib import Path
+
+import pytest
+from warc_builder import Page, html_page, member_offsets, write_warc
+
+from toxmine.miner.demo import demo_warc_path
+from toxmine.miner.mine import mine
+from toxmine.miner.records import HtmlPage
+from toxmine.miner.sources import LocalFile
+from toxmine.miner.store import Store
+from toxmine.miner.warc import RecordProblem, read_html_pages
+
+TEXT = ["A paragraph of text that is long enough to be kept by the extractor for sure. " * 3]
+
+
+def _pages(n: int) -> list[Page]:
+    return [Page(f"http://example.org/{i}", html_page(f"Page {i}", TEXT)) for i in range(n)]
+
+
+def _events(path: Path, **kwargs: int) -> list[object]:
+    return list(read_html_pages(LocalFile(str(path)), **kwargs))
+
+
+def _kept(events: list[object]) -> list[HtmlPage]:
+    return [e for e in events if isinstance(e, HtmlPage)]
+
+
+def _problems(events: list[object]) -> list[RecordProblem]:
+    return [e for e in events if isinstance(e, RecordProblem)]
+
+
+def _check_cut(full: dict[int, HtmlPage], starts: list[int], size: int, path: Path, cut: int) -> None:
+    """A file cut at `cut`: records before the cut record are identical, the cut one is reported."""
+    events = _events(path)
+    kept = _kept(events)
+    problems = _problems(events)
+    for page in kept:
+        assert page == full[page.warc_offset], f"cut at {cut}: record at {page.warc_offset} differs"
+    if cut in starts or cut == size:
+        assert problems == [], f"cut at a record boundary {cut}: {problems}"
+        assert [p.warc_offset for p in kept] == [o for o in full if o < cut]
+        return
+    damaged = max(o for o in starts if o < cut)
+    assert [p.offset for p in problems] == [damaged], f"cut at {cut}: {problems}"
+    assert "truncated" in problems[0].message
+    assert [p.warc_offset for p in kept] == [o for o in full if o < damaged], f"cut at {cut}"
+
+
+def _cut_points(starts: list[int], size: int, seed: int, n_random: int) -> list[int]:
+    rng = random.Random(seed)
+    cuts = {rng.randrange(1, size) for _ in range(n_random)}
+    for start in rng.sample(starts[1:], 12):
+        cuts.update(start + d for d in (-8, -1, 0, 1, 10, 30, 200))
+    cuts.add(size - 1)
+    return sorted(c for c in cuts if 0 < c <= size)
+
+
+def test_truncated_demo_file_is_partial_and_the_cut_record_is_not_kept(tmp_path: Path) -> None:
+    """The issue's example: `head -c 914937 demo.warc.gz` used to store 1,753 of 2,010 characters."""
+    data = demo_warc_path().read_bytes()
+    cut = tmp_path / "t.warc.gz"
+    cut.write_bytes(data[:914937])
+    events = _events(cut)
+    assert [(p.offset, "truncated" in p.message) for p in _problems(events)] == [(911707, True)]
+    assert all(p.warc_offset < 911707 for p in _kept(events))
+
+
+def test_gzip_file_cut_at_many_offsets(tmp_path: Path) -> None:
+    source = demo_warc_path()
+    data = source.read_bytes()
+    starts = member_offsets(source)
+    full = {p.warc_offset: p for p in _kept(_events(source))}
+    path = tmp_path / "cut.warc.gz"
+    for cut in _cut_points(starts, len(data), seed=10, n_random=40):
+        path.write_bytes(data[:cut])
+        full_here = {o: p.__class__(**{**_fields(p), "warc_file": str(path)}) for o, p in full.items()}
+        _check_cut(full_here, starts, len(data), path, cut)
+
+
+def test_plain_file_cut_at_many_offsets(tmp_path: Path) -> None:
+    plain = tmp_path / "demo.warc"
+    plain.write_bytes(gzip.decompress(demo_warc_path().read_bytes()))
+    data = plain.read_bytes()
+    starts = member_offsets(plain)
+    full = {p.warc_offset: p for p in _kept(_events(plain))}
+    assert len(full) > 150
+    path = tmp_path / "cut.warc"
+    for cut in _cut_points(starts, len(data), seed=11, n_random=40):
+        path.write_bytes(data[:cut])
+        full_here = {o: p.__class__(**{**_fields(p), "warc_file": str(path)}) for o, p in full.items()}
+        _check_cut(full_here, starts, len(data), path, cut)
+
+
+def _fields(page: HtmlPage) -> dict[str, object]:
+    return {name: getattr(page, name) for name in HtmlPage.__slots__}
+
+
+@pytest.mark.slow
+def test_mining_a_truncated_file_marks_it_partial_and_stores_only_whole_records(tmp_path: Path) -> None:
+    data = demo_warc_path().read_bytes()
+    whole = tmp_path / "whole" / "demo.warc.gz"
+    whole.parent.mkdir()
+    whole.write_bytes(data)
+    cut = tmp_path / "cut" / "demo.warc.gz"
+    cut.parent.mkdir()
+    cut.write_bytes(data[:914937])
+    mine([LocalFile(str(whole))], str(tmp_path / "whole.duckdb"))
+    report = mine([LocalFile(str(cut))], str(tmp_path / "cut.duckdb"))
+    assert not report.ok and [s for s, _ in report.partial] == [str(cut)]
+    with Store(str(tmp_path / "cut.duckdb"), read_only=True) as store:
+        status, error = store.con.execute("SELECT status, error FROM sources").fetchone()  # type: ignore[misc]
+        cut_docs = dict(store.con.execute("SELECT warc_offset, text FROM documents").fetchall())
+    with Store(str(tmp_path / "whole.duckdb"), read_only=True) as store:
+        whole_docs = dict(store.con.execute("SELECT warc_offset, text FROM documents").fetchall())
+    assert status == "partial" and "offset 911707" in error and "truncated" in error
+    assert 911707 in whole_docs and 911707 not in cut_docs
+    assert cut_docs == {o: t for o, t in whole_docs.items() if o < 911707}
+
+
+def _set_length(record: bytes, length: int) -> bytes:
+    head, sep, block = record.partition(b"\r\n\r\n")
+    lines = [
+        b"Content-Length: %d" % length if line.lower().startswith(b"content-length:") else line
+        for line in head.split(b"\r\n")
+    ]
+    return b"\r\n".join(lines) + sep + block
+
+
+def _plain_records(tmp_path: Path, n: int = 5) -> list[bytes]:
+    path = tmp_path / "src.warc"
+    write_warc(path, _pages(n), gzip=False, with_requests=False)
+    data = path.read_bytes()
+    starts = [*member_offsets(path), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(starts)]
+
+
+def _urls(events: list[object]) -> list[str]:
+    return [p.url for p in _kept(events)]
+
+
+def test_plain_record_declaring_200_mb_with_1_kb_present_does_not_swallow_the_rest(tmp_path: Path) -> None:
+    records = _plain_records(tmp_path)  # warcinfo, pages 0..4
+    liar = _set_length(records[3], 200_000_000)[:1500]
+    path = tmp_path / "liar.warc"
+    path.write_bytes(b"".join([*records[:3], liar, *records[4:]]))
+    events = _events(path)
+    assert _urls(events) == [f"http://example.org/{i}" for i in (0, 1, 3, 4)]
+    bad_at = sum(map(len, records[:3]))
+    assert [p.offset for p in _problems(events)] == [bad_at]
+    assert _kept(events)[2].warc_offset == bad_at + len(liar)  # a true offset in this file  # true offset in this file
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+@pytest.mark.parametrize("delta", [-10, 10, -1])
+def test_wrong_content_length_is_reported_and_the_next_record_read(tmp_path: Path, gzipped: bool, delta: int) -> None:
+    records = _plain_records(tmp_path)
+    block_len = len(records[2].partition(b"\r\n\r\n")[2]) - 4  # block without the closing CRLF CRLF
+    records[2] = _set_length(records[2], block_len + delta)
+    path = tmp_path / ("bad.warc.gz" if gzipped else "bad.warc")
+    path.write_bytes(b"".join(gzip.compress(r) for r in records) if gzipped else b"".join(records))
+    events = _events(path)
+    assert _urls(events) == [f"http://example.org/{i}" for i in (0, 2, 3, 4)]
+    problems = _problems(events)
+    assert len(problems) == 1 and "Content-Length" in problems[0].message
+
+
+def test_whole_file_gzip_is_read_record_by_record(tmp_path: Path) -> None:
+    records = _plain_records(tmp_path)
+    path = tmp_path / "whole.warc.gz"
+    path.write_bytes(gzip.compress(b"".join(records)))
+    events = _events(path)
+    assert _urls(events) == [f"http://example.org/{i}" for i in range(5)]
+    assert _problems(events) == []
+
+
+def test_header_lines_and_blocks_are_bounded(tmp_path: Path) -> None:
+    records = _plain_records(tmp_path)
+    long_line = b"WARC/1.0\r\nWARC-Type: response\r\nX-Junk: " + b"a" * 300_000 + b"\r\n\r\n"
+    many_lines = b"WARC/1.0\r\n" + b"X-A: b\r\n" * 100_000 + b"\r\n"
+    path = tmp_path / "headers.warc"
+    path.write_bytes(b"".join([records[1], long_line, records[2], many_lines, records[3]]))
+    events = _events(path)
+    assert _urls(events) == ["http://example.org/0", "http://example.org/1", "http://example.org/2"]
+    messages = [p.message for p in _problems(events)]
+    assert len(messages) == 2 and "line" in messages[0] and "header" in messages[1]
+
+
+_RSS_PROBE = textwrap.dedent(
+    """
+    import json, resource, sys
+    from toxmine.miner.sources import LocalFile
+    from toxmine.miner.warc import RecordProblem, read_html_pages
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    events = [e for e in read_html_pages(LocalFile(sys.argv[1]))]
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+    problems = [[e.offset, e.message] for e in events if isinstance(e, RecordProblem)]
+    print(json.dumps({"grown_kib": grown, "problems": problems, "events": len(events)}))
+    """
+)
+
+
+def _read_in_subprocess(path: Path) -> dict[str, object]:
+    out = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+def _gzip_of_zeros(n_bytes: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(1 << 20)
+    parts = [compressor.compress(chunk) for _ in range(n_bytes >> 20)]
+    return b"".join([*parts, compressor.flush()])
+
+
+@pytest.mark.slow
+def test_gzip_bombs_stay_within_bounded_memory(tmp_path: Path) -> None:
+    """256 MiB of zeros gzipped to ~250 KB: no newline ever ends the first "header line"."""
+    bomb = tmp_path / "bomb.warc.gz"
+    bomb.write_bytes(_gzip_of_zeros(256 << 20))
+    result = _read_in_subprocess(bomb)
+    assert result["grown_kib"] < 64 * 1024, result  # was > 256 MiB
+    assert [p[0] for p in result["problems"]] == [0]  # type: ignore[union-attr]
+    # a valid header declaring a huge block of zeros: skipped, not held in memory
+    header = b"WARC/1.0\r\nWARC-Type: resource\r\nWARC-Target-URI: http://x/\r\nContent-Length: %d\r\n\r\n" % (
+        256 << 20
+    )
+    body = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [body.compress(header)] + [body.compress(bytes(1 << 20)) for _ in range(256)]
+    parts.append(body.compress(b"\r\n\r\n") + body.flush())
+    records = _plain_records(tmp_path)
+    huge = tmp_path / "huge.warc.gz"
+    huge.write_bytes(b"".join(parts) + gzip.compress(records[1]))
+    result = _read_in_subprocess(huge)
+    assert result["grown_kib"] < 64 * 1024, result
+    assert result["problems"] == [] and result["events"] == 2, result
