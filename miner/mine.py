@@ -102,7 +102,7 @@ def _worker_run(task: _Task) -> tuple[_Task, InputResult]:
 def _size_hint(source: InputSource) -> int:
     """Bytes of a local input (0 when unknown), to start the longest inputs first."""
     try:
-        return os.path.getsize(source.name) if isinstance(source, LocalFile) else 0
+        return os.path.getsize(source.path) if isinstance(source, LocalFile) else 0
     except OSError:
         return 0
 

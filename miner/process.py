@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .decode import decode_html
 from .dedup import DedupOptions, minhash_signature, normalize_text, text_hash
-from .errors import InputError
+from .errors import InputError, printable
 from .extract import ExtractOptions, ExtractTimeout, extract_text
 from .langid import FastTextLid, LidOptions
 from .records import Document, DropCounts, DropReason, HtmlPage
@@ -224,7 +224,9 @@ def merge_parts(parts: list[InputResult]) -> InputResult:
     problems = sorted(problem for part in parts for problem in part.problems)
     if problems and outcome.status != "failed":
         outcome.status = "failed" if outcome.n_records == 0 else "partial"
-        listed = "; ".join(f"offset {offset}: {message}" for offset, message in problems[:_MAX_LISTED_PROBLEMS])
+        listed = "; ".join(
+            f"offset {offset}: {printable(message)}" for offset, message in problems[:_MAX_LISTED_PROBLEMS]
+        )
         more = len(problems) - _MAX_LISTED_PROBLEMS
         outcome.error = f"{outcome.source}: {listed}" + (f" (+{more} more)" if more > 0 else "")
     if outcome.status == "failed":

@@ -10,12 +10,11 @@ Accepted forms, in any mix:
 from __future__ import annotations
 
 import glob
-import gzip
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO
 
 from .errors import InputError
@@ -26,14 +25,17 @@ __all__ = [
     "HttpFile",
     "InputSource",
     "LocalFile",
+    "MissingInput",
     "SourceSelection",
     "crawl_of",
+    "display_path",
     "resolve_inputs",
 ]
 
 CC_BASE_URL = "https://data.commoncrawl.org"
 _CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 _LISTING_SUFFIXES = (".txt", ".paths", ".paths.gz", ".lst")
+MAX_LISTING_BYTES = 256 << 20  # Common Crawl's warc.paths.gz inflates to about 10 MB
 
 
 def crawl_of(name: str) -> str | None:
@@ -46,6 +48,12 @@ def _is_gzip_name(name: str) -> bool:
     return name.split("?", 1)[0].endswith(".gz")
 
 
+def display_path(path: str) -> str:
+    """A path as valid Unicode text: bytes of a file name that is not UTF-8 (which Python keeps
+    as lone surrogates) shown as `\\xNN`, so the name can be stored, logged and matched again."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True)
 class LocalFile:
     """A WARC file on local disk."""
@@ -54,7 +62,7 @@ class LocalFile:
 
     @property
     def name(self) -> str:
-        return self.path
+        return display_path(self.path)
 
     @property
     def crawl(self) -> str | None:
@@ -68,10 +76,34 @@ class LocalFile:
         try:
             handle = open(self.path, "rb")  # noqa: SIM115 - returned to the caller
         except OSError as exc:
-            raise InputError(self.path, f"cannot open: {exc.strerror or exc}") from exc
+            raise InputError(self.name, f"cannot open: {exc.strerror or exc}") from exc
         if offset:
             handle.seek(offset)
         return handle
+
+
+@dataclass(frozen=True)
+class MissingInput:
+    """An input that names nothing readable (a missing path, an empty glob or folder, an unreadable
+    listing): it fails on its own, with its reason, when processed, and the other inputs go on."""
+
+    spec: str
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return display_path(self.spec)
+
+    @property
+    def crawl(self) -> str | None:
+        return crawl_of(self.name)
+
+    @property
+    def gzipped(self) -> bool:
+        return False
+
+    def open(self, offset: int = 0) -> BinaryIO:
+        raise InputError(self.name, self.reason)
 
 
 @dataclass(frozen=True)
@@ -99,7 +131,7 @@ class HttpFile:
         return io.BufferedReader(ResumableHttpStream(self.url, offset, self.options), 1 << 20)  # type: ignore[return-value]
 
 
-InputSource = LocalFile | HttpFile
+InputSource = LocalFile | HttpFile | MissingInput
 
 
 @dataclass(frozen=True)
@@ -142,15 +174,15 @@ def _read_listing(spec: str, selection: SourceSelection) -> tuple[list[str], str
         base_dir = None
     else:
         try:
-            data = Path(spec).read_bytes()
+            with open(spec, "rb") as handle:
+                data = handle.read(MAX_LISTING_BYTES + 1)
         except OSError as exc:
-            raise InputError(spec, f"cannot read listing: {exc.strerror or exc}") from exc
+            raise InputError(display_path(spec), f"cannot read listing: {exc.strerror or exc}") from exc
         base_dir = os.path.dirname(os.path.abspath(spec))
     if _is_gzip_name(spec):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise InputError(spec, f"listing is not valid gzip: {exc}") from exc
+        data = _gunzip(data, display_path(spec))
+    if len(data) > MAX_LISTING_BYTES:
+        raise InputError(display_path(spec), f"listing larger than {MAX_LISTING_BYTES >> 20} MiB")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -159,60 +191,88 @@ def _read_listing(spec: str, selection: SourceSelection) -> tuple[list[str], str
     return [line for line in lines if line and not line.startswith("#")], base_dir
 
 
+def _gunzip(data: bytes, name: str) -> bytes:
+    """All gzip members of a listing, inflating to at most MAX_LISTING_BYTES + 1 bytes."""
+    out = bytearray()
+    while data and len(out) <= MAX_LISTING_BYTES:
+        inflater = zlib.decompressobj(31)
+        try:
+            out += inflater.decompress(data, MAX_LISTING_BYTES + 1 - len(out))
+        except zlib.error as exc:
+            raise InputError(name, f"listing is not valid gzip: {exc}") from None
+        if not inflater.eof and not inflater.unconsumed_tail:
+            raise InputError(name, "listing is not valid gzip: it ends inside a gzip member")
+        data = inflater.unused_data
+    return bytes(out)
+
+
 def _listing_entry(entry: str, base_dir: str | None, selection: SourceSelection) -> str:
+    """A listing line as an input spec: Common Crawl paths against the base URL, relative local
+    paths (also `@LISTING`) against the listing's own folder."""
     if _is_url(entry) or entry.startswith("cc:"):
         return entry
     if entry.startswith("crawl-data/"):  # a Common Crawl path, as in warc.paths.gz
         return f"{selection.cc_base_url.rstrip('/')}/{entry}"
-    if base_dir is not None and not os.path.isabs(entry):
-        candidate = os.path.join(base_dir, entry)
-        if os.path.exists(candidate):
-            return candidate
-    return entry
+    listing = entry.startswith("@")
+    path = entry[1:] if listing else entry
+    if base_dir is not None and not os.path.isabs(path):
+        path = os.path.join(base_dir, path)
+    return f"@{path}" if listing else path
 
 
 def _expand(spec: str, selection: SourceSelection, depth: int) -> Iterator[InputSource]:
     if depth > 4:
         raise InputError(spec, "listings nested too deeply")
+    if "\x00" in spec:
+        yield MissingInput(repr(spec)[1:-1], "not a valid input (holds a NUL byte)")
+        return
     if spec.startswith("cc:"):
         crawl = spec[3:]
         if not _CRAWL_ID.fullmatch(crawl):
             raise InputError(spec, "expected cc:CC-MAIN-YYYY-WW")
         url = f"{selection.cc_base_url.rstrip('/')}/crawl-data/{crawl}/warc.paths.gz"
-        entries, _ = _read_listing(url, selection)
-        for entry in selection.slice(entries):
-            yield from _expand(_listing_entry(entry, None, selection), selection, depth + 1)
+        yield from _expand_listing(spec, url, selection, depth)
         return
     if _is_url(spec):
         if spec.split("?", 1)[0].endswith(_LISTING_SUFFIXES):
-            entries, _ = _read_listing(spec, selection)
-            for entry in selection.slice(entries):
-                yield from _expand(_listing_entry(entry, None, selection), selection, depth + 1)
+            yield from _expand_listing(spec, spec, selection, depth)
         else:
             yield HttpFile(spec, selection.http)
         return
     listing = spec[1:] if spec.startswith("@") else spec
     if spec.startswith("@") or listing.endswith(_LISTING_SUFFIXES):
-        entries, base_dir = _read_listing(listing, selection)
-        for entry in selection.slice(entries):
-            yield from _expand(_listing_entry(entry, base_dir, selection), selection, depth + 1)
+        yield from _expand_listing(spec, listing, selection, depth)
         return
     if glob.has_magic(spec):
         matches = sorted(glob.glob(spec, recursive=True))
         if not matches:
-            raise InputError(spec, "glob matched no files")
+            yield MissingInput(spec, "glob matched no files")
         for match in matches:
             yield LocalFile(os.path.abspath(match))
         return
     if os.path.isdir(spec):
-        matches = sorted(glob.glob(os.path.join(spec, "**", "*.warc*"), recursive=True))
-        for match in matches:
-            if match.endswith((".warc", ".warc.gz")):
-                yield LocalFile(os.path.abspath(match))
+        matches = sorted(glob.glob(os.path.join(glob.escape(spec), "**", "*.warc*"), recursive=True))
+        found = [m for m in matches if m.endswith((".warc", ".warc.gz"))]
+        if not found:
+            yield MissingInput(spec, "no .warc or .warc.gz files in this directory")
+        for match in found:
+            yield LocalFile(os.path.abspath(match))
         return
     if not os.path.exists(spec):
-        raise InputError(spec, "no such file")
+        yield MissingInput(spec, "no such file")
+        return
     yield LocalFile(os.path.abspath(spec))
+
+
+def _expand_listing(spec: str, listing: str, selection: SourceSelection, depth: int) -> Iterator[InputSource]:
+    """The inputs a listing names; an unreadable listing is one failed input."""
+    try:
+        entries, base_dir = _read_listing(listing, selection)
+    except InputError as exc:
+        yield MissingInput(spec, exc.reason)
+        return
+    for entry in selection.slice(entries):
+        yield from _expand(_listing_entry(entry, base_dir, selection), selection, depth + 1)
 
 
 def resolve_inputs(specs: Iterable[str], selection: SourceSelection | None = None) -> list[InputSource]:

@@ -109,10 +109,12 @@ def test_local_globs_listings_and_duplicates(tmp_path: Path) -> None:
 
 
 def test_bad_specs_name_the_input(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"nothing-here\.warc\.gz: no such file"):
-        resolve_inputs([str(tmp_path / "nothing-here.warc.gz")])
-    with pytest.raises(InputError, match="glob matched no files"):
-        resolve_inputs([str(tmp_path / "*.warc.gz")])
+    missing = resolve_inputs([str(tmp_path / "nothing-here.warc.gz"), str(tmp_path / "*.warc.gz")])
+    for source, message in zip(
+        missing, ["nothing-here\\.warc\\.gz: no such file", "glob matched no files"], strict=True
+    ):
+        with pytest.raises(InputError, match=message):
+            source.open()
     with pytest.raises(InputError, match="cc:CC-MAIN-YYYY-WW"):
         resolve_inputs(["cc:2024"])
     with pytest.raises(ValueError):

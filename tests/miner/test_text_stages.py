@@ -146,3 +146,18 @@ def test_near_duplicates_found_and_distinct_texts_kept(lang: str, text: str) -> 
         other = "今天我们学习如何用番茄和罗勒做意大利面，夏天的晚餐非常简单。" * 5
     assert add("d", other) is None
     assert len(index) == 2
+
+
+@pytest.mark.parametrize(
+    "charset",
+    ["undefined", "punycode", "unicode_escape", "raw_unicode_escape", "idna", "utf-7", "rot13", "base64", "hex",
+     "zlib", "uu", "quopri", "bz2", "mbcs", "charmap", "palmos"],
+)  # fmt: skip
+def test_poison_charsets_fall_back_to_detection(charset: str) -> None:
+    """Codecs that are not web text encodings used to raise UnicodeError and abort the whole run."""
+    payload = ("<html><body><p>" + RUSSIAN * 5 + " \\x41 xn--abc</p></body></html>").encode()
+    text, codec = decode_html(payload, charset)
+    assert RUSSIAN in text and codec == "utf-8"
+    meta = f"<html><head><meta charset={charset}></head><body>".encode() + RUSSIAN.encode("cp1251") * 5
+    text, codec = decode_html(meta)
+    assert RUSSIAN in text and codec == "cp1251"

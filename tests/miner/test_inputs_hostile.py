@@ -1,0 +1,115 @@
+"""Hostile and unlucky inputs given to `toxmine mine`: each fails or is read on its own, with a
+clear message naming it; the others are processed; nothing unprintable reaches the database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from warc_builder import Page, RealPage, html_page, write_warc
+
+from toxmine.miner.mine import mine
+from toxmine.miner.sources import LocalFile, MissingInput, resolve_inputs
+
+TEXT = ["A paragraph of text that is long enough to be kept by the extractor for sure. " * 3]
+
+
+def _warc(path: Path, demo_pages: list[RealPage], n: int = 4) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_warc(path, [Page(p.url, p.payload, content_type=p.content_type) for p in demo_pages[:n]])
+    return path
+
+
+def _cli(*args: str | bytes, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "toxmine", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_missing_paths_empty_globs_and_empty_folders_fail_alone(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    good = _warc(tmp_path / "in" / "good.warc.gz", demo_pages)
+    (tmp_path / "empty-dir").mkdir()
+    specs = [str(good), str(tmp_path / "typo.warc.gz"), str(tmp_path / "none-*.warc.gz"), str(tmp_path / "empty-dir")]
+    sources = resolve_inputs(specs)
+    assert [type(s) for s in sources] == [LocalFile, MissingInput, MissingInput, MissingInput]
+    report = mine(sources, str(tmp_path / "c.duckdb"))
+    failed = dict(report.failed)
+    assert set(failed) == set(specs[1:])
+    assert "no such file" in failed[specs[1]]
+    assert "matched no files" in failed[specs[2]]
+    assert "no .warc or .warc.gz files" in failed[specs[3]]
+    status = dict(_rows(tmp_path / "c.duckdb", "SELECT source, status FROM sources"))
+    assert status == {specs[0]: "done", specs[1]: "failed", specs[2]: "failed", specs[3]: "failed"}
+
+
+def test_listing_entries_are_relative_to_the_listing(
+    tmp_path: Path, demo_pages: list[RealPage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "lists"
+    _warc(folder / "a.warc.gz", demo_pages)
+    _warc(folder / "deeper" / "b.warc.gz", demo_pages)
+    (folder / "deeper" / "more.txt").write_text("b.warc.gz\n")
+    (folder / "main.txt").write_text("a.warc.gz\n@deeper/more.txt\nmissing.warc.gz\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _warc(elsewhere / "a.warc.gz", demo_pages)  # must not be picked up from the current folder
+    monkeypatch.chdir(elsewhere)
+    sources = resolve_inputs([str(folder / "main.txt")])
+    assert [s.name for s in sources] == [
+        str(folder / "a.warc.gz"),
+        str(folder / "deeper" / "b.warc.gz"),
+        str(folder / "missing.warc.gz"),
+    ]
+    assert isinstance(sources[2], MissingInput)
+
+
+def test_hostile_inputs_in_one_cli_run(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    """Each hostile input becomes its own clear error (or is read); the good one is stored; no traceback."""
+    folder = tmp_path / "in"
+    good = _warc(folder / "good.warc.gz", demo_pages)
+    odd_name = os.fsencode(folder) + b"/caf\xe9-\xff.warc.gz"  # not UTF-8: used to raise in doc_id_for
+    with open(odd_name, "wb") as handle:
+        handle.write(good.read_bytes())
+    binary = folder / "binary.warc"
+    binary.write_bytes(b"\x00\x1b[31m\x7f\xfe\xffWARC\x00\n" * 20)
+    poison = folder / "poison.warc.gz"
+    charsets = ["undefined", "punycode", "unicode_escape", "utf-7", "base64"]
+    write_warc(
+        poison,
+        [Page(f"http://x/{c}", html_page(c, TEXT), content_type=f"text/html; charset={c}") for c in charsets]
+        + [Page("http://x/meta", b"<html><head><meta charset=undefined></head><body><p>" + TEXT[0].encode() + b"</p>")],
+    )
+    db = tmp_path / "c.duckdb"
+    args: list[str | bytes] = ["mine", str(good), odd_name, str(binary), str(poison), str(tmp_path / "gone.warc")]
+    result = _cli(*args, "--db", str(db), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    odd_shown = str(folder) + "/caf\\xe9-\\xff.warc.gz"
+    status = dict(_rows(db, "SELECT source, status FROM sources"))
+    assert status == {
+        str(good): "done",
+        odd_shown: "done",
+        str(binary): "failed",
+        str(poison): "done",
+        str(tmp_path / "gone.warc"): "failed",
+    }
+    docs = dict(_rows(db, "SELECT warc_file, count(*) FROM documents GROUP BY 1"))
+    assert docs[odd_shown] == docs[str(good)] > 0
+    assert docs[str(poison)] == len(charsets) + 1  # every poisoned page decoded by detection instead
+    for (text,) in _rows(db, "SELECT coalesce(error, '') FROM sources"):
+        assert isinstance(text, str) and text.isprintable(), repr(text)
+    again = _cli(*args, "--db", str(db), cwd=tmp_path)
+    assert "skipping 3 inputs" in again.stderr and "Traceback" not in again.stderr
