@@ -15,6 +15,7 @@ class DropReason(str, Enum):
     TOO_LARGE = "too_large"
     BINARY_PAYLOAD = "binary_payload"
     BAD_RECORD = "bad_record"
+    PAYLOAD_TRUNCATED = "payload_truncated"  # the crawler cut the page (WARC-Truncated)
     EXTRACT_EMPTY = "extract_empty"
     EXTRACT_TIMEOUT = "extract_timeout"
     EXTRACT_ERROR = "extract_error"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
 
 from .framing import FramedRecord, FramingLimits, FramingProblem, frame_records
+from .http_body import BodyError, BodyTooLarge, decode_body
 from .records import DropReason, HtmlPage
 from .sources import InputSource
 
@@ -88,13 +89,21 @@ def _page(record: ArcWarcRecord, source: InputSource, offset: int, max_record_by
     if reason is not None:
         return Skipped(reason)
     url = record.rec_headers.get_header("WARC-Target-URI") or ""
+    if record.rec_headers.get_header("WARC-Truncated"):
+        return Skipped(DropReason.PAYLOAD_TRUNCATED)  # a cut page would become a cut document
+    http = record.http_headers
     try:
-        payload = record.content_stream().read(max_record_bytes + 1)
-    except Exception as exc:  # bad chunking or content encoding inside one record
+        payload = decode_body(
+            record.raw_stream.read(),
+            http.get_header("Transfer-Encoding"),
+            http.get_header("Content-Encoding"),
+            max_record_bytes,
+        )
+    except BodyTooLarge:
+        return Skipped(DropReason.TOO_LARGE)
+    except BodyError as exc:  # bad chunking or content encoding inside one record
         log.warning("%s at offset %d: unreadable HTTP body of %s: %s", source.name, offset, url, exc)
         return Skipped(DropReason.BAD_RECORD)
-    if len(payload) > max_record_bytes:
-        return Skipped(DropReason.TOO_LARGE)
     if b"\x00" in payload[:2048]:
         return Skipped(DropReason.BINARY_PAYLOAD)
     mime, _ = _mime(record.http_headers.get_header("Content-Type"))

@@ -21,6 +21,7 @@ class Page:
     extra_headers: list[tuple[str, str]] = field(default_factory=list)
     record_type: str = "response"
     identified_type: str | None = None
+    warc_headers: dict[str, str] = field(default_factory=dict)
 
 
 def html_page(title: str, paragraphs: Iterable[str]) -> bytes:
@@ -48,7 +49,8 @@ def write_warc(path: Path, pages: Iterable[Page], gzip: bool = True, with_reques
             if not has_length:
                 headers.append(("Content-Length", str(len(page.body))))
             http = StatusAndHeaders(page.status, headers, protocol="HTTP/1.1")
-            warc_headers = {"WARC-Identified-Payload-Type": page.identified_type} if page.identified_type else None
+            warc_headers = {"WARC-Identified-Payload-Type": page.identified_type} if page.identified_type else {}
+            warc_headers.update(page.warc_headers)
             record = writer.create_warc_record(
                 page.url,
                 page.record_type,

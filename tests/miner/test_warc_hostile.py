@@ -8,6 +8,7 @@ holds, or not returned at all and reported as a problem at its own offset (which
 from __future__ import annotations
 
 import gzip
+import hashlib
 import itertools
 import json
 import random
@@ -25,7 +26,7 @@ from toxmine.miner.mine import mine
 from toxmine.miner.records import HtmlPage
 from toxmine.miner.sources import LocalFile
 from toxmine.miner.store import Store
-from toxmine.miner.warc import RecordProblem, read_html_pages
+from toxmine.miner.warc import RecordProblem, Skipped, read_html_pages
 
 TEXT = ["A paragraph of text that is long enough to be kept by the extractor for sure. " * 3]
 
@@ -206,7 +207,7 @@ _RSS_PROBE = textwrap.dedent(
     """
     import json, resource, sys
     from toxmine.miner.sources import LocalFile
-    from toxmine.miner.warc import RecordProblem, read_html_pages
+    from toxmine.miner.warc import RecordProblem, Skipped, read_html_pages
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     events = [e for e in read_html_pages(LocalFile(sys.argv[1]))]
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
@@ -251,3 +252,55 @@ def test_gzip_bombs_stay_within_bounded_memory(tmp_path: Path) -> None:
     result = _read_in_subprocess(huge)
     assert result["grown_kib"] < 64 * 1024, result
     assert result["problems"] == [] and result["events"] == 2, result
+
+
+_HTML = html_page("encoded", [f"Paragraph {i}: {hashlib.sha256(str(i).encode()).hexdigest()} " * 4 for i in range(40)])
+_CUT = len(gzip.compress(_HTML)) // 2
+_CORRUPT = gzip.compress(_HTML)[:_CUT] + b"\xff" * 50 + gzip.compress(_HTML)[_CUT + 50 :]
+
+
+def _gzipped(data: bytes) -> bytes:
+    return gzip.compress(data)
+
+
+def _chunked(data: bytes, size: int = 500) -> bytes:
+    parts = [b"%x\r\n%s\r\n" % (len(data[i : i + size]), data[i : i + size]) for i in range(0, len(data), size)]
+    return b"".join(parts) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "outcome"),
+    [
+        (_gzipped(_HTML), [("Content-Encoding", "gzip")], "kept"),
+        (zlib.compress(_HTML), [("Content-Encoding", "deflate")], "kept"),
+        (zlib.compress(_HTML)[2:-4], [("Content-Encoding", "deflate")], "kept"),  # raw deflate
+        (_HTML, [("Content-Encoding", "gzip")], "kept"),  # declared, not applied
+        (_chunked(_gzipped(_HTML)), [("Transfer-Encoding", "chunked"), ("Content-Encoding", "gzip")], "kept"),
+        (_HTML, [("Transfer-Encoding", "chunked")], "kept"),  # de-chunked by the crawler, header kept
+        (_gzipped(_HTML)[:_CUT], [("Content-Encoding", "gzip")], "bad_record"),  # cut: used to be kept, shorter
+        (_CORRUPT, [("Content-Encoding", "gzip")], "bad_record"),
+        (_chunked(_HTML)[:1200], [("Transfer-Encoding", "chunked")], "bad_record"),
+        (_gzipped(bytes(64 << 20)), [("Content-Encoding", "gzip")], "too_large"),  # a bomb
+    ],
+)
+def test_http_bodies_decode_completely_or_not_at_all(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], body: bytes, headers: list[tuple[str, str]], outcome: str
+) -> None:
+    path = tmp_path / "bodies.warc.gz"
+    write_warc(path, [Page("http://x/p", body, extra_headers=headers)], with_requests=False)
+    events = _events(path)
+    if outcome == "kept":
+        assert [p.payload for p in _kept(events)] == [_HTML]
+    else:
+        assert _kept(events) == [] and [e.reason.value for e in events if isinstance(e, Skipped)][-1] == outcome
+    assert capfd.readouterr().err == ""  # warcio used to write decoding errors to stderr
+
+
+def test_pages_the_crawler_truncated_are_not_kept(tmp_path: Path) -> None:
+    path = tmp_path / "t.warc.gz"
+    pages = _pages(2)
+    pages[1].warc_headers["WARC-Truncated"] = "length"
+    write_warc(path, pages, with_requests=False)
+    events = _events(path)
+    assert _urls(events) == ["http://example.org/0"]
+    assert [e.reason.value for e in events if isinstance(e, Skipped)][-1] == "payload_truncated"
