@@ -251,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--shard", type=_shard, metavar="I/N", help="take every N-th file of listings, from I (0-based)")
     src.add_argument("--http-retries", type=int, default=6, help="retries per HTTP input (default 6)")
     src.add_argument("--http-timeout", type=float, default=60.0, help="HTTP timeout in seconds (default 60)")
+    src.add_argument("--http-deadline", type=float, default=HttpOptions.deadline_s, metavar="SECONDS",
+                     help="most time one HTTP input may take, retries included (default 14400 = 4 h)")  # fmt: skip
+    src.add_argument("--http-min-rate", type=float, default=HttpOptions.min_bytes_per_s, metavar="BYTES_PER_S",
+                     help="resume an HTTP transfer slower than this over 60 s (default 1024; 0 = off)")  # fmt: skip
 
     mine_cmd.add_argument("--no-score", action="store_true", help="mine only; score later with `toxmine score`")
     _add_scorer_options(mine_cmd)
@@ -431,12 +435,23 @@ def _print_report(report: MineReport, db: str) -> None:
         print(f"\nerror: {error if source in error else f'{source}: {error}'}", file=sys.stderr)
 
 
+def _http_options(args: argparse.Namespace) -> HttpOptions:
+    """HttpOptions from the --http-* flags (the demo command has none: defaults)."""
+    defaults = HttpOptions()
+    return HttpOptions(
+        max_retries=getattr(args, "http_retries", defaults.max_retries),
+        timeout_s=getattr(args, "http_timeout", defaults.timeout_s),
+        deadline_s=getattr(args, "http_deadline", defaults.deadline_s),
+        min_bytes_per_s=getattr(args, "http_min_rate", defaults.min_bytes_per_s),
+    )
+
+
 def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
     selection = SourceSelection(
         cc_base_url=getattr(args, "cc_base_url", CC_BASE_URL),
         shard=getattr(args, "shard", None),
         limit_files=getattr(args, "limit_files", None),
-        http=HttpOptions(max_retries=getattr(args, "http_retries", 6), timeout_s=getattr(args, "http_timeout", 60.0)),
+        http=_http_options(args),
     )
     sources = resolve_inputs(inputs, selection)
     _prompt_options(args)
