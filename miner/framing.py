@@ -97,14 +97,15 @@ class _Bytes:
     (`cross=False`). For plain input the one mark maps buffer index to file offset.
     """
 
-    def __init__(self, raw: BinaryIO, start: int, gzipped: bool, limits: FramingLimits) -> None:
+    def __init__(self, raw: BinaryIO, start: int, gzipped: bool, limits: FramingLimits, head: bytes = b"") -> None:
+        """`head`: bytes already read from `raw` at `start`."""
         self.raw = raw
         self.gzipped = gzipped
         self.limits = limits
-        self.buf = bytearray()
+        self.buf = bytearray() if gzipped else bytearray(head)
         self.pos = 0  # read cursor in buf
         self.marks: list[tuple[int, int]] = [(0, start)]
-        self.pending = b""  # compressed bytes read but not inflated yet
+        self.pending = head if gzipped else b""  # compressed bytes read but not inflated yet
         self.pending_at = start  # file offset of pending[0]
         self.inflater: zlib._Decompress | None = None
         self.member_at = start
@@ -442,9 +443,10 @@ def _frames_from(stream: _Bytes, limits: FramingLimits, tally: _Tally) -> _Frame
 
 
 def frame_records(
-    open_at: Callable[[int], BinaryIO], gzipped: bool, limits: FramingLimits | None = None
+    open_at: Callable[[int], BinaryIO], limits: FramingLimits | None = None
 ) -> Iterator[FramedRecord | FramingProblem]:
-    """Every record of a WARC file, or a problem where one cannot be trusted (see the module).
+    """Every record of a WARC file (gzip or plain, told by its first bytes), or a problem where
+    one cannot be trusted (see the module).
 
     `open_at(offset)` opens the file's raw bytes at an offset; it is called again to
     resynchronise. An InputError from it propagates when nothing could be read yet; later it
@@ -452,17 +454,19 @@ def frame_records(
     """
     limits = limits or FramingLimits()
     tally = _Tally()
-    start: int | None = 0
-    while start is not None:
+    raw = open_at(0)
+    try:
+        head = b""
+        while len(head) < 2 and (more := raw.read(2 - len(head))):
+            head += more
+    except InputError:
+        raw.close()
+        raise
+    gzipped = head == _GZIP_MAGIC[:2]
+    start = 0
+    while True:
         try:
-            raw = open_at(start)
-        except InputError as exc:
-            if start == 0:
-                raise
-            yield FramingProblem(start, f"reading stopped: {exc.reason}")
-            return
-        try:
-            stream = _Bytes(raw, start, gzipped, limits)
+            stream = _Bytes(raw, start, gzipped, limits, head)
             resume = yield from _frames_from(stream, limits, tally)
         finally:
             raw.close()
@@ -472,7 +476,11 @@ def frame_records(
         if resume is None:
             return
         try:
-            start = _resync_point(open_at, resume, gzipped)
+            found = _resync_point(open_at, resume, gzipped)
+            if found is None:
+                return
+            start, head = found, b""
+            raw = open_at(start)
         except InputError as exc:
             yield FramingProblem(resume, f"reading stopped: {exc.reason}")
             return

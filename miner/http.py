@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, printable
 
 __all__ = [
     "RETRY_STATUSES",
@@ -137,11 +137,6 @@ def _secrets_in(url: str) -> list[str]:
     found += [m.group(3) for m in _PARAMETER.finditer(url) if _is_secret_parameter(m.group(2))]
     found += [unquote(value) for value in found]
     return sorted({value for value in found if len(value) >= 3}, key=len, reverse=True)
-
-
-def _printable(text: str, limit: int = 80) -> str:
-    """A server-sent text made safe for a one-line message."""
-    return "".join(c if c.isascii() and c.isprintable() else "?" for c in text[:limit])
 
 
 def _input_error(source: str, reason: str, offset: int) -> InputError:
@@ -356,7 +351,7 @@ class ResumableHttpStream(io.RawIOBase):
                 return
         else:
             response.close()
-            reply = f"HTTP {status} {_printable(response.reason_phrase)}".strip()
+            reply = f"HTTP {status} {printable(response.reason_phrase)}".strip()
             raise self._error_for(reply if status >= 400 else f"unexpected reply {reply}")
         self._response = response
         self._chunks = response.iter_raw()  # chunks as they arrive, undecoded: a cut loses nothing
@@ -397,7 +392,7 @@ class ResumableHttpStream(io.RawIOBase):
         start, end = (int(match.group(1)), int(match.group(2))) if match else (0, -1)
         size = match.group(3) if match else "*"
         if not match or start > end or (size != "*" and end >= int(size)):
-            shown = "none" if header is None else ascii(_printable(header, 60))
+            shown = "none" if header is None else ascii(printable(header, 60))
             raise self._error_for(f"HTTP 206 without a valid Content-Range (got {shown})")
         if not start <= self._pos <= end:
             raise self._error_for(f"server sent bytes {start}-{end} for a request from byte {self._pos}")
@@ -501,7 +496,7 @@ class ResumableHttpStream(io.RawIOBase):
         try:
             parsed = httpx.URL(self._url)
         except (httpx.InvalidURL, ValueError, TypeError) as exc:
-            detail = f" ({_printable(str(exc))})" if not self._secrets else ""  # httpx may quote parts of it
+            detail = f" ({printable(str(exc))})" if not self._secrets else ""  # httpx may quote parts of it
             raise self._error_for(f"invalid URL{detail}") from None
         if parsed.scheme not in ("http", "https"):
             raise self._error_for(f"unsupported URL scheme {parsed.scheme!a} (only http and https)")
@@ -535,7 +530,7 @@ class ResumableHttpStream(io.RawIOBase):
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return _printable(" ".join(_URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text).split()), 300)
+        return printable(" ".join(_URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text).split()), 300)
 
     def _error_for(self, reason: str) -> InputError:
         return _input_error(self.display_url, self._scrub(reason), self._pos)

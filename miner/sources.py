@@ -12,13 +12,14 @@ from __future__ import annotations
 import glob
 import os
 import re
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from .errors import InputError
-from .http import HttpOptions, ResumableHttpStream, fetch_bytes
+from .http import HttpOptions, ResumableHttpStream, fetch_bytes, redact_url
 
 __all__ = [
     "CC_BASE_URL",
@@ -72,7 +73,10 @@ class LocalFile:
     def gzipped(self) -> bool:
         return _is_gzip_name(self.path)
 
-    def open(self, offset: int = 0) -> BinaryIO:
+    def deadline(self) -> float | None:
+        return None
+
+    def open(self, offset: int = 0, deadline: float | None = None) -> BinaryIO:
         try:
             handle = open(self.path, "rb")  # noqa: SIM115 - returned to the caller
         except OSError as exc:
@@ -102,20 +106,24 @@ class MissingInput:
     def gzipped(self) -> bool:
         return False
 
-    def open(self, offset: int = 0) -> BinaryIO:
+    def deadline(self) -> float | None:
+        return None
+
+    def open(self, offset: int = 0, deadline: float | None = None) -> BinaryIO:
         raise InputError(self.name, self.reason)
 
 
 @dataclass(frozen=True)
 class HttpFile:
-    """A WARC file behind an http(s) URL, streamed with resumption."""
+    """A WARC file behind an http(s) URL, streamed with resumption. Its name, stored and shown,
+    is the URL with credentials and signatures redacted (`redact_url`)."""
 
-    url: str
+    url: str = field(repr=False)
     options: HttpOptions = field(default_factory=HttpOptions)
 
     @property
     def name(self) -> str:
-        return self.url
+        return redact_url(self.url)
 
     @property
     def crawl(self) -> str | None:
@@ -125,10 +133,13 @@ class HttpFile:
     def gzipped(self) -> bool:
         return _is_gzip_name(self.url)
 
-    def open(self, offset: int = 0) -> BinaryIO:
-        import io
+    def deadline(self) -> float:
+        """The `time.monotonic()` instant by which reading this input must end."""
+        return time.monotonic() + self.options.deadline_s
 
-        return io.BufferedReader(ResumableHttpStream(self.url, offset, self.options), 1 << 20)  # type: ignore[return-value]
+    def open(self, offset: int = 0, deadline: float | None = None) -> BinaryIO:
+        # unbuffered: a BufferedReader would drop the bytes it holds when a later read fails for good
+        return ResumableHttpStream(self.url, offset, self.options, deadline)  # type: ignore[return-value]
 
 
 InputSource = LocalFile | HttpFile | MissingInput

@@ -13,6 +13,7 @@ import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
 
@@ -147,14 +148,6 @@ def _brief(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[:160]!r}" if text else type(exc).__name__
 
 
-def _is_gzip(source: InputSource) -> bool:
-    raw = source.open(0)
-    try:
-        return raw.read(2) == b"\x1f\x8b"
-    finally:
-        raw.close()
-
-
 def read_html_pages(
     source: InputSource, max_record_bytes: int = 5 << 20, max_problems: int = 100
 ) -> Iterator[ReaderEvent]:
@@ -164,7 +157,12 @@ def read_html_pages(
     as a RecordProblem so the rest of the file is still read.
     """
     limits = FramingLimits(max_block_bytes=max_record_bytes, max_problems=max_problems)
-    for item in frame_records(source.open, _is_gzip(source), limits):
+    deadline = source.deadline()  # one for every request this input makes (HTTP)
+
+    def open_at(offset: int) -> BinaryIO:
+        return source.open(offset, deadline)
+
+    for item in frame_records(open_at, limits):
         if isinstance(item, FramingProblem):
             yield RecordProblem(item.offset, item.message)
         else:

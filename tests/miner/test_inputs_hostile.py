@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from http_server import Fault, FileServer
 from warc_builder import Page, RealPage, html_page, write_warc
 
 from toxmine.miner.mine import mine
@@ -113,3 +114,32 @@ def test_hostile_inputs_in_one_cli_run(tmp_path: Path, demo_pages: list[RealPage
         assert isinstance(text, str) and text.isprintable(), repr(text)
     again = _cli(*args, "--db", str(db), cwd=tmp_path)
     assert "skipping 3 inputs" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_http_input_that_breaks_for_good_keeps_what_was_read_and_hides_secrets(
+    tmp_path: Path, demo_pages: list[RealPage], http_server: FileServer, http_root: Path
+) -> None:
+    """A presigned URL's signature and a password never reach stderr or the database; a transfer
+    that keeps breaking at the same byte is `partial` with the records before it."""
+    whole = _warc(http_root / "crawl.warc.gz", demo_pages, n=12)
+    size = whole.stat().st_size
+    http_server.faults["/crawl.warc.gz"] = Fault(cut_after=[size // 2] + [0] * 20)  # half, then nothing
+    secret, password = "sEcReT-SiGnAtUrE-0123456789", "hunter2-pass"
+    port = http_server.server_address[1]
+    broken = f"http://alice:{password}@127.0.0.1:{port}/crawl.warc.gz?X-Amz-Signature={secret}&part=1"
+    missing = f"http://127.0.0.1:{port}/gone.warc.gz?token={secret}"
+    db = tmp_path / "c.duckdb"
+    result = _cli("mine", broken, missing, "--db", str(db), "--http-retries", "1", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert secret not in result.stderr + result.stdout and password not in result.stderr + result.stdout
+    rows = _rows(db, "SELECT source, status, n_documents, error FROM sources ORDER BY source")
+    shown = {row[0]: row for row in rows}
+    broken_shown = f"http://***@127.0.0.1:{port}/crawl.warc.gz?X-Amz-Signature=***&part=1"
+    assert set(shown) == {broken_shown, f"http://127.0.0.1:{port}/gone.warc.gz?token=***"}
+    _, status, n_docs, error = shown[broken_shown]
+    assert status == "partial" and 0 < n_docs < 12 and "reading stopped" in str(error)
+    con = duckdb.connect(str(db), read_only=True)
+    for (table,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall():
+        dump = str(con.execute(f'SELECT * FROM "{table}"').fetchall())
+        assert secret not in dump and password not in dump, table
+    con.close()
