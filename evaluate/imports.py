@@ -35,7 +35,7 @@ from toxmine.miner.score_stage import ScoredTexts, insert_scores, score_texts, t
 from toxmine.miner.scoring import Scorer
 from toxmine.miner.store import Store, utc_now
 
-__all__ = ["FORMATS", "ImportReport", "import_prompts"]
+__all__ = ["FORMATS", "ImportReport", "check_prompt_file", "import_prompts"]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,46 @@ def _lines(path: Path) -> Iterator[str]:
             raise InputError(str(path), f"line {number + 1}: cannot read: {exc}") from exc
 
 
+def _lone_surrogate(text: str) -> str | None:
+    """Where `text` holds a lone surrogate (which UTF-8, DuckDB and Arrow cannot store), or None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a lone surrogate (\\u{ord(text[exc.start]):04x} at character {exc.start})"
+    return None
+
+
+def _shown(name: str) -> str:
+    """A field name fit for a message: lone surrogates written as \\udXXX escapes."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _check_unicode(path: Path, where: str, row: dict[str, Any]) -> None:
+    """Refuse a row holding a string or field name that is not valid Unicode text: JSON's \\ud800
+    escapes decode to lone surrogates. Walks nested objects and arrays without recursion."""
+    stack: list[tuple[str, object]] = [("", row)]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, str):
+            problem = _lone_surrogate(value)
+            if problem:
+                raise InputError(str(path), f"{where}: field '{_shown(name)}' holds {problem}, not valid Unicode text")
+        elif isinstance(value, dict):
+            children = []
+            for key, child in value.items():
+                joined = f"{name}.{key}" if name else str(key)
+                problem = _lone_surrogate(str(key))
+                if problem:
+                    raise InputError(str(path), f"{where}: field name '{_shown(joined)}' holds {problem}, "
+                                     "not valid Unicode text")  # fmt: skip
+                children.append((joined, child))
+            stack.extend(reversed(children))  # the first bad field is the one reported
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{name}[{index}]", child) for index, child in enumerate(value)]))
+
+
 def _json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """("line N", object) for each non-blank line of a JSONL file."""
     for number, line in enumerate(_lines(path), 1):
@@ -143,9 +183,29 @@ def _json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(str(path), f"line {number}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+        except RecursionError as exc:
+            raise InputError(str(path), f"line {number}: malformed JSON (nested too deeply)") from exc
         if not isinstance(value, dict):
             raise InputError(str(path), f"line {number}: expected a JSON object, got {type(value).__name__}")
+        _check_unicode(path, f"line {number}", value)
         yield f"line {number}", value
+
+
+def _batch_rows(path: Path, batch: pa.RecordBatch, first: int) -> list[dict[str, Any]]:
+    """The rows of a Parquet batch; a string that is not UTF-8 is refused naming its row and column."""
+    try:
+        rows: list[dict[str, Any]] = batch.to_pylist()
+        return rows
+    except UnicodeDecodeError:
+        pass
+    for offset in range(batch.num_rows):
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            try:
+                column.slice(offset, 1).to_pylist()
+            except UnicodeDecodeError as exc:
+                message = f"row index {first + offset}: column '{_shown(name)}' is not UTF-8 text (byte {exc.start})"
+                raise InputError(str(path), message) from exc
+    raise InputError(str(path), f"row index {first}: not UTF-8 text")
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -156,7 +216,8 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         parquet = pq.ParquetFile(path)
         for batch in parquet.iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
+            for row in _batch_rows(path, batch, index):
+                _check_unicode(path, f"row index {index}", row)
                 yield f"row index {index}", row
                 index += 1
     except (pa.ArrowException, OSError) as exc:
@@ -388,6 +449,41 @@ def _prompt_table(
     return pa.table(columns, schema=_PROMPT_SCHEMA)
 
 
+def _checked_path(fmt: str, path: Path) -> Path:
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown import format {fmt!r}; known: {', '.join(FORMATS)}")
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), "no such file")
+    if not path.is_file():
+        raise InputError(str(path), "not a file")
+    return path
+
+
+def _lang(lang: str | None) -> str | None:
+    return (lang or "").strip().lower() or None
+
+
+def _read(options: _Options) -> tuple[list[_Row], int]:
+    """Every prompt of a file and its number of rows; a bad row refuses the whole file."""
+    rows: list[_Row] = []
+    n_rows = 0
+    for group in _READERS[options.fmt](options):
+        n_rows += 1
+        rows.extend(group)
+    if n_rows == 0:
+        raise InputError(str(options.path), "empty file: no rows")
+    return rows, n_rows
+
+
+def check_prompt_file(fmt: str, path: Path, lang: str | None = None, rescore: bool = False) -> int:
+    """Read and validate a prompt set file as `import_prompts` would, without a database (so that a
+    refused file need not create one); returns its number of rows. Raises InputError naming the file
+    and line of the first bad row."""
+    path = _checked_path(fmt, path)
+    return _read(_Options(path, fmt, _lang(lang), rescore))[1]
+
+
 def import_prompts(
     store: Store,
     fmt: str,
@@ -407,17 +503,11 @@ def import_prompts(
     prompt harmful (True) or benign (False, e.g. a set of harmless prompts for over-refusal rates);
     None keeps the format's default: ALERT and MultiJail harmful, PTP and RTP decided by toxicity.
     """
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown import format {fmt!r}; known: {', '.join(FORMATS)}")
-    path = Path(path)
-    if not path.exists():
-        raise InputError(str(path), "no such file")
-    if not path.is_file():
-        raise InputError(str(path), "not a file")
+    path = _checked_path(fmt, path)
     source = (source or fmt).strip()
     if not source:
         raise ConfigError("the source name must not be empty")
-    lang = (lang or "").strip().lower() or None
+    lang = _lang(lang)
     file_scores = fmt in ("ptp", "rtp") and not rescore
     if not file_scores and scorer is None:
         raise ConfigError(f"importing {fmt} {'with rescore ' if rescore else ''}needs a scorer")
@@ -431,14 +521,7 @@ def import_prompts(
         log.debug("%s already imported as source %s; skipped", absolute, source)
         return ImportReport(source, fmt, absolute, int(done[0]), int(done[1]), True, str(done[2]))
 
-    rows: list[_Row] = []
-    n_rows = 0
-    for group in _READERS[fmt](_Options(path, fmt, lang, rescore)):
-        n_rows += 1
-        rows.extend(group)
-    if n_rows == 0:
-        raise InputError(str(path), "empty file: no rows")
-
+    rows, n_rows = _read(_Options(path, fmt, lang, rescore))
     scored = None
     if file_scores:  # both sets were scored with Perspective API
         used = (f"{fmt}:perspective", "file")

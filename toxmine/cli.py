@@ -582,9 +582,11 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    from toxmine.evaluate.imports import import_prompts
+    from toxmine.evaluate.imports import check_prompt_file, import_prompts
 
     scorer = _scorer(args) if args.rescore or args.format in ("alert", "multijail") else None
+    if not os.path.exists(args.db):  # a refused file leaves no empty database behind
+        check_prompt_file(args.format, Path(args.file), lang=args.lang, rescore=args.rescore)
     with Store(args.db) as store:
         report = import_prompts(store, args.format, Path(args.file), scorer, source=args.source, lang=args.lang,
                                 rescore=args.rescore, bucket_edges=args.buckets, harmful=args.harmful)  # fmt: skip
