@@ -275,42 +275,54 @@ def _read_alert(options: _Options) -> Iterator[list[_Row]]:
         yield [_Row(key, options.lang or "en", text, category=category, harmful=True, attributes=attributes)]
 
 
+def _csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(physical line where the record starts, its fields) for each record of a CSV file. Strict:
+    a quote that is never closed, or text after a closing quote, is an error, not a silent merge."""
+    reader = csv.reader(_lines(path), strict=True)  # line ends kept as read: quoted newlines survive
+    while True:
+        start = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problem = str(exc)
+            if problem == "unexpected end of data":
+                problem = "a quoted field opened on this row is never closed"
+            raise InputError(str(path), f"line {start}: malformed CSV ({problem})") from exc
+        yield start, record
+
+
 def _read_multijail(options: _Options) -> Iterator[list[_Row]]:
     path = options.path
-    reader = csv.reader(_lines(path))  # line ends kept as read: quoted newlines survive
-    number = 1
-    try:
-        header = next(reader, None)
-        if header is None:
-            return
-        columns = [name.strip().lower() for name in header]
-        if "tags" not in columns:
-            raise InputError(str(path), f"row 1 (header): no 'tags' column (columns: {', '.join(columns)})")
-        langs = [(i, name) for i, name in enumerate(columns) if name and name not in _MULTIJAIL_META]
-        if not langs:
-            raise InputError(str(path), "row 1 (header): no language column (expected columns such as en, zh, it, ...)")
-        at = {name: columns.index(name) for name in _MULTIJAIL_META if name in columns}
-        for ordinal, record in enumerate(reader):
-            number = ordinal + 2
-            if not any(cell.strip() for cell in record):
-                continue
-            if len(record) > len(columns):
-                raise InputError(str(path), f"row {number}: {len(record)} fields, the header has {len(columns)}")
-            cells = record + [""] * (len(columns) - len(record))
-            row_id, origin, tags = (cells[at[name]].strip() if name in at else "" for name in _MULTIJAIL_META)
-            attributes: dict[str, Any] = {"id": int(row_id) if row_id.isdigit() else row_id or None,
-                                          "origin": origin or None}  # fmt: skip
-            key = row_id or f"#{ordinal}"
-            rows = [
-                _Row(key, lang, cells[i].strip(), category=tags or None, harmful=True, attributes=attributes)
-                for i, lang in langs
-                if cells[i].strip()
-            ]
-            if not rows:
-                raise InputError(str(path), f"row {number}: empty prompt text in every language column")
-            yield rows
-    except csv.Error as exc:
-        raise InputError(str(path), f"row {number}: malformed CSV ({exc})") from exc
+    records = _csv_records(path)
+    header = next(records, None)
+    if header is None:
+        return
+    columns = [name.strip().lower() for name in header[1]]
+    if "tags" not in columns:
+        raise InputError(str(path), f"line 1 (header): no 'tags' column (columns: {', '.join(columns)})")
+    langs = [(i, name) for i, name in enumerate(columns) if name and name not in _MULTIJAIL_META]
+    if not langs:
+        raise InputError(str(path), "line 1 (header): no language column (expected columns such as en, zh, it, ...)")
+    at = {name: columns.index(name) for name in _MULTIJAIL_META if name in columns}
+    for ordinal, (line, cells) in enumerate(records):
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(columns):
+            raise InputError(str(path), f"line {line}: {len(cells)} fields, the header has {len(columns)}")
+        row_id, origin, tags = (cells[at[name]].strip() if name in at else "" for name in _MULTIJAIL_META)
+        number = int(row_id) if row_id.isascii() and row_id.isdigit() else None  # "²".isdigit(), int("²") fails
+        attributes: dict[str, Any] = {"id": row_id or None if number is None else number, "origin": origin or None}
+        key = row_id or f"#{ordinal}"
+        rows = [
+            _Row(key, lang, cells[i].strip(), category=tags or None, harmful=True, attributes=attributes)
+            for i, lang in langs
+            if cells[i].strip()
+        ]
+        if not rows:
+            raise InputError(str(path), f"line {line}: empty prompt text in every language column")
+        yield rows
 
 
 def _read_ptp(options: _Options) -> Iterator[list[_Row]]:

@@ -130,6 +130,14 @@ def test_multijail_gives_one_prompt_per_language_cell(tmp_path: Path, store: Sto
     assert len({r["prompt_id"] for r in rows}) == 5
 
 
+def test_multijail_ids_that_are_not_ascii_numbers_stay_text(tmp_path: Path, store: Store, lexicon: Scorer) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(CSV_HEAD + "²,x,Hate,Hi,你好\n", encoding="utf-8")  # "²".isdigit(), yet int("²") fails
+    assert import_prompts(store, "multijail", path, lexicon).prompts == 4
+    ids = {json.loads(r["attributes_json"])["id"] for r in _prompts(store)}
+    assert ids == {0, "²"}
+
+
 def test_ptp_jsonl_and_parquet_keep_the_file_toxicity(tmp_path: Path, lexicon: Scorer) -> None:
     rows = [*PTP_ROWS, {**PTP_ROWS[0], "lang": None, "prompt": "Ein anderer", "continuation": " Satz."}]
     jsonl = _jsonl(tmp_path / "ptp-de.jsonl", rows)
@@ -243,6 +251,7 @@ ALERT_OK = json.dumps(ALERT_ROWS[0])
 RTP_OK = json.dumps(RTP_ROWS[0])
 PTP_OK = json.dumps(PTP_ROWS[0], ensure_ascii=False)
 CSV_HEAD = "id,source,tags,en,zh\n0,x,Hate,Hello there,你好\n"
+CSV_TWO_LINES = '1,x,Hate,"Hello\nthere",你好\n'  # one row on lines 3 and 4
 DEEP = "[" * 100_000 + "]" * 100_000
 ESC_D800 = "\\ud800"  # as written in a JSON file
 
@@ -282,11 +291,21 @@ BAD_INPUTS: list[tuple[str, str, str | bytes | list[dict[str, Any]] | pa.Table, 
     ("ptp", "p.parquet", [PTP_ROWS[0], {**PTP_ROWS[1], "toxicity": 2.0}, PTP_ROWS[0]],
      r"row index 1: 'toxicity' = 2.0 is outside"),
     ("ptp", "p.parquet", b"PAR1 not really parquet", r"cannot read Parquet"),
-    ("multijail", "m.csv", "id,source,tags\n0,x,y\n", r"row 1 \(header\): no language column"),
-    ("multijail", "m.csv", "id,source,en,zh\n0,x,Hello,你好\n", r"row 1 \(header\): no 'tags' column"),
-    ("multijail", "m.csv", CSV_HEAD + "1,x,Hate,Hi,你好,extra\n", r"row 3: 6 fields, the header has 5"),
-    ("multijail", "m.csv", CSV_HEAD + "1,x,Hate, ,\n", r"row 3: empty prompt text in every language column"),
+    ("multijail", "m.csv", "id,source,tags\n0,x,y\n", r"line 1 \(header\): no language column"),
+    ("multijail", "m.csv", "id,source,en,zh\n0,x,Hello,你好\n", r"line 1 \(header\): no 'tags' column"),
+    ("multijail", "m.csv", CSV_HEAD + "1,x,Hate,Hi,你好,extra\n", r"line 3: 6 fields, the header has 5"),
+    ("multijail", "m.csv", CSV_HEAD + "1,x,Hate, ,\n", r"line 3: empty prompt text in every language column"),
     ("multijail", "m.csv", "id,source,tags,en,zh\n", r"empty file: no rows"),
+    # errors name the physical line where the bad row starts, after rows spanning several lines
+    ("multijail", "m.csv", CSV_HEAD + CSV_TWO_LINES + "2,x,Hate,Hi,Ho,extra\n", r"line 5: 6 fields, the header has 5"),
+    ("multijail", "m.csv", CSV_HEAD + CSV_TWO_LINES + "2,x,Hate,Hi\n", r"line 5: 4 fields, the header has 5"),
+    ("multijail", "m.csv", CSV_HEAD + CSV_TWO_LINES + "\n2,x,Hate,Hi," + "a" * 200_000 + "\n",
+     r"line 6: malformed CSV \(field larger than field limit"),
+    # an unclosed quote would swallow the rows after it
+    ("multijail", "m.csv", CSV_HEAD + '1,x,Hate,"Hi there,你好\n2,x,Hate,Bye,再见\n',
+     r"line 3: malformed CSV \(a quoted field opened on this row is never closed\)"),
+    ("multijail", "m.csv", CSV_HEAD + '1,x,Hate,"Hi,你好\n2,x,Hate,"Bye",再见\n',
+     r"line 3: malformed CSV \(',' expected after '\"'\)"),
     # JSON's \\ud800 escapes decode to lone surrogates, which are not text DuckDB or Arrow can store
     ("alert", "a.jsonl", f'{ALERT_OK}\n{{"id": 2, "prompt": "Hi {ESC_D800} there", "category": "x"}}\n',
      r"line 2: field 'prompt' holds a lone surrogate \(\\ud800 at character 3\)"),
