@@ -15,6 +15,7 @@ from toxmine import __version__
 from toxmine.evaluate.imports import FORMATS
 from toxmine.evaluate.judges import Judge
 from toxmine.evaluate.params import PRESETS
+from toxmine.evaluate.redaction import redact, redact_handlers
 from toxmine.evaluate.templates import load_template
 from toxmine.miner.dedup import DedupOptions
 from toxmine.miner.demo import demo_warc_path
@@ -645,6 +646,7 @@ def _run_split(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(json_lines=args.log_json, verbose=args.verbose)
+    redact_handlers(logging.getLogger("toxmine"))  # API keys never reach a log line, text or JSON
     try:
         if args.command == "demo" or (args.command == "mine" and not args.inputs):
             print(f"mining the embedded demo sample {demo_warc_path().name} into {args.db}", file=sys.stderr)
@@ -668,7 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in {"query", "sql"}:
             return _run_query(args)
     except ToxmineError as exc:
-        print(f"toxmine: error: {exc}", file=sys.stderr)
+        print(f"toxmine: error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE if not os.environ.get("TOXMINE_TRACEBACK") else _reraise(exc)
     except KeyboardInterrupt:
         print(
