@@ -8,6 +8,9 @@ stripped, repr- or bytes-escaped (`b'Bearer sk-...\\n'`), JSON-escaped, URL-enco
 case, `+` for spaces) and HTML-escaped. Every path that turns exception or server-controlled text
 into a message, a log line or a stored value goes through `redact`; `RedactingFilter` does the
 same for log records (message, arguments, extra fields and traceback).
+
+Keys shorter than MIN_SECRET_CHARS are placeholders (`x`, `EMPTY`, `dummy` for a local server),
+not secrets: they are not redacted, since every text holding such a word would be garbled.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ import urllib.parse
 
 from toxmine.miner.errors import ConfigError
 
-__all__ = ["MASK", "RedactingFilter", "read_api_key", "redact", "redact_handlers", "register_secret"]
+__all__ = ["MASK", "MIN_SECRET_CHARS", "RedactingFilter", "read_api_key", "redact", "redact_handlers",
+           "register_secret"]  # fmt: skip
 
 MASK = "***"
+MIN_SECRET_CHARS = 8
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -52,9 +57,9 @@ def _forms(secret: str) -> set[str]:
 
 
 def register_secret(secret: str) -> None:
-    """Redact `secret` from now on, in this process."""
+    """Redact `secret` from now on, in this process (unless it is shorter than MIN_SECRET_CHARS)."""
     global _pattern
-    if not secret or not secret.strip():
+    if len(secret.strip()) < MIN_SECRET_CHARS:
         return
     with _lock:
         _secrets.update(_forms(secret))
@@ -101,14 +106,19 @@ class RedactingFilter(logging.Filter):
     handler: it then sees the records of every logger that reaches that handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a log call whose arguments do not fit its format: shown as given
+            message = f"{record.msg} {record.args!r}"
         if record.exc_info:  # formatted here, so that the traceback is redacted too
             message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
             record.exc_info, record.exc_text = None, None
         record.msg, record.args = redact(message), ()
         for name, value in list(vars(record).items()):
-            if name not in _STANDARD_ATTRS and isinstance(value, str):
-                setattr(record, name, redact(value))
+            if name not in _STANDARD_ATTRS and value is not None and not isinstance(value, bool | int | float):
+                text = str(value)
+                if redact(text) != text:  # other values keep their type
+                    setattr(record, name, redact(text))
         return True
 
 

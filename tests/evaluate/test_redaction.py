@@ -42,6 +42,14 @@ def test_every_form_of_a_registered_key_is_redacted() -> None:
     assert redact("nothing secret here") == "nothing secret here"
 
 
+def test_placeholder_keys_are_not_secrets_and_leave_texts_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, "EMPTY\n")  # what local servers are given; "x" and "dummy" alike
+    assert read_api_key(ENV) == "EMPTY"
+    register_secret("x")
+    text = "EMPTY boxes: x marks the spot"
+    assert redact(text) == text
+
+
 def test_read_api_key_strips_surrounding_whitespace_and_registers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV, raising=False)
     assert read_api_key(ENV) is None
@@ -76,7 +84,8 @@ def test_the_log_filter_redacts_message_arguments_extras_and_tracebacks() -> Non
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        logger.warning("failed with %s", f"Bearer {key}", extra={"url": f"http://h/?k={key}"})
+        logger.warning("failed with %s", f"Bearer {key}", extra={"url": f"http://h/?k={key}", "seen": {"k": key}})
+        logger.warning("bad call %s %s", key)  # too few arguments for the format
         try:
             raise RuntimeError(f"boom {key!r}")
         except RuntimeError:
@@ -86,4 +95,6 @@ def test_the_log_filter_redacts_message_arguments_extras_and_tracebacks() -> Non
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert key not in stream.getvalue() and "sk-logged" not in stream.getvalue()
     assert lines[0]["message"] == "failed with Bearer ***" and lines[0]["url"] == "http://h/?k=***"
-    assert "RuntimeError: boom '***'" in lines[1]["message"]
+    assert lines[0]["seen"] == "{'k': '***'}"
+    assert lines[1]["message"] == "bad call %s %s ('***',)"
+    assert "RuntimeError: boom '***'" in lines[2]["message"]
