@@ -238,6 +238,20 @@ def test_one_bad_answer_fails_its_prompt_only(api: FakeOpenAI) -> None:
     assert errors["good"] == errors["also good"] == "" and all(len(s) == 2 for s in out)
 
 
+def test_hostile_bodies_fail_their_prompt_only(api: FakeOpenAI) -> None:
+    api.script = {
+        "deep": [Reply(200, b"[" * 100_000 + b"]" * 100_000)],  # decoding it overflows the stack
+        "deep error": [Reply(400, b'{"error": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")],
+        "not gzip": [Reply(200, b"plain text", {"Content-Encoding": "gzip"})],  # the body does not decode
+    }
+    prompts = ["good", "deep", "deep error", "not gzip"]
+    out = _backend(api).generate(prompts, GenerationParams(k=1))
+    errors = {prompt: samples[0].error or "" for prompt, samples in zip(prompts, out, strict=True)}
+    assert errors["good"] == "" and "malformed JSON" in errors["deep"] and "HTTP 400" in errors["deep error"]
+    assert "DecodingError" in errors["not gzip"]
+    assert all(len(e) < 1000 for e in errors.values())
+
+
 def test_timeouts_are_retried(api: FakeOpenAI) -> None:
     api.script = {"slow": [Reply(200, {"choices": []}, delay_s=1.5)]}
     out = _backend(api, timeout_s=0.3, max_retries=1).generate(["slow"], GenerationParams(k=1))
