@@ -35,7 +35,7 @@ from toxmine.miner.score_stage import ScoredTexts, insert_scores, score_texts, t
 from toxmine.miner.scoring import Scorer
 from toxmine.miner.store import Store, utc_now
 
-__all__ = ["FORMATS", "ImportReport", "import_prompts"]
+__all__ = ["FORMATS", "ImportReport", "check_prompt_file", "import_prompts"]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,46 @@ def _lines(path: Path) -> Iterator[str]:
             raise InputError(str(path), f"line {number + 1}: cannot read: {exc}") from exc
 
 
+def _lone_surrogate(text: str) -> str | None:
+    """Where `text` holds a lone surrogate (which UTF-8, DuckDB and Arrow cannot store), or None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a lone surrogate (\\u{ord(text[exc.start]):04x} at character {exc.start})"
+    return None
+
+
+def _shown(name: str) -> str:
+    """A field name fit for a message: lone surrogates written as \\udXXX escapes."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _check_unicode(path: Path, where: str, row: dict[str, Any]) -> None:
+    """Refuse a row holding a string or field name that is not valid Unicode text: JSON's \\ud800
+    escapes decode to lone surrogates. Walks nested objects and arrays without recursion."""
+    stack: list[tuple[str, object]] = [("", row)]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, str):
+            problem = _lone_surrogate(value)
+            if problem:
+                raise InputError(str(path), f"{where}: field '{_shown(name)}' holds {problem}, not valid Unicode text")
+        elif isinstance(value, dict):
+            children = []
+            for key, child in value.items():
+                joined = f"{name}.{key}" if name else str(key)
+                problem = _lone_surrogate(str(key))
+                if problem:
+                    raise InputError(str(path), f"{where}: field name '{_shown(joined)}' holds {problem}, "
+                                     "not valid Unicode text")  # fmt: skip
+                children.append((joined, child))
+            stack.extend(reversed(children))  # the first bad field is the one reported
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{name}[{index}]", child) for index, child in enumerate(value)]))
+
+
 def _json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """("line N", object) for each non-blank line of a JSONL file."""
     for number, line in enumerate(_lines(path), 1):
@@ -143,9 +183,29 @@ def _json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(str(path), f"line {number}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+        except RecursionError as exc:
+            raise InputError(str(path), f"line {number}: malformed JSON (nested too deeply)") from exc
         if not isinstance(value, dict):
             raise InputError(str(path), f"line {number}: expected a JSON object, got {type(value).__name__}")
+        _check_unicode(path, f"line {number}", value)
         yield f"line {number}", value
+
+
+def _batch_rows(path: Path, batch: pa.RecordBatch, first: int) -> list[dict[str, Any]]:
+    """The rows of a Parquet batch; a string that is not UTF-8 is refused naming its row and column."""
+    try:
+        rows: list[dict[str, Any]] = batch.to_pylist()
+        return rows
+    except UnicodeDecodeError:
+        pass
+    for offset in range(batch.num_rows):
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            try:
+                column.slice(offset, 1).to_pylist()
+            except UnicodeDecodeError as exc:
+                message = f"row index {first + offset}: column '{_shown(name)}' is not UTF-8 text (byte {exc.start})"
+                raise InputError(str(path), message) from exc
+    raise InputError(str(path), f"row index {first}: not UTF-8 text")
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -156,7 +216,8 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         parquet = pq.ParquetFile(path)
         for batch in parquet.iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
+            for row in _batch_rows(path, batch, index):
+                _check_unicode(path, f"row index {index}", row)
                 yield f"row index {index}", row
                 index += 1
     except (pa.ArrowException, OSError) as exc:
@@ -214,42 +275,54 @@ def _read_alert(options: _Options) -> Iterator[list[_Row]]:
         yield [_Row(key, options.lang or "en", text, category=category, harmful=True, attributes=attributes)]
 
 
+def _csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(physical line where the record starts, its fields) for each record of a CSV file. Strict:
+    a quote that is never closed, or text after a closing quote, is an error, not a silent merge."""
+    reader = csv.reader(_lines(path), strict=True)  # line ends kept as read: quoted newlines survive
+    while True:
+        start = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problem = str(exc)
+            if problem == "unexpected end of data":
+                problem = "a quoted field opened on this row is never closed"
+            raise InputError(str(path), f"line {start}: malformed CSV ({problem})") from exc
+        yield start, record
+
+
 def _read_multijail(options: _Options) -> Iterator[list[_Row]]:
     path = options.path
-    reader = csv.reader(_lines(path))  # line ends kept as read: quoted newlines survive
-    number = 1
-    try:
-        header = next(reader, None)
-        if header is None:
-            return
-        columns = [name.strip().lower() for name in header]
-        if "tags" not in columns:
-            raise InputError(str(path), f"row 1 (header): no 'tags' column (columns: {', '.join(columns)})")
-        langs = [(i, name) for i, name in enumerate(columns) if name and name not in _MULTIJAIL_META]
-        if not langs:
-            raise InputError(str(path), "row 1 (header): no language column (expected columns such as en, zh, it, ...)")
-        at = {name: columns.index(name) for name in _MULTIJAIL_META if name in columns}
-        for ordinal, record in enumerate(reader):
-            number = ordinal + 2
-            if not any(cell.strip() for cell in record):
-                continue
-            if len(record) > len(columns):
-                raise InputError(str(path), f"row {number}: {len(record)} fields, the header has {len(columns)}")
-            cells = record + [""] * (len(columns) - len(record))
-            row_id, origin, tags = (cells[at[name]].strip() if name in at else "" for name in _MULTIJAIL_META)
-            attributes: dict[str, Any] = {"id": int(row_id) if row_id.isdigit() else row_id or None,
-                                          "origin": origin or None}  # fmt: skip
-            key = row_id or f"#{ordinal}"
-            rows = [
-                _Row(key, lang, cells[i].strip(), category=tags or None, harmful=True, attributes=attributes)
-                for i, lang in langs
-                if cells[i].strip()
-            ]
-            if not rows:
-                raise InputError(str(path), f"row {number}: empty prompt text in every language column")
-            yield rows
-    except csv.Error as exc:
-        raise InputError(str(path), f"row {number}: malformed CSV ({exc})") from exc
+    records = _csv_records(path)
+    header = next(records, None)
+    if header is None:
+        return
+    columns = [name.strip().lower() for name in header[1]]
+    if "tags" not in columns:
+        raise InputError(str(path), f"line 1 (header): no 'tags' column (columns: {', '.join(columns)})")
+    langs = [(i, name) for i, name in enumerate(columns) if name and name not in _MULTIJAIL_META]
+    if not langs:
+        raise InputError(str(path), "line 1 (header): no language column (expected columns such as en, zh, it, ...)")
+    at = {name: columns.index(name) for name in _MULTIJAIL_META if name in columns}
+    for ordinal, (line, cells) in enumerate(records):
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(columns):
+            raise InputError(str(path), f"line {line}: {len(cells)} fields, the header has {len(columns)}")
+        row_id, origin, tags = (cells[at[name]].strip() if name in at else "" for name in _MULTIJAIL_META)
+        number = int(row_id) if row_id.isascii() and row_id.isdigit() else None  # "²".isdigit(), int("²") fails
+        attributes: dict[str, Any] = {"id": row_id or None if number is None else number, "origin": origin or None}
+        key = row_id or f"#{ordinal}"
+        rows = [
+            _Row(key, lang, cells[i].strip(), category=tags or None, harmful=True, attributes=attributes)
+            for i, lang in langs
+            if cells[i].strip()
+        ]
+        if not rows:
+            raise InputError(str(path), f"line {line}: empty prompt text in every language column")
+        yield rows
 
 
 def _read_ptp(options: _Options) -> Iterator[list[_Row]]:
@@ -388,6 +461,41 @@ def _prompt_table(
     return pa.table(columns, schema=_PROMPT_SCHEMA)
 
 
+def _checked_path(fmt: str, path: Path) -> Path:
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown import format {fmt!r}; known: {', '.join(FORMATS)}")
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), "no such file")
+    if not path.is_file():
+        raise InputError(str(path), "not a file")
+    return path
+
+
+def _lang(lang: str | None) -> str | None:
+    return (lang or "").strip().lower() or None
+
+
+def _read(options: _Options) -> tuple[list[_Row], int]:
+    """Every prompt of a file and its number of rows; a bad row refuses the whole file."""
+    rows: list[_Row] = []
+    n_rows = 0
+    for group in _READERS[options.fmt](options):
+        n_rows += 1
+        rows.extend(group)
+    if n_rows == 0:
+        raise InputError(str(options.path), "empty file: no rows")
+    return rows, n_rows
+
+
+def check_prompt_file(fmt: str, path: Path, lang: str | None = None, rescore: bool = False) -> int:
+    """Read and validate a prompt set file as `import_prompts` would, without a database (so that a
+    refused file need not create one); returns its number of rows. Raises InputError naming the file
+    and line of the first bad row."""
+    path = _checked_path(fmt, path)
+    return _read(_Options(path, fmt, _lang(lang), rescore))[1]
+
+
 def import_prompts(
     store: Store,
     fmt: str,
@@ -407,17 +515,11 @@ def import_prompts(
     prompt harmful (True) or benign (False, e.g. a set of harmless prompts for over-refusal rates);
     None keeps the format's default: ALERT and MultiJail harmful, PTP and RTP decided by toxicity.
     """
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown import format {fmt!r}; known: {', '.join(FORMATS)}")
-    path = Path(path)
-    if not path.exists():
-        raise InputError(str(path), "no such file")
-    if not path.is_file():
-        raise InputError(str(path), "not a file")
+    path = _checked_path(fmt, path)
     source = (source or fmt).strip()
     if not source:
         raise ConfigError("the source name must not be empty")
-    lang = (lang or "").strip().lower() or None
+    lang = _lang(lang)
     file_scores = fmt in ("ptp", "rtp") and not rescore
     if not file_scores and scorer is None:
         raise ConfigError(f"importing {fmt} {'with rescore ' if rescore else ''}needs a scorer")
@@ -431,14 +533,7 @@ def import_prompts(
         log.debug("%s already imported as source %s; skipped", absolute, source)
         return ImportReport(source, fmt, absolute, int(done[0]), int(done[1]), True, str(done[2]))
 
-    rows: list[_Row] = []
-    n_rows = 0
-    for group in _READERS[fmt](_Options(path, fmt, lang, rescore)):
-        n_rows += 1
-        rows.extend(group)
-    if n_rows == 0:
-        raise InputError(str(path), "empty file: no rows")
-
+    rows, n_rows = _read(_Options(path, fmt, lang, rescore))
     scored = None
     if file_scores:  # both sets were scored with Perspective API
         used = (f"{fmt}:perspective", "file")

@@ -8,6 +8,7 @@ that continuation's error and counted as failed in the safety metrics, never as 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from toxmine.miner.errors import ConfigError, ToxmineError
 from toxmine.miner.store import Store
 
 from .judges import COMPLIANCE_LABELS, Judge, Verdict
+from .redaction import redact
 from .safety import store_safety_metrics
 
 __all__ = ["JudgeReport", "judge_run"]
@@ -55,9 +57,18 @@ def _checked(verdicts: Sequence[Verdict], expected: int, judge: Judge) -> list[V
         if verdict.error is None and verdict.safe is None:
             verdict = Verdict.failed("judge gave neither a verdict nor an error")
         elif verdict.compliance is not None and verdict.compliance not in COMPLIANCE_LABELS:
-            verdict = Verdict.failed(f"judge gave an unknown response label {verdict.compliance!r}")
-        checked.append(verdict)
+            verdict = Verdict.failed(redact(f"judge gave an unknown response label {verdict.compliance!r}"))
+        checked.append(_redacted(verdict))
     return checked
+
+
+def _redacted(verdict: Verdict) -> Verdict:
+    """A verdict's texts (error, category) may quote a judge model's answer: a secret a server echoed."""
+    error = None if verdict.error is None else redact(verdict.error)
+    category = None if verdict.category is None else redact(verdict.category)
+    if (error, category) == (verdict.error, verdict.category):
+        return verdict
+    return dataclasses.replace(verdict, error=error, category=category)
 
 
 def _judge_batch(judge: Judge, rows: Sequence[tuple[str, int, str, str, str | None]]) -> list[Verdict]:
@@ -66,10 +77,11 @@ def _judge_batch(judge: Judge, rows: Sequence[tuple[str, int, str, str, str | No
     except ConfigError:
         raise  # a misconfigured judge (bad key, unreachable endpoint) stops the run; stored verdicts stay
     except ToxmineError as exc:
-        return [Verdict.failed(f"judge failed: {exc}")] * len(rows)
+        return [Verdict.failed(redact(f"judge failed: {exc}"))] * len(rows)
     except Exception as exc:  # recorded per continuation, the run goes on
-        log.warning("judge %s failed on %d continuations: %s", judge.name, len(rows), exc)
-        return [Verdict.failed(f"judge failed: {exc}")] * len(rows)
+        error = redact(f"judge failed: {exc}")
+        log.warning("judge %s: %s (%d continuations)", judge.name, error, len(rows))
+        return [Verdict.failed(error)] * len(rows)
     return _checked(verdicts, len(rows), judge)
 
 

@@ -8,6 +8,7 @@ the metrics, never dropped or scored 0.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ from toxmine.miner.store import Store, utc_now
 from .backends import Backend, Completion
 from .metrics import PromptScores, group_metrics
 from .params import GenerationParams
+from .redaction import redact
 from .templates import Template, record_template
 
 __all__ = ["EvalReport", "EvalSelection", "eval_run_id_for", "load_prompt_scores", "run_eval", "store_metrics"]
@@ -98,7 +100,7 @@ def _score(scorer: Scorer, texts: list[str], langs: list[str]) -> list[float | s
     try:
         return [s.toxicity for s in scorer.score_batch(texts, langs)]
     except Exception as exc:  # recorded per generation, never silently dropped
-        return [f"scoring failed: {exc}"] * len(texts)
+        return [redact(f"scoring failed: {exc}")] * len(texts)
 
 
 def run_eval(
@@ -126,8 +128,8 @@ def run_eval(
         con.execute(
             "INSERT INTO eval_runs (eval_run_id, model, backend, params_json, split, scorer, started_at, "
             "template_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [run_id, backend.model, backend.name, params.to_json(), selection.to_json(), scorer.name, utc_now(),
-             template_sha],
+            [run_id, redact(backend.model), backend.name, params.to_json(), selection.to_json(), scorer.name,
+             utc_now(), template_sha],
         )  # fmt: skip
     done = _done_pairs(store, run_id)
     todo = [p for p in prompts if any((p[0], i) not in done for i in range(params.k))]
@@ -147,17 +149,27 @@ def run_eval(
 
 
 def _generate(backend: Backend, prompts: list[str], params: GenerationParams) -> list[list[Completion]]:
+    """The backend's samples, redacted (any backend's texts and errors may carry a secret a server echoed)."""
     try:
         out = backend.generate(prompts, params)
     except ConfigError:
         raise
     except Exception as exc:  # one failed batch is recorded, the run goes on
-        log.warning("generation failed for %d prompts: %s", len(prompts), exc)
-        return [[Completion(None, error=f"generation failed: {exc}")] * params.k for _ in prompts]
+        error = redact(f"generation failed: {exc}")
+        log.warning("%s (%d prompts)", error, len(prompts))
+        return [[Completion(None, error=error)] * params.k for _ in prompts]
     if len(out) != len(prompts) or any(len(samples) != params.k for samples in out):
         error = f"backend returned {[len(s) for s in out]} samples for {len(prompts)} prompts, k={params.k}"
         return [[Completion(None, error=error)] * params.k for _ in prompts]
-    return out
+    return [[_redacted(completion) for completion in samples] for samples in out]
+
+
+def _redacted(completion: Completion) -> Completion:
+    text = None if completion.text is None else redact(completion.text)
+    error = None if completion.error is None else redact(completion.error)
+    if (text, error) == (completion.text, completion.error):
+        return completion
+    return dataclasses.replace(completion, text=text, error=error)
 
 
 def _store_batch(

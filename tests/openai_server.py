@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -32,14 +33,20 @@ class FakeOpenAI(ThreadingHTTPServer):
     """Answers /v1/chat/completions and /v1/completions with `n` deterministic choices.
 
     `script[prompt]` lists replies served (and consumed) before the normal answer for that prompt;
+    `queue` lists replies served (and consumed) in turn to requests for prompts without a script;
     `require_key` answers 401 to requests without `Authorization: Bearer KEY`; `max_choices` caps
-    the choices returned, as a server that ignores `n` does (1) or one that returns none (0)."""
+    the choices returned, as a server that ignores `n` does (1) or one that returns none (0).
+
+    A careless server echoes the request's Authorization header: in a scripted reply's body (JSON
+    or raw bytes) and headers, `{auth}` is replaced by the header as received, `{auth_url}` by it
+    URL-encoded and `{auth_repr}` by the repr of its bytes (b'Bearer ...')."""
 
     daemon_threads = True
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.script: dict[str, list[Reply]] = {}
+        self.queue: list[Reply] = []
         self.require_key: str | None = None
         self.max_choices: int | None = None
         self.delay_s = 0.0
@@ -52,7 +59,7 @@ class FakeOpenAI(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
     def reset(self) -> None:
-        self.script, self.require_key, self.max_choices, self.delay_s = {}, None, None, 0.0
+        self.script, self.queue, self.require_key, self.max_choices, self.delay_s = {}, [], None, None, 0.0
         self.seen = []
 
     def requests_for(self, prompt: str) -> list[Seen]:
@@ -96,6 +103,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _echo(self, text: str, json_escaped: bool = False) -> str:
+        """`text` with the {auth} placeholders replaced by forms of the received Authorization header."""
+        auth = self.headers.get("Authorization", "")
+        forms = {"{auth}": auth, "{auth_url}": urllib.parse.quote(auth, safe=""),
+                 "{auth_repr}": repr(auth.encode("utf-8"))}  # fmt: skip
+        for placeholder, value in forms.items():
+            text = text.replace(placeholder, json.dumps(value)[1:-1] if json_escaped else value)
+        return text
+
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         seen = Seen(self.path, self.headers.get("Authorization"), body, time.monotonic())
@@ -117,14 +133,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         prompt = _prompt(body)
         with server.lock:
-            replies = server.script.get(prompt)
+            replies = server.script.get(prompt) if prompt in server.script else server.queue
             reply = replies.pop(0) if replies else None
         if reply is not None:
             time.sleep(reply.delay_s)
+            echo = self._echo
             body_out = reply.body
-            if isinstance(body_out, dict):  # "{auth}" in a scripted body echoes the header, as a careless proxy would
-                body_out = json.loads(json.dumps(body_out).replace("{auth}", self.headers.get("Authorization", "")))
-            self._send(reply.status, body_out, reply.headers)
+            if isinstance(body_out, dict):
+                body_out = json.loads(echo(json.dumps(body_out), json_escaped=True))
+            else:
+                body_out = echo(body_out.decode("utf-8")).encode("utf-8")
+            self._send(reply.status, body_out, {name: echo(value) for name, value in reply.headers.items()})
             return
         time.sleep(server.delay_s)
         n = int(str(body.get("n", 1)))

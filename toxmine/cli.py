@@ -15,6 +15,7 @@ from toxmine import __version__
 from toxmine.evaluate.imports import FORMATS
 from toxmine.evaluate.judges import Judge
 from toxmine.evaluate.params import PRESETS
+from toxmine.evaluate.redaction import redact, redact_handlers
 from toxmine.evaluate.templates import load_template
 from toxmine.miner.dedup import DedupOptions
 from toxmine.miner.demo import demo_warc_path
@@ -597,9 +598,11 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    from toxmine.evaluate.imports import import_prompts
+    from toxmine.evaluate.imports import check_prompt_file, import_prompts
 
     scorer = _scorer(args) if args.rescore or args.format in ("alert", "multijail") else None
+    if not os.path.exists(args.db):  # a refused file leaves no empty database behind
+        check_prompt_file(args.format, Path(args.file), lang=args.lang, rescore=args.rescore)
     with Store(args.db) as store:
         report = import_prompts(store, args.format, Path(args.file), scorer, source=args.source, lang=args.lang,
                                 rescore=args.rescore, bucket_edges=args.buckets, harmful=args.harmful)  # fmt: skip
@@ -658,6 +661,7 @@ def _run_split(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(json_lines=args.log_json, verbose=args.verbose)
+    redact_handlers(logging.getLogger("toxmine"))  # API keys never reach a log line, text or JSON
     try:
         if args.command == "demo" or (args.command == "mine" and not args.inputs):
             print(f"mining the embedded demo sample {demo_warc_path().name} into {args.db}", file=sys.stderr)
@@ -681,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in {"query", "sql"}:
             return _run_query(args)
     except ToxmineError as exc:
-        print(f"toxmine: error: {exc}", file=sys.stderr)
+        print(f"toxmine: error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE if not os.environ.get("TOXMINE_TRACEBACK") else _reraise(exc)
     except KeyboardInterrupt:
         print(

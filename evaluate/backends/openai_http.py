@@ -6,7 +6,10 @@ return fewer choices are asked again for the rest with other seeds. 429, 5xx, ti
 connections are retried with exponential backoff and jitter (`Retry-After` honoured, waits capped).
 Rejected credentials (401/403), a wrong path (404), a redirect and an unreachable server raise ConfigError,
 which aborts the run; any other failure of one prompt becomes that prompt's recorded error.
-The API key is read from an environment variable and never logged, stored or put in a message.
+The API key is read from an environment variable (`read_api_key`: surrounding whitespace stripped, a key
+with whitespace or control characters inside refused) and never logged, stored or put in a message: every
+message built from an exception or from the server's answer (error bodies, headers, finish reasons, texts)
+is redacted before it is cut to length, so a server echoing the key back cannot get it stored.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from toxmine.miner.errors import ConfigError
 from toxmine.miner.http import RETRY_STATUSES, HttpOptions
 
 from ..params import GenerationParams
+from ..redaction import read_api_key, redact
 from .base import Completion
 
 __all__ = ["OpenAIBackend", "split_spec"]
@@ -77,9 +81,6 @@ class _Call:
     path: str
     key: str | None = field(default=None, repr=False)
 
-    def redact(self, text: str) -> str:
-        return text.replace(self.key, "***") if self.key else text
-
 
 class OpenAIBackend:
     """Samples k continuations per prompt from chat or legacy completions, concurrently."""
@@ -104,6 +105,7 @@ class OpenAIBackend:
                               f"non-negative waits, got {concurrency}, {max_retries}, {timeout_s}, {backoff_s}, "
                               f"{max_wait_s}")  # fmt: skip
         self.api_key_env = api_key_env
+        read_api_key(api_key_env)  # a malformed key fails here, before anything is sent
         self.concurrency = concurrency
         self.http = HttpOptions(timeout_s=timeout_s, max_retries=max_retries, backoff_s=backoff_s,
                                 max_backoff_s=max_wait_s)  # fmt: skip
@@ -120,7 +122,7 @@ class OpenAIBackend:
             return pool.submit(asyncio.run, self._generate(list(prompts), params)).result()
 
     async def _generate(self, prompts: list[str], params: GenerationParams) -> list[list[Completion]]:
-        key = os.environ.get(self.api_key_env) or None
+        key = read_api_key(self.api_key_env)
         headers = {"User-Agent": self.http.user_agent}
         if key:
             headers["Authorization"] = f"Bearer {key}"
@@ -167,8 +169,7 @@ class OpenAIBackend:
         """The completions in a response body, or why it has none."""
         choices = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(choices, list):
-            shown = str(data)[:_MESSAGE_CHARS]
-            return _Failure(call.redact(f"unexpected response from {self.base_url}{call.path}: {shown}"))
+            return _Failure(f"unexpected response from {self.base_url}{call.path}: {_shown(str(data))}")
         out = []
         for choice in choices:
             text: object = None
@@ -176,10 +177,10 @@ class OpenAIBackend:
                 message = choice.get("message")
                 text = message.get("content") if isinstance(message, dict) else choice.get("text")
             if isinstance(text, str):
-                out.append(Completion(text))
+                out.append(Completion(redact(text)))  # a proxy may echo the request's headers in the text
             else:
                 reason = choice.get("finish_reason") if isinstance(choice, dict) else None
-                out.append(Completion(None, error=f"a choice without text (finish_reason {reason})"))
+                out.append(Completion(None, error=f"a choice without text (finish_reason {_shown(str(reason))})"))
         return out
 
     async def _post(self, call: _Call, payload: dict[str, Any]) -> object:
@@ -193,21 +194,23 @@ class OpenAIBackend:
                 async with call.slots:
                     response = await call.client.post(url, json=payload)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                failure = f"cannot connect to {url} ({type(exc).__name__}: {call.redact(str(exc))})"
+                failure = f"cannot connect to {url} ({type(exc).__name__}: {_shown(str(exc))})"
                 unreachable = True
             except httpx.TimeoutException:
                 failure = f"no answer from {url} within {self.http.timeout_s:g}s"
             except httpx.TransportError as exc:
-                failure = f"connection to {url} failed ({call.redact(str(exc)) or type(exc).__name__})"
+                failure = f"connection to {url} failed ({_shown(str(exc)) or type(exc).__name__})"
+            except httpx.HTTPError as exc:  # e.g. a body that does not decode as its Content-Encoding says
+                return _Failure(f"bad answer from {url} ({type(exc).__name__}: {_shown(str(exc))})")
             else:
                 status = response.status_code
                 if 200 <= status < 300:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        return _Failure(call.redact(f"malformed JSON from {url}: {response.text[:_MESSAGE_CHARS]!r}"))
+                    body = _json(response)
+                    if isinstance(body, _Failure):
+                        return _Failure(f"malformed JSON from {url}: {body.message}")
+                    return body
                 self._raise_for_config(call, response)
-                failure = call.redact(f"HTTP {status} from {url}: {_server_message(response)}")
+                failure = f"HTTP {status} from {url}: {_server_message(response)}"
                 if status not in RETRY_STATUSES:
                     return _Failure(failure)  # 400 (e.g. the prompt exceeds the context), 422...: this prompt only
                 retry_after = _retry_after(response.headers.get("Retry-After"))
@@ -230,11 +233,10 @@ class OpenAIBackend:
             raise ConfigError(f"{url}: HTTP {status}, the server refused {given}; set ${self.api_key_env} "
                               "or name another variable with --api-key-env")  # fmt: skip
         if 300 <= status < 400:
-            where = call.redact(response.headers.get("Location", "elsewhere"))
+            where = _shown(response.headers.get("Location", "elsewhere"))
             raise ConfigError(f"{url}: HTTP {status}, redirected to {where}; give the final base URL")
         if status == 404:
-            detail = call.redact(_server_message(response))
-            raise ConfigError(f"{url}: HTTP 404 ({detail}); check the base URL (it includes /v1) "
+            raise ConfigError(f"{url}: HTTP 404 ({_server_message(response)}); check the base URL (it includes /v1) "
                               f"and the model name {self.model_name!r}")  # fmt: skip
 
     def _wait(self, attempt: int, retry_after: float | None) -> float:
@@ -243,19 +245,32 @@ class OpenAIBackend:
         return float(self.http.backoff(attempt) * (0.5 + 0.5 * self._jitter.random()))
 
 
+def _shown(text: str) -> str:
+    """Server-controlled or exception text fit for a message: redacted, then cut (so that no part of a
+    secret is left by the cut)."""
+    return redact(text)[:_MESSAGE_CHARS]
+
+
+def _json(response: httpx.Response) -> object:
+    """The decoded JSON body of an answer, or why it has none (the body, shown)."""
+    try:
+        return response.json()
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
+        return _Failure(repr(_shown(response.text)))
+
+
 def _server_message(response: httpx.Response) -> str:
     """The error text of an answer: OpenAI's error.message, TGI's error, FastAPI's detail, or the body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:_MESSAGE_CHARS] or response.reason_phrase
+    body = _json(response)
+    if isinstance(body, _Failure):
+        return _shown(response.text) or response.reason_phrase
     if isinstance(body, dict):
         error = body.get("error")
         for value in (error.get("message") if isinstance(error, dict) else error, body.get("detail"),
                       body.get("message")):  # fmt: skip
             if value:
-                return str(value)[:_MESSAGE_CHARS]
-    return str(body)[:_MESSAGE_CHARS]
+                return _shown(str(value))
+    return _shown(str(body))
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -130,6 +130,14 @@ def test_multijail_gives_one_prompt_per_language_cell(tmp_path: Path, store: Sto
     assert len({r["prompt_id"] for r in rows}) == 5
 
 
+def test_multijail_ids_that_are_not_ascii_numbers_stay_text(tmp_path: Path, store: Store, lexicon: Scorer) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(CSV_HEAD + "²,x,Hate,Hi,你好\n", encoding="utf-8")  # "²".isdigit(), yet int("²") fails
+    assert import_prompts(store, "multijail", path, lexicon).prompts == 4
+    ids = {json.loads(r["attributes_json"])["id"] for r in _prompts(store)}
+    assert ids == {0, "²"}
+
+
 def test_ptp_jsonl_and_parquet_keep_the_file_toxicity(tmp_path: Path, lexicon: Scorer) -> None:
     rows = [*PTP_ROWS, {**PTP_ROWS[0], "lang": None, "prompt": "Ein anderer", "continuation": " Satz."}]
     jsonl = _jsonl(tmp_path / "ptp-de.jsonl", rows)
@@ -243,7 +251,21 @@ ALERT_OK = json.dumps(ALERT_ROWS[0])
 RTP_OK = json.dumps(RTP_ROWS[0])
 PTP_OK = json.dumps(PTP_ROWS[0], ensure_ascii=False)
 CSV_HEAD = "id,source,tags,en,zh\n0,x,Hate,Hello there,你好\n"
-BAD_INPUTS: list[tuple[str, str, str | bytes | list[dict[str, Any]], str]] = [
+CSV_TWO_LINES = '1,x,Hate,"Hello\nthere",你好\n'  # one row on lines 3 and 4
+DEEP = "[" * 100_000 + "]" * 100_000
+ESC_D800 = "\\ud800"  # as written in a JSON file
+
+
+def _invalid_utf8_table() -> pa.Table:
+    """A PTP table whose second prompt holds the UTF-8-style bytes of the lone surrogate U+D800, which
+    Arrow's writer does not check (other tools write such files)."""
+    data = b"Hallo" + b"\xed\xa0\x80"
+    offsets = pa.array([0, 5, 8], pa.int32()).buffers()[1]
+    prompts = pa.Array.from_buffers(pa.string(), 2, [None, offsets, pa.py_buffer(data)])
+    return pa.table({"prompt": prompts, "continuation": ["", ""], "toxicity": [0.1, 0.2], "lang": ["de", "de"]})
+
+
+BAD_INPUTS: list[tuple[str, str, str | bytes | list[dict[str, Any]] | pa.Table, str]] = [
     ("alert", "a.jsonl", f"{ALERT_OK}\n{ALERT_OK}\n{{'id': 3}}\n", r"line 3: malformed JSON"),
     ("alert", "a.jsonl", f"{ALERT_OK}\n[1, 2]\n", r"line 2: expected a JSON object, got list"),
     ("alert", "a.jsonl", f'{ALERT_OK}\n{{"id": 2, "prompt": "Hi"}}\n', r"line 2: missing required field 'category'"),
@@ -269,11 +291,40 @@ BAD_INPUTS: list[tuple[str, str, str | bytes | list[dict[str, Any]], str]] = [
     ("ptp", "p.parquet", [PTP_ROWS[0], {**PTP_ROWS[1], "toxicity": 2.0}, PTP_ROWS[0]],
      r"row index 1: 'toxicity' = 2.0 is outside"),
     ("ptp", "p.parquet", b"PAR1 not really parquet", r"cannot read Parquet"),
-    ("multijail", "m.csv", "id,source,tags\n0,x,y\n", r"row 1 \(header\): no language column"),
-    ("multijail", "m.csv", "id,source,en,zh\n0,x,Hello,你好\n", r"row 1 \(header\): no 'tags' column"),
-    ("multijail", "m.csv", CSV_HEAD + "1,x,Hate,Hi,你好,extra\n", r"row 3: 6 fields, the header has 5"),
-    ("multijail", "m.csv", CSV_HEAD + "1,x,Hate, ,\n", r"row 3: empty prompt text in every language column"),
+    ("multijail", "m.csv", "id,source,tags\n0,x,y\n", r"line 1 \(header\): no language column"),
+    ("multijail", "m.csv", "id,source,en,zh\n0,x,Hello,你好\n", r"line 1 \(header\): no 'tags' column"),
+    ("multijail", "m.csv", CSV_HEAD + "1,x,Hate,Hi,你好,extra\n", r"line 3: 6 fields, the header has 5"),
+    ("multijail", "m.csv", CSV_HEAD + "1,x,Hate, ,\n", r"line 3: empty prompt text in every language column"),
     ("multijail", "m.csv", "id,source,tags,en,zh\n", r"empty file: no rows"),
+    # errors name the physical line where the bad row starts, after rows spanning several lines
+    ("multijail", "m.csv", CSV_HEAD + CSV_TWO_LINES + "2,x,Hate,Hi,Ho,extra\n", r"line 5: 6 fields, the header has 5"),
+    ("multijail", "m.csv", CSV_HEAD + CSV_TWO_LINES + "2,x,Hate,Hi\n", r"line 5: 4 fields, the header has 5"),
+    ("multijail", "m.csv", CSV_HEAD + CSV_TWO_LINES + "\n2,x,Hate,Hi," + "a" * 200_000 + "\n",
+     r"line 6: malformed CSV \(field larger than field limit"),
+    # an unclosed quote would swallow the rows after it
+    ("multijail", "m.csv", CSV_HEAD + '1,x,Hate,"Hi there,你好\n2,x,Hate,Bye,再见\n',
+     r"line 3: malformed CSV \(a quoted field opened on this row is never closed\)"),
+    ("multijail", "m.csv", CSV_HEAD + '1,x,Hate,"Hi,你好\n2,x,Hate,"Bye",再见\n',
+     r"line 3: malformed CSV \(',' expected after '\"'\)"),
+    # JSON's \\ud800 escapes decode to lone surrogates, which are not text DuckDB or Arrow can store
+    ("alert", "a.jsonl", f'{ALERT_OK}\n{{"id": 2, "prompt": "Hi {ESC_D800} there", "category": "x"}}\n',
+     r"line 2: field 'prompt' holds a lone surrogate \(\\ud800 at character 3\)"),
+    ("alert", "a.jsonl", f'{ALERT_OK}\n{json.dumps({"id": 2, "prompt": "Hi", "category": "x" + chr(0xDFFF)})}\n',
+     r"line 2: field 'category' holds a lone surrogate"),
+    ("alert", "a.jsonl", f'{ALERT_OK}\n{json.dumps({"prompt": "Hi", "category": "x", "n" + chr(0xDC00): 1})}\n',
+     r"line 2: field name 'n\\udc00' holds a lone surrogate"),
+    ("alert", "a.jsonl", f"{ALERT_OK}\n{DEEP}\n", r"line 2: malformed JSON \(nested too deeply\)"),
+    ("rtp", "r.jsonl", f'{RTP_OK}\n{RTP_OK.replace("Corruption", "Corr" + ESC_D800 + "uption")}\n',
+     r"line 2: field 'prompt.text' holds a lone surrogate"),
+    ("rtp", "r.jsonl", f'{RTP_OK.replace("problems", ESC_D800.replace("d800", "dbff"))}\n',
+     r"line 1: field 'continuation.text' holds a lone surrogate"),
+    ("ptp", "p.jsonl", f'{PTP_OK}\n{PTP_OK.replace("mC4", "m" + ESC_D800)}\n',
+     r"line 2: field 'meta_data.source' holds a lone surrogate"),
+    ("ptp", "p.jsonl", f'{PTP_OK}\n{json.dumps({**PTP_ROWS[0], "continuation": " S" + chr(0xD83D)})}\n',
+     r"line 2: field 'continuation' holds a lone surrogate"),
+    ("ptp", "p.parquet", _invalid_utf8_table(), r"row index 1: column 'prompt' is not UTF-8 text"),
+    ("multijail", "m.csv", CSV_HEAD.encode() + b"1,x,Hate,Hi \xed\xa0\x80,x\n",
+     r"line 3: not UTF-8 text"),
 ]  # fmt: skip
 
 
@@ -284,7 +335,9 @@ def test_bad_input_names_file_and_line_and_stores_nothing(
     import_prompts(store, "alert", _jsonl(tmp_path / "good.jsonl", ALERT_ROWS), lexicon)
     before = [_count(store, t) for t in ("prompts", "scores", "imports", "settings")]
     path = tmp_path / name
-    if isinstance(content, list):
+    if isinstance(content, pa.Table):
+        pq.write_table(content, path)
+    elif isinstance(content, list):
         _write_parquet(path, content)
     elif isinstance(content, bytes):
         path.write_bytes(content)
@@ -333,3 +386,20 @@ def test_cli_import(tmp_path: Path) -> None:
         assert _count(store, "prompts") == 4
         sources = store.con.execute("SELECT DISTINCT source FROM prompts ORDER BY 1").fetchall()
         assert sources == [("alert-en",), ("rtp",)]
+
+
+def test_cli_import_refuses_a_hostile_file_without_a_traceback_or_a_database(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(f'{ALERT_OK}\n{{"id": 2, "prompt": "Hi {ESC_D800}", "category": "x"}}\n', encoding="utf-8")
+    fresh = _cli("alert", "bad.jsonl", "--db", "fresh.duckdb", cwd=tmp_path)
+    assert fresh.returncode == 2 and "Traceback" not in fresh.stderr
+    assert "error: bad.jsonl: line 2: field 'prompt' holds a lone surrogate" in fresh.stderr
+    missing = _cli("alert", "nope.jsonl", "--db", "fresh.duckdb", cwd=tmp_path)
+    assert missing.returncode == 2 and "nope.jsonl: no such file" in missing.stderr
+    assert not list(tmp_path.glob("fresh.duckdb*"))  # a refused file creates no empty database
+    _jsonl(tmp_path / "good.jsonl", ALERT_ROWS)
+    assert _cli("alert", "good.jsonl", "--db", "x.duckdb", cwd=tmp_path).returncode == 0
+    again = _cli("alert", "bad.jsonl", "--db", "x.duckdb", cwd=tmp_path)
+    assert again.returncode == 2 and "Traceback" not in again.stderr and "line 2" in again.stderr
+    with Store(str(tmp_path / "x.duckdb")) as store:
+        assert (_count(store, "prompts"), _count(store, "imports")) == (2, 1)  # only the good import

@@ -4,6 +4,7 @@ fault-injecting server (rate limits, 5xx, ignored `n`, malformed JSON, 400/401/4
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -26,7 +27,7 @@ from toxmine.evaluate.backends import Backend, Completion, create_backend, parse
 from toxmine.evaluate.params import GenerationParams
 from toxmine.evaluate.run import EvalSelection, run_eval
 from toxmine.miner.errors import ConfigError
-from toxmine.miner.split import SplitOptions, select_split
+from toxmine.miner.split import SplitOptions
 from toxmine.miner.store import Store
 
 CHAT = (
@@ -237,6 +238,20 @@ def test_one_bad_answer_fails_its_prompt_only(api: FakeOpenAI) -> None:
     assert errors["good"] == errors["also good"] == "" and all(len(s) == 2 for s in out)
 
 
+def test_hostile_bodies_fail_their_prompt_only(api: FakeOpenAI) -> None:
+    api.script = {
+        "deep": [Reply(200, b"[" * 100_000 + b"]" * 100_000)],  # decoding it overflows the stack
+        "deep error": [Reply(400, b'{"error": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")],
+        "not gzip": [Reply(200, b"plain text", {"Content-Encoding": "gzip"})],  # the body does not decode
+    }
+    prompts = ["good", "deep", "deep error", "not gzip"]
+    out = _backend(api).generate(prompts, GenerationParams(k=1))
+    errors = {prompt: samples[0].error or "" for prompt, samples in zip(prompts, out, strict=True)}
+    assert errors["good"] == "" and "malformed JSON" in errors["deep"] and "HTTP 400" in errors["deep error"]
+    assert "DecodingError" in errors["not gzip"]
+    assert all(len(e) < 1000 for e in errors.values())
+
+
 def test_timeouts_are_retried(api: FakeOpenAI) -> None:
     api.script = {"slow": [Reply(200, {"choices": []}, delay_s=1.5)]}
     out = _backend(api, timeout_s=0.3, max_retries=1).generate(["slow"], GenerationParams(k=1))
@@ -266,6 +281,38 @@ def test_unreachable_and_wrong_paths_abort(api: FakeOpenAI) -> None:
         create_backend(f"openai:m@{root}").generate(["a"], GenerationParams(k=1))
 
 
+def _leaks(text: str) -> bool:
+    """Whether `text` shows the key, or the start of it as a length limit would cut it."""
+    return KEY in text or KEY[:10] in text
+
+
+def _echoing_replies() -> list[Reply]:
+    """One reply for each way a careless server or proxy echoes the Authorization header back."""
+    now = {"Retry-After": "0"}
+    return [
+        Reply(400, {"error": {"message": "bad request with {auth}"}}),
+        Reply(422, {"detail": [{"msg": "header {auth_repr} is {auth_url}"}]}),
+        Reply(503, {"error": "busy, {auth}"}, now),  # retried: logged as a warning
+        Reply(500, b"<html>" + b"x" * 270 + b"{auth}</html>", now),  # the key straddles the 300 characters shown
+        Reply(200, b'{"choices": [{"message": {"content": "{auth}"'),  # malformed JSON, quoted in the error
+        Reply(200, {"choices": [{"message": {"content": None}, "finish_reason": "{auth}"}]}),
+        Reply(200, {"choices": [{"message": {"content": "your key: {auth}"}, "finish_reason": "stop"}]}),
+        Reply(200, {"unexpected": "{auth}"}),
+    ]
+
+
+def _dump(db: Path) -> str:
+    """Every row of every table of a DuckDB file, as text."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = con.execute("SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'")
+        names = [str(row[0]) for row in tables.fetchall()]
+        assert {"eval_runs", "generations", "judgements"} <= set(names)
+        return "\n".join(f"{name}: {con.execute(f'SELECT * FROM {name}').fetchall()}" for name in names)
+    finally:
+        con.close()
+
+
 def test_the_key_never_reaches_the_database_or_the_logs(
     api: FakeOpenAI,
     scored_db: Path,
@@ -274,33 +321,56 @@ def test_the_key_never_reaches_the_database_or_the_logs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)  # httpx and httpcore included
-    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.setenv(KEY_ENV, KEY + "\n")  # as `$(cat key.txt)` or a .env file leaves it
     api.require_key = KEY
+    api.queue = _echoing_replies()
     with Store(str(scored_db)) as store:
-        table, _ = select_split(store, SELECTION.split)
-        prompts = table.column("prompt").to_pylist()[:4]
-        # a careless server echoes the Authorization header in its errors; another prompt is retried
-        api.script = {prompts[0]: [Reply(400, {"error": {"message": "bad request with {auth}"}})],
-                      prompts[1]: [Reply(503, {"error": "busy, {auth}"})]}  # fmt: skip
-        report = run_eval(store, _backend(api), GenerationParams(k=2), SELECTION, HashScorer())
-        assert (report.generated, report.failed) == (8, 2)
-        errors = store.con.execute("SELECT DISTINCT error FROM generations WHERE error IS NOT NULL").fetchall()
-        assert len(errors) == 1 and "bad request with Bearer ***" in errors[0][0]
-        varchar = store.con.execute(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE data_type = 'VARCHAR' "
-            "AND table_name IN (SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE')"
-        ).fetchall()
-        assert ("eval_runs", "model") in varchar and ("generations", "error") in varchar
-        for table_name, column in varchar:
-            hits = store.con.execute(f'SELECT count(*) FROM "{table_name}" WHERE "{column}" LIKE ?', [f"%{KEY}%"])
-            assert hits.fetchone() == (0,), (table_name, column)
-    assert all(seen.authorization == f"Bearer {KEY}" for seen in api.seen)
+        report = run_eval(store, _backend(api), GenerationParams(k=3), SELECTION, HashScorer())
+        assert report.generated == 12 and api.queue == []  # every echo was served
+        errors = " | ".join(str(e) for (e,) in store.con.execute("SELECT error FROM generations").fetchall())
+        texts = " | ".join(str(t) for (t,) in store.con.execute("SELECT text FROM generations").fetchall())
+    for seen in ("bad request with Bearer ***", "HTTP 422", "malformed JSON", "finish_reason Bearer ***",
+                 "unexpected response"):  # fmt: skip
+        assert seen in errors, (seen, errors)
+    assert "busy, Bearer ***" in caplog.text and "HTTP 500" in caplog.text  # retried: logged, not stored
+    assert "your key: Bearer ***" in texts
+    assert all(seen.authorization == f"Bearer {KEY}" for seen in api.seen)  # sent stripped
+    dump = _dump(scored_db)
+    assert not _leaks(dump) and "Bearer ***" in dump
     raw = b"".join(p.read_bytes() for p in scored_db.parent.glob(scored_db.name + "*"))
-    assert b"Bearer ***" in raw  # stored strings are readable in the file, so a leaked key would be found
-    assert KEY.encode() not in raw
-    assert "retrying" in caplog.text and KEY not in caplog.text
+    assert KEY[:10].encode() not in raw
+    assert "retrying" in caplog.text and not _leaks(caplog.text)
     captured = capsys.readouterr()
-    assert KEY not in captured.out + captured.err
+    assert not _leaks(captured.out + captured.err)
+
+
+def test_errors_that_abort_never_show_the_key(api: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    for reply in (Reply(302, headers={"Location": "http://127.0.0.1:1/login?token={auth_url}"}),
+                  Reply(404, {"detail": "no route for {auth}"})):  # fmt: skip
+        api.queue = [reply]
+        with pytest.raises(ConfigError) as error:
+            _backend(api).generate(["a"], GenerationParams(k=1))
+        assert "***" in str(error.value) and not _leaks(str(error.value))
+
+
+def test_a_key_with_a_trailing_newline_is_sent_stripped(api: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, f"  {KEY}\r\n")
+    api.require_key = KEY
+    out = _backend(api).generate(["a", "b"], GenerationParams(k=2))
+    assert all(c.error is None and c.text for s in out for c in s), out
+    assert [s.authorization for s in api.seen] == [f"Bearer {KEY}"] * 2
+
+
+@pytest.mark.parametrize("bad", [KEY.replace("-", " ", 1), KEY.replace("-", "\n", 1), KEY + "\x1b", KEY + "ü"])
+def test_a_key_with_inner_whitespace_or_control_characters_is_refused(
+    api: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    monkeypatch.setenv(KEY_ENV, bad)
+    with pytest.raises(ConfigError, match=f"\\${KEY_ENV}") as error:
+        _backend(api)  # before anything is sent
+    assert not _leaks(str(error.value)) and KEY[-10:] not in str(error.value)
+    assert api.seen == []
 
 
 def test_spec_forms(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -351,3 +421,50 @@ def test_eval_command_with_an_http_model(api: FakeOpenAI, scored_db: Path) -> No
     refused = subprocess.run(other_run, capture_output=True, text=True, timeout=120, env={**env, KEY_ENV: "sk-wrong"})
     assert refused.returncode == 2 and KEY_ENV in refused.stderr and "401" in refused.stderr
     assert "sk-wrong" not in refused.stderr
+
+
+def _toxmine(*args: str, key: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI": "1", KEY_ENV: key}
+    return subprocess.run([sys.executable, "-m", "toxmine", *args], capture_output=True, text=True, timeout=120,
+                          env=env)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_eval_and_judge_commands_never_show_or_store_the_key(api: FakeOpenAI, scored_db: Path) -> None:
+    api.require_key = KEY
+    api.queue = _echoing_replies()
+    logs = ["--log-json", "-v", "--no-progress"]
+    evaluated = _toxmine("eval", "--db", str(scored_db), "--model", f"openai:tiny@{api.base_url}", "--api-key-env",
+                         KEY_ENV, "--k", "3", "--max-new-tokens", "3", "--per-bucket", "2", "--langs", "de,en",
+                         "--prompt-scorer", "hash", "--limit", "8", *logs, key=KEY + "\n")  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert api.queue == []
+    api.queue = _echoing_replies()
+    judged = _toxmine("judge", "--db", str(scored_db), "--judge", f"llm:openai:tiny@{api.base_url}", "--judge-option",
+                      f"api_key_env={KEY_ENV}", "--judge-option", "backoff_s=0.01", *logs, key=KEY + "\n")  # fmt: skip
+    assert judged.returncode == 0, judged.stderr
+    assert api.queue == [] and all(seen.authorization == f"Bearer {KEY}" for seen in api.seen)
+    for result in (evaluated, judged):
+        assert not _leaks(result.stdout + result.stderr)
+        records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]  # JSON lines only
+        assert any("retrying" in record["message"] for record in records)
+    dump = _dump(scored_db)
+    assert not _leaks(dump)
+    con = duckdb.connect(str(scored_db), read_only=True)
+    judge_errors = [str(e) for (e,) in con.execute("SELECT error FROM judgements WHERE error LIKE '%***%'").fetchall()]
+    con.close()
+    assert any("bad request with Bearer ***" in e for e in judge_errors), judge_errors  # the judge's requests
+    assert any("your key: Bearer ***" in e for e in judge_errors), judge_errors  # the judge's answer, quoted
+
+
+@pytest.mark.slow
+def test_commands_refuse_a_key_with_inner_whitespace_naming_only_the_variable(api: FakeOpenAI, scored_db: Path) -> None:
+    bad = KEY.replace("-", " ", 1)
+    refused = _toxmine("eval", "--db", str(scored_db), "--model", f"openai:tiny@{api.base_url}", "--api-key-env",
+                       KEY_ENV, "--limit", "1", "--no-progress", key=bad)  # fmt: skip
+    judge = _toxmine("judge", "--db", str(scored_db), "--judge", f"llm:openai:tiny@{api.base_url}", "--judge-option",
+                     f"api_key_env={KEY_ENV}", key=bad)  # fmt: skip
+    for result in (refused, judge):
+        assert result.returncode == 2 and f"${KEY_ENV}" in result.stderr and "Traceback" not in result.stderr
+        assert not _leaks(result.stdout + result.stderr) and KEY[-10:] not in result.stderr
+    assert api.seen == []

@@ -1,0 +1,129 @@
+"""Secrets (API keys) kept out of every message, log line and stored text.
+
+`read_api_key` reads a key from an environment variable, strips the whitespace around it (a key
+pasted from a file often ends in a newline), refuses one holding whitespace, control or non-ASCII
+characters inside (a ConfigError naming the variable, never the value) and registers it.
+`redact` replaces every registered secret by `***` in any form it takes in a message: as given,
+stripped, repr- or bytes-escaped (`b'Bearer sk-...\\n'`), JSON-escaped, URL-encoded (either hex
+case, `+` for spaces) and HTML-escaped. Every path that turns exception or server-controlled text
+into a message, a log line or a stored value goes through `redact`; `RedactingFilter` does the
+same for log records (message, arguments, extra fields and traceback).
+
+Keys shorter than MIN_SECRET_CHARS are placeholders (`x`, `EMPTY`, `dummy` for a local server),
+not secrets: they are not redacted, since every text holding such a word would be garbled.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+import threading
+import urllib.parse
+
+from toxmine.miner.errors import ConfigError
+
+__all__ = ["MASK", "MIN_SECRET_CHARS", "RedactingFilter", "read_api_key", "redact", "redact_handlers",
+           "register_secret"]  # fmt: skip
+
+MASK = "***"
+MIN_SECRET_CHARS = 8
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+def _forms(secret: str) -> set[str]:
+    """The ways `secret` may be written in a message."""
+    forms = set()
+    for value in {secret, secret.strip(), secret.lstrip(), secret.rstrip()}:
+        quoted = urllib.parse.quote(value, safe="")
+        forms |= {
+            value,
+            repr(value)[1:-1],
+            repr(value.encode("utf-8", "backslashreplace"))[2:-1],
+            json.dumps(value)[1:-1],
+            json.dumps(value, ensure_ascii=False)[1:-1],
+            quoted,
+            re.sub(r"%[0-9A-F]{2}", lambda match: match[0].lower(), quoted),
+            urllib.parse.quote_plus(value),
+            html.escape(value),
+        }
+    return {form for form in forms if form}
+
+
+def register_secret(secret: str) -> None:
+    """Redact `secret` from now on, in this process (unless it is shorter than MIN_SECRET_CHARS)."""
+    global _pattern
+    if len(secret.strip()) < MIN_SECRET_CHARS:
+        return
+    with _lock:
+        _secrets.update(_forms(secret))
+        alternatives = sorted(_secrets, key=len, reverse=True)  # the longest form first: none is left half-done
+        _pattern = re.compile("|".join(map(re.escape, alternatives)))
+
+
+def redact(text: str) -> str:
+    """`text` with every registered secret, in any of its forms, replaced by `***`."""
+    pattern = _pattern
+    return pattern.sub(MASK, text) if pattern is not None else text
+
+
+def _problem(key: str) -> str | None:
+    """What makes a stripped key unusable in an Authorization header, without showing any of it."""
+    if any(char.isspace() for char in key):
+        return "whitespace (a space, tab or line break)"
+    if any(not char.isprintable() for char in key):
+        return "a control character"
+    if not key.isascii():
+        return "a character that is not ASCII"
+    return None
+
+
+def read_api_key(variable: str) -> str | None:
+    """The API key in environment variable `variable` with surrounding whitespace stripped, registered
+    for redaction; None when it is unset or blank. Raises ConfigError naming the variable (never the
+    value) when the key holds whitespace, control or non-ASCII characters inside."""
+    raw = os.environ.get(variable)
+    if raw is None:
+        return None
+    register_secret(raw)
+    key = raw.strip()
+    if not key:
+        return None
+    problem = _problem(key)
+    if problem is not None:
+        raise ConfigError(f"${variable}: the API key holds {problem} inside it; set the variable to the key alone")
+    return key
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts secrets from a log record's message, arguments, extra fields and traceback. Put it on a
+    handler: it then sees the records of every logger that reaches that handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a log call whose arguments do not fit its format: shown as given
+            message = f"{record.msg} {record.args!r}"
+        if record.exc_info:  # formatted here, so that the traceback is redacted too
+            message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
+            record.exc_info, record.exc_text = None, None
+        record.msg, record.args = redact(message), ()
+        for name, value in list(vars(record).items()):
+            if name not in _STANDARD_ATTRS and value is not None and not isinstance(value, bool | int | float):
+                text = str(value)
+                if redact(text) != text:  # other values keep their type
+                    setattr(record, name, redact(text))
+        return True
+
+
+def redact_handlers(logger: logging.Logger) -> None:
+    """Add a RedactingFilter to each handler of `logger` that has none."""
+    for handler in logger.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
