@@ -12,7 +12,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-__all__ = ["JsonLogFormatter", "MiningProgress", "configure_logging", "progress_wanted"]
+from .errors import printable
+
+__all__ = ["JsonLogFormatter", "MiningProgress", "TextLogFormatter", "configure_logging", "progress_wanted"]
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -35,10 +37,22 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
+class TextLogFormatter(logging.Formatter):
+    """`LEVEL message`, the message's control characters escaped: a URL or a server's text holding
+    terminal escape sequences cannot rewrite the user's terminal. (JSON lines escape them anyway.)"""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message, limit=20_000)
+        return super().formatMessage(record)
+
+
 def configure_logging(json_lines: bool = False, verbose: bool = False) -> None:
     """Send toxmine's logs to stderr, as text or as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLogFormatter() if json_lines else logging.Formatter("%(levelname)s %(message)s"))
+    handler.setFormatter(JsonLogFormatter() if json_lines else TextLogFormatter())
     root = logging.getLogger("toxmine")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -15,12 +15,10 @@ is redacted before it is cut to length, so a server echoing the key back cannot 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import os
 import random
 import re
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +27,7 @@ from typing import Any
 import httpx
 
 from toxmine.miner.errors import ConfigError
-from toxmine.miner.http import RETRY_STATUSES, HttpOptions
+from toxmine.miner.http import RETRY_STATUSES, HttpOptions, retry_after_s
 
 from ..params import GenerationParams
 from ..redaction import read_api_key, redact
@@ -213,7 +211,7 @@ class OpenAIBackend:
                 failure = f"HTTP {status} from {url}: {_server_message(response)}"
                 if status not in RETRY_STATUSES:
                     return _Failure(failure)  # 400 (e.g. the prompt exceeds the context), 422...: this prompt only
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                retry_after = retry_after_s(response.headers.get("Retry-After"))
             if attempt == self.http.max_retries:
                 break
             wait = self._wait(attempt, retry_after)
@@ -271,18 +269,3 @@ def _server_message(response: httpx.Response) -> str:
             if value:
                 return _shown(str(value))
     return _shown(str(body))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

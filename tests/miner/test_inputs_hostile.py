@@ -3,6 +3,7 @@ clear message naming it; the others are processed; nothing unprintable reaches t
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from http_server import Fault, FileServer
 from warc_builder import Page, RealPage, html_page, write_warc
 
 from toxmine.miner.mine import mine
+from toxmine.miner.progress import TextLogFormatter
 from toxmine.miner.sources import LocalFile, MissingInput, resolve_inputs
 
 TEXT = ["A paragraph of text that is long enough to be kept by the extractor for sure. " * 3]
@@ -143,3 +145,10 @@ def test_http_input_that_breaks_for_good_keeps_what_was_read_and_hides_secrets(
         dump = str(con.execute(f'SELECT * FROM "{table}"').fetchall())
         assert secret not in dump and password not in dump, table
     con.close()
+
+
+def test_log_lines_cannot_carry_terminal_escapes() -> None:
+    """A URL from a WARC header is logged as read: its escape sequences must not reach the terminal."""
+    record = logging.makeLogRecord({"msg": "extraction of %s failed", "args": ("http://x/\x1b[2J\x00",)})
+    record.levelname = "WARNING"
+    assert TextLogFormatter().format(record) == "WARNING extraction of http://x/\\x1b[2J\\x00 failed"
