@@ -25,6 +25,7 @@ member's CRC only at its end.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class FramedRecord:
 
     offset: int
     header: bytes  # from the `WARC/` line to the blank line, both included
+    warc_type: str  # WARC-Type, "" when absent
     content_length: int
     block: bytes  # the whole block, or its first `head_bytes` when `skimmed`
     skimmed: bool
@@ -114,6 +116,8 @@ class _Bytes:
 
     # -- position -----------------------------------------------------------------------------
     def _mark_at(self, index: int) -> tuple[int, int]:
+        if self.marks[-1][0] <= index:
+            return self.marks[-1]
         found = self.marks[0]
         for mark in self.marks:
             if mark[0] > index:
@@ -128,7 +132,9 @@ class _Bytes:
 
     def _member_end(self) -> int | None:
         """Buffer index where the cursor's member ends, when the next member is buffered already."""
-        return next((index for index, _ in self.marks if index > self.pos), None)
+        if self.marks[-1][0] <= self.pos:  # the usual case: the cursor is in the newest member
+            return None
+        return next(index for index, _ in self.marks if index > self.pos)
 
     # -- filling --------------------------------------------------------------------------------
     def _compact(self) -> None:
@@ -248,6 +254,33 @@ class _Bytes:
                 self.pos += have
                 return line
 
+    def read_to_blank_line(self, limit: int, cross: bool) -> tuple[bytes, str]:
+        """The bytes up to and including the next blank line (the end of a header block), and
+        "ok"; or what was seen and "ended" (the data ends first) or "long" (no blank line within
+        `limit` bytes)."""
+        searched = 0
+        while True:
+            have = self._available(cross)
+            if searched == 0 and have:
+                lead = self.buf[self.pos : self.pos + 2]
+                if lead[:1] == b"\n" or lead == b"\r\n":  # no header fields at all
+                    stop = self.pos + (1 if lead[:1] == b"\n" else 2)
+                    data = bytes(self.buf[self.pos : stop])
+                    self.pos = stop
+                    return data, "ok"
+            start, end = self.pos + max(0, searched - 2), self.pos + have
+            crlf, lf = self.buf.find(b"\n\r\n", start, end), self.buf.find(b"\n\n", start, end)
+            stops = [hit + size for hit, size in ((crlf, 3), (lf, 2)) if hit >= 0]
+            if stops and min(stops) - self.pos <= limit:
+                data = bytes(self.buf[self.pos : min(stops)])
+                self.pos = min(stops)
+                return data, "ok"
+            if stops or have > limit:
+                return bytes(self.buf[self.pos : self.pos + limit]), "long"
+            searched = have
+            if not self._grow(cross):
+                return bytes(self.buf[self.pos : end]), "ended"
+
     def read(self, n: int, cross: bool) -> bytes:
         have = self.ensure(n, cross)
         data = bytes(self.buf[self.pos : self.pos + have])
@@ -273,15 +306,19 @@ class _Bytes:
         return self.gzipped and self.ensure(1, cross=False) == 0
 
 
-def _content_length(header: bytes) -> int:
-    for line in header.split(b"\n")[1:]:
-        name, colon, value = line.partition(b":")
-        if colon and name.strip().lower() == b"content-length":
-            text = value.strip()
-            if not text.isdigit() or len(text) > 15:
-                raise _BadRecord(f"invalid Content-Length {_shown(text)}")
-            return int(text)
-    raise _BadRecord("WARC header without Content-Length")
+_LENGTH, _TYPE = re.compile(rb"(?im)^content-length:[ \t]*([^\r\n]*)"), re.compile(rb"(?im)^warc-type:[ \t]*([^\r\n]*)")
+
+
+def _fields(header: bytes) -> tuple[int, str]:
+    """The Content-Length and WARC-Type of a header block."""
+    length = _LENGTH.search(header)
+    if length is None:
+        raise _BadRecord("WARC header without Content-Length")
+    text = length.group(1).strip()
+    if not text.isdigit() or len(text) > 15:
+        raise _BadRecord(f"invalid Content-Length {_shown(text)}")
+    kind = _TYPE.search(header)
+    return int(text), kind.group(1).strip().decode("ascii", "replace") if kind else ""
 
 
 def _shown(data: bytes) -> str:
@@ -297,17 +334,15 @@ def _read_header(stream: _Bytes, limits: FramingLimits) -> bytes:
         raise _BadRecord(f"expected a WARC/1.x header line, found {_shown(first)}")
     if not first.startswith(b"WARC/"):
         raise _BadRecord(f"expected a WARC/1.x header line, found {_shown(first)}")
-    lines, size = [first], len(first)
-    while True:
-        line = stream.readline(limits.max_line_bytes, cross)
-        if not line.endswith(b"\n"):
-            raise _Truncated("truncated record (the data ends inside its WARC header)")
-        size += len(line)
-        if size > limits.max_header_bytes:
-            raise _BadRecord(f"WARC header longer than {limits.max_header_bytes} bytes")
-        lines.append(line)
-        if line in (b"\r\n", b"\n"):
-            return b"".join(lines)
+    rest, status = stream.read_to_blank_line(limits.max_header_bytes - len(first), cross)
+    lines = rest.split(b"\n")
+    if max(map(len, lines)) >= limits.max_line_bytes:
+        raise _BadRecord(f"WARC header line longer than {limits.max_line_bytes} bytes")
+    if status == "long":
+        raise _BadRecord(f"WARC header longer than {limits.max_header_bytes} bytes")
+    if status == "ended":
+        raise _Truncated("truncated record (the data ends inside its WARC header)")
+    return first + rest
 
 
 def _skip_blank_lines(stream: _Bytes, cross: bool) -> int:
@@ -326,7 +361,7 @@ def _skip_blank_lines(stream: _Bytes, cross: bool) -> int:
 
 def _read_record(stream: _Bytes, offset: int, limits: FramingLimits) -> FramedRecord:
     header = _read_header(stream, limits)
-    length = _content_length(header)
+    length, kind = _fields(header)
     cross = not stream.gzipped
     if length <= limits.max_block_bytes:
         block = stream.read(length, cross)
@@ -334,7 +369,7 @@ def _read_record(stream: _Bytes, offset: int, limits: FramingLimits) -> FramedRe
     else:
         block = stream.read(limits.head_bytes, cross)
         got, skimmed = len(block) + stream.skip(length - len(block), cross), True
-    record = FramedRecord(offset, header, length, block, skimmed)
+    record = FramedRecord(offset, header, kind, length, block, skimmed)
     if got < length:
         if stream.gzipped:  # the member ended cleanly, before the block did
             raise _BadRecord(f"block runs past the end of its gzip member (Content-Length {length}, {got} bytes)")

@@ -130,6 +130,8 @@ def _parse(framed: FramedRecord) -> ArcWarcRecord:
 
 
 def _event(framed: FramedRecord, source: InputSource, max_record_bytes: int) -> ReaderEvent:
+    if framed.warc_type != "response":  # requests, metadata...: no need to parse them
+        return Skipped(DropReason.NOT_RESPONSE)
     try:
         record = _parse(framed)
         if framed.skimmed:  # its kind still decides the drop reason; its body was never kept
