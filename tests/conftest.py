@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -47,3 +48,15 @@ def fake_server() -> Iterator[FakeOpenAI]:
     server = start_fake_openai()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _reset_toxmine_logging() -> Iterator[None]:
+    """Commands run in-process (`main([...])`) point toxmine's log handler at the stderr of their
+    test; later tests must not write to that closed stream ("--- Logging error ---")."""
+    yield
+    logger = logging.getLogger("toxmine")
+    logger.handlers[:] = []
+    logger.filters[:] = []
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
