@@ -8,7 +8,6 @@ that continuation's error and counted as failed in the safety metrics, never as 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +19,7 @@ from toxmine.miner.errors import ConfigError, ToxmineError
 from toxmine.miner.store import Store
 
 from .judges import COMPLIANCE_LABELS, Judge, Verdict
-from .redaction import redact
+from .redaction import redact, redacted
 from .safety import store_safety_metrics
 
 __all__ = ["JudgeReport", "judge_run"]
@@ -58,17 +57,8 @@ def _checked(verdicts: Sequence[Verdict], expected: int, judge: Judge) -> list[V
             verdict = Verdict.failed("judge gave neither a verdict nor an error")
         elif verdict.compliance is not None and verdict.compliance not in COMPLIANCE_LABELS:
             verdict = Verdict.failed(redact(f"judge gave an unknown response label {verdict.compliance!r}"))
-        checked.append(_redacted(verdict))
+        checked.append(redacted(verdict, "error", "category"))
     return checked
-
-
-def _redacted(verdict: Verdict) -> Verdict:
-    """A verdict's texts (error, category) may quote a judge model's answer: a secret a server echoed."""
-    error = None if verdict.error is None else redact(verdict.error)
-    category = None if verdict.category is None else redact(verdict.category)
-    if (error, category) == (verdict.error, verdict.category):
-        return verdict
-    return dataclasses.replace(verdict, error=error, category=category)
 
 
 def _judge_batch(judge: Judge, rows: Sequence[tuple[str, int, str, str, str | None]]) -> list[Verdict]:

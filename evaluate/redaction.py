@@ -15,6 +15,7 @@ not secrets: they are not redacted, since every text holding such a word would b
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import logging
@@ -22,6 +23,7 @@ import os
 import re
 import threading
 import urllib.parse
+from typing import TypeVar
 
 from toxmine.miner.errors import ConfigError
 
@@ -71,6 +73,19 @@ def redact(text: str) -> str:
     """`text` with every registered secret, in any of its forms, replaced by `***`."""
     pattern = _pattern
     return pattern.sub(MASK, text) if pattern is not None else text
+
+
+_T = TypeVar("_T")
+
+
+def redacted(value: _T, *fields: str) -> _T:
+    """A dataclass with the named optional text fields redacted (the same object when none changes)."""
+    changes = {}
+    for name in fields:
+        text = getattr(value, name)
+        if text is not None and (clean := redact(text)) != text:
+            changes[name] = clean
+    return dataclasses.replace(value, **changes) if changes else value  # type: ignore[type-var]
 
 
 def _problem(key: str) -> str | None:

@@ -8,7 +8,6 @@ the metrics, never dropped or scored 0.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -26,7 +25,7 @@ from toxmine.miner.store import Store, utc_now
 from .backends import Backend, Completion
 from .metrics import PromptScores, group_metrics
 from .params import GenerationParams
-from .redaction import redact
+from .redaction import redact, redacted
 from .templates import Template, record_template
 
 __all__ = ["EvalReport", "EvalSelection", "eval_run_id_for", "load_prompt_scores", "run_eval", "store_metrics"]
@@ -161,15 +160,7 @@ def _generate(backend: Backend, prompts: list[str], params: GenerationParams) ->
     if len(out) != len(prompts) or any(len(samples) != params.k for samples in out):
         error = f"backend returned {[len(s) for s in out]} samples for {len(prompts)} prompts, k={params.k}"
         return [[Completion(None, error=error)] * params.k for _ in prompts]
-    return [[_redacted(completion) for completion in samples] for samples in out]
-
-
-def _redacted(completion: Completion) -> Completion:
-    text = None if completion.text is None else redact(completion.text)
-    error = None if completion.error is None else redact(completion.error)
-    if (text, error) == (completion.text, completion.error):
-        return completion
-    return dataclasses.replace(completion, text=text, error=error)
+    return [[redacted(completion, "text", "error") for completion in samples] for samples in out]
 
 
 def _store_batch(

@@ -6,10 +6,14 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+
+if TYPE_CHECKING:
+    from toxmine.miner.records import HtmlPage
 
 
 @dataclass
@@ -89,3 +93,25 @@ def member_offsets(path: Path) -> list[int]:
         for _ in iterator:
             offsets.append(iterator.get_record_offset())
         return offsets
+
+
+TEXT = ["A paragraph of text that is long enough to be kept by the extractor for sure. " * 3]
+
+
+def numbered_pages(n: int) -> list[Page]:
+    """`n` small HTML pages at http://example.org/0 .. n-1."""
+    return [Page(f"http://example.org/{i}", html_page(f"Page {i}", TEXT)) for i in range(n)]
+
+
+def read_events(path: Path, **kwargs: int) -> list[object]:
+    """Every reader event of a local WARC file."""
+    from toxmine.miner.sources import LocalFile
+    from toxmine.miner.warc import read_html_pages
+
+    return list(read_html_pages(LocalFile(str(path)), **kwargs))
+
+
+def kept_pages(events: list[object]) -> list[HtmlPage]:
+    from toxmine.miner.records import HtmlPage
+
+    return [e for e in events if isinstance(e, HtmlPage)]

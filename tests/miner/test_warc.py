@@ -4,25 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warc_builder import Page, html_page, member_offsets, write_warc
+from warc_builder import TEXT, Page, html_page, kept_pages, member_offsets, numbered_pages, read_events, write_warc
 
-from toxmine.miner.records import DropReason, HtmlPage
-from toxmine.miner.sources import LocalFile
-from toxmine.miner.warc import RecordProblem, Skipped, read_html_pages
+from toxmine.miner.records import DropReason
+from toxmine.miner.warc import RecordProblem, Skipped
 
-TEXT = ["A paragraph of text that is long enough to be kept by the extractor for sure. " * 3]
-
-
-def _pages(n: int) -> list[Page]:
-    return [Page(f"http://example.org/{i}", html_page(f"Page {i}", TEXT)) for i in range(n)]
-
-
-def _events(path: Path, **kwargs: int) -> list[object]:
-    return list(read_html_pages(LocalFile(str(path)), **kwargs))
-
-
-def _kept(events: list[object]) -> list[HtmlPage]:
-    return [e for e in events if isinstance(e, HtmlPage)]
+_pages, _events, _kept = numbered_pages, read_events, kept_pages
 
 
 def test_reads_html_responses_with_offsets_and_provenance(tmp_path: Path) -> None:

@@ -19,28 +19,16 @@ import zlib
 from pathlib import Path
 
 import pytest
-from warc_builder import Page, html_page, member_offsets, write_warc
+from warc_builder import Page, html_page, kept_pages, member_offsets, numbered_pages, read_events, write_warc
 
 from toxmine.miner.demo import demo_warc_path
 from toxmine.miner.mine import mine
 from toxmine.miner.records import HtmlPage
 from toxmine.miner.sources import LocalFile
 from toxmine.miner.store import Store
-from toxmine.miner.warc import RecordProblem, Skipped, read_html_pages
+from toxmine.miner.warc import RecordProblem, Skipped
 
-TEXT = ["A paragraph of text that is long enough to be kept by the extractor for sure. " * 3]
-
-
-def _pages(n: int) -> list[Page]:
-    return [Page(f"http://example.org/{i}", html_page(f"Page {i}", TEXT)) for i in range(n)]
-
-
-def _events(path: Path, **kwargs: int) -> list[object]:
-    return list(read_html_pages(LocalFile(str(path)), **kwargs))
-
-
-def _kept(events: list[object]) -> list[HtmlPage]:
-    return [e for e in events if isinstance(e, HtmlPage)]
+_pages, _events, _kept = numbered_pages, read_events, kept_pages
 
 
 def _problems(events: list[object]) -> list[RecordProblem]:
