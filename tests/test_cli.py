@@ -45,8 +45,9 @@ def test_json_logs(tmp_path: Path) -> None:
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert _run("mine", "--shard", "4/2", cwd=tmp_path).returncode == 2
+    # a missing input is that input's failure (exit 1), not a usage error
     result = _run("mine", str(tmp_path / "missing.warc.gz"), "--db", "x.duckdb", cwd=tmp_path)
-    assert result.returncode == 2 and "missing.warc.gz: no such file" in result.stderr
+    assert result.returncode == 1 and "missing.warc.gz: no such file" in result.stderr
 
 
 def test_split_query_and_sql_commands(tmp_path: Path) -> None:
