@@ -25,6 +25,7 @@ member's CRC only at its end.
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from collections.abc import Callable, Generator, Iterator
@@ -88,7 +89,13 @@ class _BadRecord(Exception):
 
 
 class _Truncated(_BadRecord):
-    """The data ends inside a record (the file, or the record's gzip member)."""
+    """The data ends inside a record (the file, or the record's gzip member). `resume`: where a
+    record may start after the bad one's header, when the reader saw all that data already
+    (None: not known; -1: nowhere)."""
+
+    def __init__(self, message: str, resume: int | None = None) -> None:
+        super().__init__(message)
+        self.resume = resume
 
 
 class _Bytes:
@@ -301,6 +308,37 @@ class _Bytes:
             skipped += take
         return skipped
 
+    def skip_watching(self, n: int, marker: bytes) -> tuple[int, int]:
+        """Plain input: `skip` up to `n` bytes, and the file offset of the first `marker` among
+        them (-1: none), so a block that lied about its length needs no second pass."""
+        skipped, found, tail = 0, -1, b""
+        while skipped < n:
+            have = self._available(True)
+            if have == 0:
+                if not self._grow(True):
+                    break
+                continue
+            take = min(have, n - skipped)
+            if found < 0:
+                window = tail + bytes(self.buf[self.pos : self.pos + take])
+                hit = window.find(marker)
+                if hit >= 0:
+                    found = self.offset() - len(tail) + hit
+                tail = window[-(len(marker) - 1) :]
+            self.pos += take
+            skipped += take
+        return skipped, found
+
+    def file_size(self) -> int | None:
+        """Plain input: the size of the file (or of the HTTP resource) when known."""
+        size = getattr(self.raw, "size", None)  # an HTTP stream's declared and checked size
+        if isinstance(size, int):
+            return size
+        try:
+            return os.fstat(self.raw.fileno()).st_size
+        except (AttributeError, OSError, ValueError):
+            return None
+
     def member_done(self) -> bool:
         """gzip: the cursor's member has no byte left and ended cleanly. Plain: always False."""
         return self.gzipped and self.ensure(1, cross=False) == 0
@@ -363,17 +401,28 @@ def _read_record(stream: _Bytes, offset: int, limits: FramingLimits) -> FramedRe
     header = _read_header(stream, limits)
     length, kind = _fields(header)
     cross = not stream.gzipped
+    size = None if stream.gzipped else stream.file_size()
+    if size is not None and stream.offset() + length > size:  # a lie: do not read the file to its end to see it
+        raise _Truncated(f"truncated record (its Content-Length {length} runs past the end of the file)")
     if length <= limits.max_block_bytes:
         block = stream.read(length, cross)
         got, skimmed = len(block), False
     else:
+        block_at = stream.offset()
         block = stream.read(limits.head_bytes, cross)
-        got, skimmed = len(block) + stream.skip(length - len(block), cross), True
+        if stream.gzipped:
+            rest, found = stream.skip(length - len(block), cross), -1
+        else:
+            rest, found = stream.skip_watching(length - len(block), _WARC_LINE)
+            in_head = block.find(_WARC_LINE)
+            found = block_at + in_head if in_head >= 0 else found
+        got, skimmed = len(block) + rest, True
     record = FramedRecord(offset, header, kind, length, block, skimmed)
     if got < length:
         if stream.gzipped:  # the member ended cleanly, before the block did
             raise _BadRecord(f"block runs past the end of its gzip member (Content-Length {length}, {got} bytes)")
-        raise _Truncated(f"truncated record ({got} of the {length} bytes its Content-Length declares)")
+        message = f"truncated record ({got} of the {length} bytes its Content-Length declares)"
+        raise _Truncated(message, resume=found if skimmed else None)
     blanks = _skip_blank_lines(stream, cross)
     if stream.member_done():
         return record
@@ -463,7 +512,10 @@ def _frames_from(stream: _Bytes, limits: FramingLimits, tally: _Tally) -> _Frame
             if tally.problems >= limits.max_problems:
                 return None
             if not stream.gzipped:  # a lying Content-Length may hide valid records: look after its start
-                return offset + 1
+                resume = exc.resume if isinstance(exc, _Truncated) else None
+                if resume is None:
+                    return offset + 1
+                return None if resume < 0 else resume
             try:  # the member itself is sound: go on after it
                 stream.skip(limits.max_member_bytes, cross=False)
             except _Damaged as damaged:

@@ -17,11 +17,13 @@ import sys
 import textwrap
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from warc_builder import Page, html_page, kept_pages, member_offsets, numbered_pages, read_events, write_warc
 
 from toxmine.miner.demo import demo_warc_path
+from toxmine.miner.framing import FramedRecord, FramingProblem, frame_records
 from toxmine.miner.mine import mine
 from toxmine.miner.records import HtmlPage
 from toxmine.miner.sources import LocalFile
@@ -292,3 +294,43 @@ def test_pages_the_crawler_truncated_are_not_kept(tmp_path: Path) -> None:
     events = _events(path)
     assert _urls(events) == ["http://example.org/0"]
     assert [e.reason.value for e in events if isinstance(e, Skipped)][-1] == "payload_truncated"
+
+
+def test_many_lying_lengths_cost_one_pass(tmp_path: Path) -> None:
+    """Each liar used to make the reader read to the end of the file twice: 20 liars, 40 passes."""
+    path = tmp_path / "big.warc"
+    write_warc(
+        path,
+        [Page(f"http://x/{i}", html_page(str(i), [f"{i} {j} " * 50 for j in range(200)])) for i in range(2)],
+        gzip=False,
+        with_requests=False,
+    )
+    data = path.read_bytes()
+    starts = [*member_offsets(path), len(data)]
+    records = [data[a:b] for a, b in itertools.pairwise(starts)]  # warcinfo, two pages of ~100 KB
+    liar = _set_length(records[1], 200_000_000)
+    path = tmp_path / "liars.warc"
+    path.write_bytes(b"".join([liar, records[2]] * 20))
+    read = 0
+
+    def open_at(offset: int) -> BinaryIO:
+        nonlocal read
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the reader
+        handle.seek(offset)
+        original = handle.read
+
+        def counted(size: int = -1) -> bytes:
+            nonlocal read
+            data = original(size)
+            read += len(data)
+            return data
+
+        handle.read = counted  # type: ignore[method-assign]
+        return handle
+
+    items = list(frame_records(open_at))
+    assert [i.offset for i in items if isinstance(i, FramingProblem)] == [
+        k * (len(liar) + len(records[2])) for k in range(20)
+    ]
+    assert sum(isinstance(i, FramedRecord) for i in items) == 20
+    assert read < 3 * path.stat().st_size, read
