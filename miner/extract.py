@@ -71,7 +71,7 @@ class ExtractOptions:
     include_tables: bool = False
     fast: bool = False
     timeout_s: float = 10.0  # CPU seconds per document (<= 0: no limit)
-    memory_mb: int = 1024  # MiB of memory per extraction over the sandbox's idle size (<= 0: no budget)
+    memory_mb: int = 768  # MiB of resident memory per extraction over the sandbox's idle size (<= 0: no budget)
     sandbox: bool = True  # extract in a sandbox process (False: in this process, time limit for Python code only)
 
     def trafilatura_kwargs(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from types import TracebackType
 from typing import IO, Any
@@ -80,6 +81,7 @@ class ExtractSandbox:
         self._statm: int | None = None
         self._rss_limit = 0  # resident bytes past which a page is stopped (0: no watch)
         self._rss_renew = 0  # resident bytes of an idle child past which it is replaced
+        self._lock = threading.Lock()
 
     # -- life cycle ------------------------------------------------------------------------------
     @property
@@ -162,7 +164,12 @@ class ExtractSandbox:
 
     # -- one page --------------------------------------------------------------------------------
     def extract(self, html: str, url: str | None, options: ExtractOptions) -> str | None:
-        """The main text of an HTML page, or None when trafilatura finds none (see the class)."""
+        """The main text of an HTML page, or None when trafilatura finds none (see the class).
+        One page at a time: threads that share a sandbox take turns."""
+        with self._lock:
+            return self._extract(html, url, options)
+
+    def _extract(self, html: str, url: str | None, options: ExtractOptions) -> str | None:
         if self._proc is None or self._proc.poll() is not None:  # first page, or the child was lost idle
             self._kill()
             self._start()

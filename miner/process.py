@@ -41,7 +41,7 @@ class ProcessOptions:
     extract: ExtractOptions = field(default_factory=ExtractOptions)
     lid: LidOptions = field(default_factory=LidOptions)
     dedup: DedupOptions = field(default_factory=DedupOptions)
-    max_record_bytes: int = 5 << 20
+    max_record_bytes: int = 4 << 20  # extraction takes up to ~160 bytes per HTML byte: 640 MiB, within its budget
     min_chars: int = 50
     batch_size: int = 128
 
