@@ -12,7 +12,7 @@ In one run it measures
    pages of several kinds and sizes (a fresh child each, no budget);
 3. the budget holding: a page that needs more than the default budget, in a default sandbox;
 4. end-to-end `mine()` in a fresh subprocess each: workers=1 with in-process extraction vs the
-   sandbox (same corpus), and workers=2 with the defaults, sampling the peak resident size of
+   sandbox (file by file, taking turns), and workers=2 with the defaults, sampling the peak resident size of
    every worker and its extraction child; then workers=2 on a file of hostile pages;
 5. from these, how many workers fit a 24 GiB machine.
 
@@ -467,6 +467,28 @@ def _run_e2e(files: Sequence[str], workers: int, sandbox: bool, tmp_dir: str | N
     return result
 
 
+def _paired_e2e(files: Sequence[str], tmp_dir: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """workers=1 with in-process extraction and with the sandbox, file by file, taking turns at
+    going first, so that drift in the machine's speed (10-25 % here between runs minutes apart)
+    falls on both alike; the figures of the two are summed over the files (peaks: the largest)."""
+    totals: dict[bool, dict[str, Any]] = {}
+    for i, path in enumerate(files):
+        for sandbox in (False, True) if i % 2 == 0 else (True, False):
+            one = _run_e2e([path], 1, sandbox, tmp_dir)
+            total = totals.setdefault(sandbox, {**one, "files": 0, "wall_s": 0.0, "cpu_s": 0.0, "records": 0,
+                                                "documents": 0, "drops": {}})  # fmt: skip
+            total["files"] += 1
+            for key in ("wall_s", "cpu_s", "records", "documents"):
+                total[key] += one[key]
+            for reason, n in one["drops"].items():
+                total["drops"][reason] = total["drops"].get(reason, 0) + n
+            for key in ("main_peak_kib", "main_sandbox_kib"):
+                total[key] = max(total[key] or 0, one[key] or 0) or None
+        inproc, boxed = totals[False]["wall_s"], totals[True]["wall_s"]
+        log(f"file {i + 1}/{len(files)}: in-process {inproc:.1f} s, sandbox {boxed:.1f} s so far")
+    return totals[False], totals[True]
+
+
 # -- report ----------------------------------------------------------------------------------------------
 def _mib(kib: float | None) -> str:
     return "n/a" if kib is None else f"{kib / 1024:,.0f} MiB"
@@ -560,8 +582,8 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
         note=f"idle {_mib(b['idle_rss_kib'])}; {b['outcome']}; next page extracted: {b['next_page_ok']}",
     )
     for key, name, label in (
-        ("4a", "e2e_inprocess", "`mine()` workers=1, in-process extraction (`sandbox=False`)"),
-        ("4b", "e2e_sandbox", "`mine()` workers=1, sandbox (default)"),
+        ("4a", "e2e_inprocess", "`mine()` workers=1, in-process extraction (`sandbox=False`), file by file"),
+        ("4b", "e2e_sandbox", "`mine()` workers=1, sandbox (default), file by file, in turns with 4a"),
         ("4c", "e2e_workers2", "`mine()` workers=2, defaults"),
     ):
         e = r[name]
@@ -678,10 +700,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     corpus = _corpus_pages(files)
     log(f"{len(files)} files: end-to-end runs")
-    e2e_in = _run_e2e(files, 1, False, args.tmp_dir)
-    log(f"workers=1 in-process: {e2e_in['wall_s']:.1f} s")
-    e2e_box = _run_e2e(files, 1, True, args.tmp_dir)
-    log(f"workers=1 sandbox: {e2e_box['wall_s']:.1f} s")
+    e2e_in, e2e_box = _paired_e2e(files, args.tmp_dir)
     e2e_two = _run_e2e(files, 2, True, args.tmp_dir)
     log(f"workers=2 sandbox: {e2e_two['wall_s']:.1f} s")
     with tempfile.TemporaryDirectory(prefix="toxmine-hostile-", dir=args.tmp_dir) as folder:

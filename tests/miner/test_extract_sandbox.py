@@ -99,6 +99,16 @@ def test_page_over_the_memory_budget_is_dropped_and_the_run_goes_on(tmp_path: Pa
     assert report.documents == 3 and report.ok
 
 
+def test_cli_memory_budget_option(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    path = _warc_with(tmp_path, demo_pages, greedy_page(), "greedy")
+    command = ["mine", str(path), "--db", str(tmp_path / "db.duckdb"), "--extract-memory-mb", "48", "--no-score"]
+    done = subprocess.run([sys.executable, "-m", "toxmine", *command], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CI": "1"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "extract_memory" in done.stdout  # the drop table
+    assert "https://bad.example/greedy dropped (extract_memory): over its memory budget of 48 MiB" in done.stderr
+
+
 def _descendants(pid: int) -> tuple[float, list[psutil.Process]]:
     """CPU seconds used by the descendants of process `pid`, and its extraction sandboxes."""
     cpu, sandboxes = 0.0, []
