@@ -34,8 +34,9 @@ from typing import BinaryIO
 
 from .errors import InputError
 
-__all__ = ["FramedRecord", "FramingLimits", "FramingProblem", "frame_records"]
+__all__ = ["MAX_RECORD_BYTES", "FramedRecord", "FramingLimits", "FramingProblem", "frame_records"]
 
+MAX_RECORD_BYTES = 4 << 20  # default record cap: extraction takes up to ~160 bytes per HTML byte
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 _WARC_LINE = b"\nWARC/1."
 _READ_CHUNK = 1 << 16  # raw bytes read at a time
@@ -49,7 +50,7 @@ class FramingLimits:
 
     max_line_bytes: int = 64 << 10  # one WARC header line
     max_header_bytes: int = 256 << 10  # the whole WARC header block
-    max_block_bytes: int = 5 << 20  # larger blocks are skimmed: `head_bytes` kept, the rest dropped
+    max_block_bytes: int = MAX_RECORD_BYTES  # larger blocks are skimmed: `head_bytes` kept, the rest dropped
     head_bytes: int = 64 << 10  # what is kept of a skimmed block (its HTTP headers)
     max_member_bytes: int = 1 << 30  # a gzip member inflating past this is abandoned (a bomb)
     max_problems: int = 100  # then the rest of the file is given up

@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,7 @@ import pyarrow as pa
 
 from .dedup import DedupIndex
 from .errors import ConfigError
+from .extract_sandbox import ExtractSandbox
 from .langid import FastTextLid
 from .process import InputResult, ProcessOptions, ProgressCallback, merge_parts, process_input
 from .progress import MiningProgress
@@ -69,10 +71,13 @@ class MineReport:
 # -- worker side ---------------------------------------------------------------------------
 # One LID model per worker process, loaded by the pool initializer (fastText models cannot be
 # pickled); the module-level slot is that process's own, not state shared across the program.
+# Each worker extracts through its own sandbox process (`extract_sandbox.process_sandbox`,
+# started on its first page); the sandbox exits when its worker does, even on pool.terminate().
 _worker_slot: dict[str, Any] = {}
 
 
 def _worker_init(options: ProcessOptions, queue: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle, once
     _worker_slot["lid"] = FastTextLid(options.lid.model_path)
     _worker_slot["options"] = options
     _worker_slot["queue"] = queue
@@ -119,6 +124,19 @@ def _tasks(todo: Sequence[InputSource], spill_dir: str, workers: int) -> list[_T
         for part in range(n):
             tasks.append(_Task(index, source, os.path.join(spill_dir, f"{index:06d}.{part}.arrow"), part, n))
     return tasks
+
+
+def _start_pool(workers: int, options: ProcessOptions, queue: Any, context: Any) -> Any:
+    """A fork pool whose workers ignore SIGINT from birth: a terminal's Ctrl-C reaches every
+    process of the group, and the main process alone should answer it (one message, no worker
+    tracebacks). The main process ignores it only while forking (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return context.Pool(workers, initializer=_worker_init, initargs=(options, queue))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return context.Pool(workers, initializer=_worker_init, initargs=(options, queue))
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _in_input_order(pool: Any, tasks: list[_Task]) -> Iterator[InputResult]:
@@ -258,6 +276,7 @@ def mine(
 
     pool = None
     queue: Any = None
+    sandbox: ExtractSandbox | None = None
     ray_options = ray or RayOptions(num_cpus=workers)
     with ExitStack() as cleanup:
         if executor == "ray":
@@ -265,9 +284,11 @@ def mine(
         elif workers > 1:  # worker processes are forked before DuckDB starts its threads
             context = multiprocessing.get_context("fork")
             queue = context.Queue()
-            pool = context.Pool(workers, initializer=_worker_init, initargs=(options, queue))
+            pool = _start_pool(workers, options, queue, context)
             cleanup.callback(pool.join)
             cleanup.callback(pool.terminate)
+        elif options.extract.sandbox:  # this process extracts: its own sandbox for the run, ended with it
+            sandbox = cleanup.enter_context(ExtractSandbox(options.extract.memory_mb))
         with Store(db_path, memory_limit=memory_limit) as store:
             store.ensure_settings(options.dedup.as_settings())
             finished = store.finished_sources()
@@ -289,8 +310,12 @@ def mine(
                     results = _ray_progress(ray_results(todo, options, shards, ray_options), bar)
                 elif pool is None:
                     callback: ProgressCallback = bar.advance
+                    extractor = sandbox.extract if sandbox is not None else None
                     results = (
-                        merge_parts([process_input(t.source, options, lid, t.spill_path, callback)]) for t in tasks
+                        merge_parts(
+                            [process_input(t.source, options, lid, t.spill_path, callback, extractor=extractor)]
+                        )
+                        for t in tasks
                     )
                 else:
                     stop = threading.Event()

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from .decode import decode_html
 from .dedup import DedupOptions, minhash_signature, normalize_text, text_hash
 from .errors import InputError, printable
-from .extract import ExtractOptions, ExtractTimeout, extract_text
+from .extract import ExtractFailure, ExtractOptions, Extractor
+from .extract_sandbox import extractor_for
+from .framing import MAX_RECORD_BYTES
 from .langid import FastTextLid, LidOptions
 from .records import Document, DropCounts, DropReason, HtmlPage
 from .sources import InputSource
@@ -40,7 +42,7 @@ class ProcessOptions:
     extract: ExtractOptions = field(default_factory=ExtractOptions)
     lid: LidOptions = field(default_factory=LidOptions)
     dedup: DedupOptions = field(default_factory=DedupOptions)
-    max_record_bytes: int = 5 << 20
+    max_record_bytes: int = MAX_RECORD_BYTES  # ~160 bytes per HTML byte at worst: 640 MiB, within the extraction budget
     min_chars: int = 50
     batch_size: int = 128
 
@@ -114,15 +116,16 @@ def _finish_batch(
     return docs
 
 
-def _extract(page: HtmlPage, options: ProcessOptions, drops: DropCounts) -> str | None:
+def _extract(page: HtmlPage, options: ProcessOptions, drops: DropCounts, extractor: Extractor) -> str | None:
     html, _ = decode_html(page.payload, page.declared_charset)
     try:
-        text = extract_text(html, page.url, options.extract)
-    except ExtractTimeout:
-        log.warning("%s at offset %d: extraction of %s timed out", page.warc_file, page.warc_offset, page.url)
-        drops.add(DropReason.EXTRACT_TIMEOUT)
+        text = extractor(html, page.url, options.extract)
+    except ExtractFailure as exc:  # over the time limit or the memory budget, a crash, an error
+        where = f"{page.warc_file} at offset {page.warc_offset}"
+        log.warning("%s: extraction of %s dropped (%s): %s", where, page.url, exc.reason.value, exc or "over its limit")
+        drops.add(exc.reason)
         return None
-    except Exception as exc:  # trafilatura/lxml can fail on pathological markup
+    except Exception as exc:  # in-process extraction: trafilatura/lxml can fail on pathological markup
         log.warning("%s at offset %d: extraction of %s failed: %s", page.warc_file, page.warc_offset, page.url, exc)
         drops.add(DropReason.EXTRACT_ERROR)
         return None
@@ -143,13 +146,16 @@ def process_input(
     progress: ProgressCallback | None = None,
     progress_every_s: float = 0.5,
     part: tuple[int, int] = (0, 1),
+    extractor: Extractor | None = None,
 ) -> InputResult:
     """Read one input to the end and spill its documents. Never raises for bad data.
 
     `part=(j, m)` handles only the records k (0-based, problems included) with k % m == j, so m
     workers can share one input. The result is raw: `merge_parts` joins the parts of an input
-    (one or more) and settles its status as if it had been read at once.
+    (one or more) and settles its status as if it had been read at once. Pages are extracted by
+    `extractor`, by default this process's extraction sandbox (see `extractor_for`).
     """
+    extract = extractor or extractor_for(options.extract)
     index, parts = part
     outcome = InputOutcome(source=source.name, crawl=source.crawl, status="done")
     drops = DropCounts()
@@ -179,7 +185,7 @@ def process_input(
                 if isinstance(event, Skipped):
                     drops.add(event.reason)
                 else:
-                    text = _extract(event, options, drops)
+                    text = _extract(event, options, drops, extract)
                     if text is not None:
                         batch.pages.append(event)
                         batch.texts.append(text)

@@ -100,7 +100,9 @@ def shard_key(source: InputSource, options: ProcessOptions) -> str:
 
 # -- task side (runs in a Ray worker process) --------------------------------------------------
 # One LID model per worker process, loaded on its first task (fastText models cannot be
-# pickled); the module-level slot is that process's own, as the local pool's is.
+# pickled); the module-level slot is that process's own, as the local pool's is. Likewise one
+# extraction sandbox per worker process (`process_input`'s default, started on its first page):
+# it ends at the worker's exit, or when Ray kills the worker, as its stdin then ends.
 _worker_lid: dict[str, FastTextLid] = {}
 
 

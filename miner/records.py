@@ -19,6 +19,8 @@ class DropReason(str, Enum):
     EXTRACT_EMPTY = "extract_empty"
     EXTRACT_TIMEOUT = "extract_timeout"
     EXTRACT_ERROR = "extract_error"
+    EXTRACT_MEMORY = "extract_memory"
+    EXTRACT_CRASH = "extract_crash"
     TOO_SHORT = "too_short"
     LANG_LOW_CONFIDENCE = "lang_low_confidence"
     LANG_NOT_ALLOWED = "lang_not_allowed"

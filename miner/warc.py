@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
 
-from .framing import FramedRecord, FramingLimits, FramingProblem, frame_records
+from .framing import MAX_RECORD_BYTES, FramedRecord, FramingLimits, FramingProblem, frame_records
 from .http_body import BodyError, BodyTooLarge, decode_body
 from .records import DropReason, HtmlPage
 from .sources import InputSource
@@ -151,7 +151,7 @@ def _brief(exc: Exception) -> str:
 
 
 def read_html_pages(
-    source: InputSource, max_record_bytes: int = 5 << 20, max_problems: int = 100
+    source: InputSource, max_record_bytes: int = MAX_RECORD_BYTES, max_problems: int = 100
 ) -> Iterator[ReaderEvent]:
     """Yield an event for every WARC record of `source`: a kept page, a skip, or a problem.
 

@@ -218,9 +218,16 @@ def _add_mine_options(parser: argparse.ArgumentParser, default_db: str) -> None:
     lid.add_argument("--langs", type=_langs, help="comma-separated allowlist of language codes, e.g. de,fr,zh")
     lid.add_argument("--lid-threshold", type=float, default=0.65, help="minimum LID confidence (default 0.65)")
     flt = parser.add_argument_group("records and extraction")
-    flt.add_argument("--max-record-mb", type=float, default=5.0, help="skip HTTP bodies larger than this (MiB)")
+    flt.add_argument("--max-record-mb", type=float, default=4.0,
+                     help="skip HTTP bodies larger than this (MiB, default 4; extraction takes 25-160 bytes of memory "
+                     "per HTML byte)")  # fmt: skip
     flt.add_argument("--min-chars", type=int, default=50, help="drop extracted texts shorter than this")
-    flt.add_argument("--extract-timeout", type=float, default=10.0, help="CPU seconds per document for trafilatura")
+    flt.add_argument("--extract-timeout", type=float, default=ExtractOptions.timeout_s,
+                     help="CPU seconds per page for extraction (default 10); a page past it is stopped, even inside "
+                     "C code, and dropped as extract_timeout")  # fmt: skip
+    flt.add_argument("--extract-memory-mb", type=int, default=ExtractOptions.memory_mb,
+                     help="MiB of memory one page's extraction may take (default 768; peak per worker: about "
+                     "300 MiB + this); a page that needs more is dropped as extract_memory")  # fmt: skip
     dd = parser.add_argument_group("near-dedup (fixed per database)")
     dd.add_argument("--ngram", type=int, default=5, help="word n-gram size for shingles (default 5)")
     dd.add_argument("--char-ngram", type=int, default=5, help="character n-gram size for zh/ja/th... (default 5)")
@@ -408,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _process_options(args: argparse.Namespace) -> ProcessOptions:
     return ProcessOptions(
-        extract=ExtractOptions(timeout_s=args.extract_timeout),
+        extract=ExtractOptions(timeout_s=args.extract_timeout, memory_mb=args.extract_memory_mb),
         lid=LidOptions(model_path=args.lid_model, threshold=args.lid_threshold, langs=args.langs),
         dedup=DedupOptions(ngram=args.ngram, bands=args.bands, rows=args.rows, char_ngram=args.char_ngram),
         max_record_bytes=int(args.max_record_mb * (1 << 20)),

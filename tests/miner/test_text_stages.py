@@ -43,6 +43,16 @@ def test_extraction_and_timeout(demo_pages: list[RealPage]) -> None:
             extract_text(html * 20, page.url, ExtractOptions(timeout_s=0.001))
 
 
+def test_time_limit_is_not_swallowed_by_trafilatura_fallbacks(demo_pages: list[RealPage]) -> None:
+    # trafilatura wraps readability and its parser in `except Exception`: a timeout raised there
+    # as an Exception was caught, and the page ran to its end (0 timeouts of 5 on this page)
+    page = max(demo_pages, key=lambda p: len(p.payload))
+    html = decode_html(page.payload)[0] * 3
+    for _ in range(5):
+        with pytest.raises(ExtractTimeout, match=r"over its limit of 0\.001 CPU-s"):
+            extract_text(html, page.url, ExtractOptions(timeout_s=0.001))
+
+
 @pytest.mark.parametrize(
     ("label", "expected"),
     [
