@@ -660,6 +660,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--reader-repeat", type=int, default=3, help="passes of part 1, best kept")
     parser.add_argument("--rss-files", type=int, default=2, help="files in the small RSS run (default: 2)")
     parser.add_argument("--tmp-dir", default=None, help="folder for the temporary DuckDB files")
+    parser.add_argument("--reader-only", action="store_true", help="only part 1 (reader vs raw warcio), as JSON")
     return parser.parse_args(argv)
 
 
@@ -672,6 +673,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     loadavg_start = loadavg()
     folder = args.warc_dir
     files = warc_files(folder)
+    if args.reader_only:
+        with _one_core():
+            _import_all()
+            print(json.dumps(_reader(files, args.reader_repeat), indent=1, default=str))
+        return 0
     small = files[: max(1, min(args.rss_files, len(files)))]
 
     capacity_start = parallel_capacity()
