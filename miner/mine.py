@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from .dedup import DedupIndex
 from .errors import ConfigError
-from .extract_sandbox import ExtractSandbox
+from .extract_sandbox import close_process_sandbox
 from .langid import FastTextLid
 from .process import InputResult, ProcessOptions, ProgressCallback, merge_parts, process_input
 from .progress import MiningProgress
@@ -276,7 +276,6 @@ def mine(
 
     pool = None
     queue: Any = None
-    sandbox: ExtractSandbox | None = None
     ray_options = ray or RayOptions(num_cpus=workers)
     with ExitStack() as cleanup:
         if executor == "ray":
@@ -287,8 +286,8 @@ def mine(
             pool = _start_pool(workers, options, queue, context)
             cleanup.callback(pool.join)
             cleanup.callback(pool.terminate)
-        elif options.extract.sandbox:  # this process extracts: its own sandbox for the run, ended with it
-            sandbox = cleanup.enter_context(ExtractSandbox(options.extract.memory_mb))
+        elif options.extract.sandbox:  # this process extracts (in its sandbox): end that with the run
+            cleanup.callback(close_process_sandbox)
         with Store(db_path, memory_limit=memory_limit) as store:
             store.ensure_settings(options.dedup.as_settings())
             finished = store.finished_sources()
@@ -310,12 +309,8 @@ def mine(
                     results = _ray_progress(ray_results(todo, options, shards, ray_options), bar)
                 elif pool is None:
                     callback: ProgressCallback = bar.advance
-                    extractor = sandbox.extract if sandbox is not None else None
                     results = (
-                        merge_parts(
-                            [process_input(t.source, options, lid, t.spill_path, callback, extractor=extractor)]
-                        )
-                        for t in tasks
+                        merge_parts([process_input(t.source, options, lid, t.spill_path, callback)]) for t in tasks
                     )
                 else:
                     stop = threading.Event()

@@ -146,16 +146,15 @@ def process_input(
     progress: ProgressCallback | None = None,
     progress_every_s: float = 0.5,
     part: tuple[int, int] = (0, 1),
-    extractor: Extractor | None = None,
 ) -> InputResult:
     """Read one input to the end and spill its documents. Never raises for bad data.
 
     `part=(j, m)` handles only the records k (0-based, problems included) with k % m == j, so m
     workers can share one input. The result is raw: `merge_parts` joins the parts of an input
-    (one or more) and settles its status as if it had been read at once. Pages are extracted by
-    `extractor`, by default this process's extraction sandbox (see `extractor_for`).
+    (one or more) and settles its status as if it had been read at once. Pages are extracted as
+    `extractor_for` says: in this process's extraction sandbox, unless `options.extract.sandbox` is off.
     """
-    extract = extractor or extractor_for(options.extract)
+    extract = extractor_for(options.extract)
     index, parts = part
     outcome = InputOutcome(source=source.name, crawl=source.crawl, status="done")
     drops = DropCounts()
