@@ -118,8 +118,8 @@ class _Bytes:
         self.pending = head if gzipped else b""  # compressed bytes read but not inflated yet
         self.pending_at = start  # file offset of pending[0]
         self.inflater: zlib._Decompress | None = None
-        self.member_at = start
         self.member_out = 0
+        self._size: int | None = None
         self.raw_eof = False
 
     # -- position -----------------------------------------------------------------------------
@@ -137,6 +137,10 @@ class _Bytes:
         """The record offset of the next unread byte (call once that byte is buffered)."""
         index, offset = self._mark_at(self.pos)
         return offset if self.gzipped else offset + self.pos - index
+
+    def _member_at(self) -> int:
+        """Offset of the newest member (the one being inflated)."""
+        return self.marks[-1][1]
 
     def _member_end(self) -> int | None:
         """Buffer index where the cursor's member ends, when the next member is buffered already."""
@@ -180,17 +184,17 @@ class _Bytes:
             inflater = self.inflater
             assert inflater is not None
             if not self.pending and not self._read_raw():
-                raise _Damaged(self.member_at, "truncated gzip member (the file ends inside it)", at_eof=True)
+                raise _Damaged(self._member_at(), "truncated gzip member (the file ends inside it)", at_eof=True)
             before = len(self.pending)
             try:
                 out = inflater.decompress(self.pending, _INFLATE_CHUNK)
             except zlib.error as exc:
-                raise _Damaged(self.member_at, f"corrupt gzip member ({exc})") from None
+                raise _Damaged(self._member_at(), f"corrupt gzip member ({exc})") from None
             self.pending = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
             self.pending_at += before - len(self.pending)
             self.member_out += len(out)
             if self.member_out > self.limits.max_member_bytes:
-                raise _Damaged(self.member_at, f"gzip member inflates past {self.limits.max_member_bytes} bytes")
+                raise _Damaged(self._member_at(), f"gzip member inflates past {self.limits.max_member_bytes} bytes")
             self.buf += out
             if inflater.eof:
                 self.inflater = None
@@ -208,7 +212,6 @@ class _Bytes:
         if not self.pending.startswith(_GZIP_MAGIC):
             raise _Damaged(self.pending_at, "expected a gzip member here (garbage between records?)")
         self.inflater = zlib.decompressobj(31)
-        self.member_at = self.pending_at
         self.member_out = 0
         self.marks.append((len(self.buf), self.pending_at))
         return True
@@ -295,9 +298,11 @@ class _Bytes:
         self.pos += have
         return data
 
-    def skip(self, n: int, cross: bool) -> int:
-        """Drop up to `n` bytes without holding them; how many were there."""
-        skipped = 0
+    def skip(self, n: int, cross: bool, marker: bytes | None = None) -> tuple[int, int]:
+        """Drop up to `n` bytes without holding them: how many were there and, given a `marker`
+        (plain input), the file offset of its first occurrence among them (-1: none), so a block
+        that lied about its length needs no second pass to find the next record."""
+        skipped, found, tail = 0, -1, b""
         while skipped < n:
             have = self._available(cross)
             if have == 0:
@@ -305,22 +310,7 @@ class _Bytes:
                     break
                 continue
             take = min(have, n - skipped)
-            self.pos += take
-            skipped += take
-        return skipped
-
-    def skip_watching(self, n: int, marker: bytes) -> tuple[int, int]:
-        """Plain input: `skip` up to `n` bytes, and the file offset of the first `marker` among
-        them (-1: none), so a block that lied about its length needs no second pass."""
-        skipped, found, tail = 0, -1, b""
-        while skipped < n:
-            have = self._available(True)
-            if have == 0:
-                if not self._grow(True):
-                    break
-                continue
-            take = min(have, n - skipped)
-            if found < 0:
+            if marker is not None and found < 0:
                 window = tail + bytes(self.buf[self.pos : self.pos + take])
                 hit = window.find(marker)
                 if hit >= 0:
@@ -331,14 +321,17 @@ class _Bytes:
         return skipped, found
 
     def file_size(self) -> int | None:
-        """Plain input: the size of the file (or of the HTTP resource) when known."""
-        size = getattr(self.raw, "size", None)  # an HTTP stream's declared and checked size
-        if isinstance(size, int):
-            return size
-        try:
-            return os.fstat(self.raw.fileno()).st_size
-        except (AttributeError, OSError, ValueError):
-            return None
+        """Plain input: the size of the file (or of the HTTP resource) once known."""
+        if self._size is None:
+            size = getattr(self.raw, "size", None)  # an HTTP stream's declared and checked size
+            if isinstance(size, int):
+                self._size = size
+            else:
+                try:
+                    self._size = os.fstat(self.raw.fileno()).st_size
+                except (AttributeError, OSError, ValueError):
+                    return None
+        return self._size
 
     def member_done(self) -> bool:
         """gzip: the cursor's member has no byte left and ended cleanly. Plain: always False."""
@@ -411,12 +404,10 @@ def _read_record(stream: _Bytes, offset: int, limits: FramingLimits) -> FramedRe
     else:
         block_at = stream.offset()
         block = stream.read(limits.head_bytes, cross)
-        if stream.gzipped:
-            rest, found = stream.skip(length - len(block), cross), -1
-        else:
-            rest, found = stream.skip_watching(length - len(block), _WARC_LINE)
-            in_head = block.find(_WARC_LINE)
-            found = block_at + in_head if in_head >= 0 else found
+        marker = None if stream.gzipped else _WARC_LINE  # where a plain file's next record may start
+        rest, found = stream.skip(length - len(block), cross, marker)
+        in_head = block.find(marker) if marker else -1
+        found = block_at + in_head if in_head >= 0 else found
         got, skimmed = len(block) + rest, True
     record = FramedRecord(offset, header, kind, length, block, skimmed)
     if got < length:
