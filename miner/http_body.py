@@ -15,10 +15,11 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
+from .inflate import CutStream, InflateTooLarge, inflate
+
 __all__ = ["BodyError", "BodyTooLarge", "decode_body"]
 
 _MAX_SIZE_LINE = 1024
-_STEP = 1 << 16
 
 
 class BodyError(Exception):
@@ -59,24 +60,14 @@ def _dechunk(data: bytes, limit: int) -> bytes:
 
 
 def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
-    """Inflate every member / stream in `data`; BodyError unless the last one ends cleanly."""
-    out = bytearray()
-    while data:
-        inflater = zlib.decompressobj(wbits)
-        tail = data
-        while tail:
-            out += inflater.decompress(tail, _STEP)
-            if len(out) > limit:
-                raise BodyTooLarge(f"body decodes to more than {limit} bytes")
-            tail = inflater.unconsumed_tail
-            if inflater.eof:
-                break
-        if not inflater.eof:
-            raise BodyError("compressed body ends before its end-of-stream marker (cut)")
-        data = inflater.unused_data
-        if wbits != 31 or not data.startswith(b"\x1f\x8b"):
-            break  # one stream; bytes after it (padding) are ignored, as browsers do
-    return bytes(out)
+    """The whole compressed body inflated; bytes after its stream (padding) are ignored, as browsers do."""
+    try:
+        out, _ = inflate(data, wbits, limit)
+    except InflateTooLarge:
+        raise BodyTooLarge(f"body decodes to more than {limit} bytes") from None
+    except CutStream:
+        raise BodyError("compressed body ends before its end-of-stream marker (cut)") from None
+    return out
 
 
 def _brotli(data: bytes, limit: int) -> bytes:

@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from .errors import InputError
 from .http import HttpOptions, ResumableHttpStream, fetch_bytes, redact_url
+from .inflate import CutStream, InflateTooLarge, inflate
 
 __all__ = [
     "CC_BASE_URL",
@@ -36,7 +37,6 @@ __all__ = [
 CC_BASE_URL = "https://data.commoncrawl.org"
 _CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 _LISTING_SUFFIXES = (".txt", ".paths", ".paths.gz", ".lst")
-MAX_LISTING_BYTES = 256 << 20  # Common Crawl's warc.paths.gz inflates to about 10 MB
 
 
 def crawl_of(name: str) -> str | None:
@@ -47,6 +47,11 @@ def crawl_of(name: str) -> str | None:
 
 def _is_gzip_name(name: str) -> bool:
     return name.split("?", 1)[0].endswith(".gz")
+
+
+def _shown(spec: str) -> str:
+    """How an input spec is stored and shown: a URL redacted, a path as valid Unicode."""
+    return redact_url(spec) if _is_url(spec) else display_path(spec)
 
 
 def display_path(path: str) -> str:
@@ -96,7 +101,7 @@ class MissingInput:
 
     @property
     def name(self) -> str:
-        return display_path(self.spec)
+        return _shown(self.spec)
 
     @property
     def crawl(self) -> str | None:
@@ -179,42 +184,45 @@ def _is_url(text: str) -> bool:
 
 
 def _read_listing(spec: str, selection: SourceSelection) -> tuple[list[str], str | None]:
-    """Lines of a listing, and the folder that relative local entries are resolved against."""
+    """Lines of a listing, and the folder that relative local entries are resolved against. A listing
+    (read, and inflated) may hold at most `selection.http.max_bytes`, like one fetched over HTTP."""
+    limit = selection.http.max_bytes
+    name = _shown(spec)
     if _is_url(spec):
         data = fetch_bytes(spec, selection.http)
         base_dir = None
     else:
         try:
             with open(spec, "rb") as handle:
-                data = handle.read(MAX_LISTING_BYTES + 1)
+                data = handle.read(limit + 1)
         except OSError as exc:
-            raise InputError(display_path(spec), f"cannot read listing: {exc.strerror or exc}") from exc
+            raise InputError(name, f"cannot read listing: {exc.strerror or exc}") from exc
         base_dir = os.path.dirname(os.path.abspath(spec))
-    if _is_gzip_name(spec):
-        data = _gunzip(data, display_path(spec))
-    if len(data) > MAX_LISTING_BYTES:
-        raise InputError(display_path(spec), f"listing larger than {MAX_LISTING_BYTES >> 20} MiB")
+    if _is_gzip_name(spec) and data:
+        data = _gunzip(data, name, limit)
+    if len(data) > limit:
+        raise InputError(name, f"listing larger than {limit >> 20} MiB")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(spec, f"listing is not UTF-8 text (byte {exc.start})") from exc
+        raise InputError(name, f"listing is not UTF-8 text (byte {exc.start})") from exc
     lines = [line.strip() for line in text.splitlines()]
     return [line for line in lines if line and not line.startswith("#")], base_dir
 
 
-def _gunzip(data: bytes, name: str) -> bytes:
-    """All gzip members of a listing, inflating to at most MAX_LISTING_BYTES + 1 bytes."""
-    out = bytearray()
-    while data and len(out) <= MAX_LISTING_BYTES:
-        inflater = zlib.decompressobj(31)
-        try:
-            out += inflater.decompress(data, MAX_LISTING_BYTES + 1 - len(out))
-        except zlib.error as exc:
-            raise InputError(name, f"listing is not valid gzip: {exc}") from None
-        if not inflater.eof and not inflater.unconsumed_tail:
-            raise InputError(name, "listing is not valid gzip: it ends inside a gzip member")
-        data = inflater.unused_data
-    return bytes(out)
+def _gunzip(data: bytes, name: str, limit: int) -> bytes:
+    """Every gzip member of a listing (zero padding after them allowed)."""
+    try:
+        out, rest = inflate(data, 31, limit)
+    except zlib.error as exc:
+        raise InputError(name, f"listing is not valid gzip: {exc}") from None
+    except CutStream:
+        raise InputError(name, "listing is not valid gzip: it ends inside a gzip member") from None
+    except InflateTooLarge:
+        raise InputError(name, f"listing larger than {limit >> 20} MiB") from None
+    if rest.strip(b"\x00"):
+        raise InputError(name, "listing is not valid gzip: data after its last member")
+    return out
 
 
 def _listing_entry(entry: str, base_dir: str | None, selection: SourceSelection) -> str:

@@ -130,14 +130,19 @@ def test_http_input_that_breaks_for_good_keeps_what_was_read_and_hides_secrets(
     port = http_server.server_address[1]
     broken = f"http://alice:{password}@127.0.0.1:{port}/crawl.warc.gz?X-Amz-Signature={secret}&part=1"
     missing = f"http://127.0.0.1:{port}/gone.warc.gz?token={secret}"
+    missing_listing = f"http://127.0.0.1:{port}/gone.paths?sig={secret}"  # its failure is stored under its name
     db = tmp_path / "c.duckdb"
-    result = _cli("mine", broken, missing, "--db", str(db), "--http-retries", "1", cwd=tmp_path)
+    result = _cli("mine", broken, missing, missing_listing, "--db", str(db), "--http-retries", "1", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert secret not in result.stderr + result.stdout and password not in result.stderr + result.stdout
     rows = _rows(db, "SELECT source, status, n_documents, error FROM sources ORDER BY source")
     shown = {row[0]: row for row in rows}
     broken_shown = f"http://***@127.0.0.1:{port}/crawl.warc.gz?X-Amz-Signature=***&part=1"
-    assert set(shown) == {broken_shown, f"http://127.0.0.1:{port}/gone.warc.gz?token=***"}
+    assert set(shown) == {
+        broken_shown,
+        f"http://127.0.0.1:{port}/gone.warc.gz?token=***",
+        f"http://127.0.0.1:{port}/gone.paths?sig=***",
+    }
     _, status, n_docs, error = shown[broken_shown]
     assert status == "partial" and 0 < n_docs < 12 and "reading stopped" in str(error)
     con = duckdb.connect(str(db), read_only=True)
