@@ -80,6 +80,13 @@ class HttpOptions:
         """The wait before retry number `attempt` (from 0), without jitter."""
         return float(min(self.max_backoff_s, self.backoff_s * (2**attempt)))
 
+    def retry_wait(self, attempt: int, retry_after: float | None, jitter: random.Random) -> float:
+        """The wait before retry number `attempt`: the server's Retry-After (capped by max_backoff_s),
+        else the backoff with jitter (between half and all of it)."""
+        if retry_after is not None:
+            return float(min(self.max_backoff_s, retry_after))
+        return self.backoff(attempt) * (0.5 + 0.5 * jitter.random())
+
 
 def retry_after_s(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date); None if absent or unreadable."""
@@ -290,10 +297,7 @@ class ResumableHttpStream(io.RawIOBase):
         self._progress = False
         if self._failures >= self.options.max_retries:
             raise self._error_for(f"{failure.reason}; giving up after {self._failures + 1} attempts")
-        if failure.retry_after is not None:
-            wait = min(self.options.max_backoff_s, failure.retry_after)
-        else:
-            wait = self.options.backoff(self._failures) * (0.5 + 0.5 * self._jitter.random())
+        wait = self.options.retry_wait(self._failures, failure.retry_after, self._jitter)
         if time.monotonic() + wait >= self._deadline:
             raise self._error_for(f"{self._deadline_reason()} while retrying after: {failure.reason}")
         self._failures += 1

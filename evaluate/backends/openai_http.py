@@ -214,7 +214,7 @@ class OpenAIBackend:
                 retry_after = retry_after_s(response.headers.get("Retry-After"))
             if attempt == self.http.max_retries:
                 break
-            wait = self._wait(attempt, retry_after)
+            wait = self.http.retry_wait(attempt, retry_after, self._jitter)
             log.warning("%s; retrying in %.1fs (%d of %d)", failure, wait, attempt + 1, self.http.max_retries)
             await asyncio.sleep(wait)
         if unreachable:
@@ -236,11 +236,6 @@ class OpenAIBackend:
         if status == 404:
             raise ConfigError(f"{url}: HTTP 404 ({_server_message(response)}); check the base URL (it includes /v1) "
                               f"and the model name {self.model_name!r}")  # fmt: skip
-
-    def _wait(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return float(min(self.http.max_backoff_s, retry_after))
-        return float(self.http.backoff(attempt) * (0.5 + 0.5 * self._jitter.random()))
 
 
 def _shown(text: str) -> str:
