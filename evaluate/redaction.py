@@ -26,6 +26,7 @@ import urllib.parse
 from typing import TypeVar
 
 from toxmine.miner.errors import ConfigError
+from toxmine.miner.progress import LOG_RECORD_ATTRS
 
 __all__ = ["MASK", "MIN_SECRET_CHARS", "RedactingFilter", "read_api_key", "redact", "redact_handlers",
            "register_secret"]  # fmt: skip
@@ -36,7 +37,6 @@ MIN_SECRET_CHARS = 8
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
-_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
 def _forms(secret: str) -> set[str]:
@@ -130,7 +130,7 @@ class RedactingFilter(logging.Filter):
             record.exc_info, record.exc_text = None, None
         record.msg, record.args = redact(message), ()
         for name, value in list(vars(record).items()):
-            if name not in _STANDARD_ATTRS and value is not None and not isinstance(value, bool | int | float):
+            if name not in LOG_RECORD_ATTRS and value is not None and not isinstance(value, bool | int | float):
                 text = str(value)
                 if redact(text) != text:  # other values keep their type
                     setattr(record, name, redact(text))

@@ -14,9 +14,16 @@ from tqdm import tqdm
 
 from .errors import printable
 
-__all__ = ["JsonLogFormatter", "MiningProgress", "TextLogFormatter", "configure_logging", "progress_wanted"]
+__all__ = [
+    "LOG_RECORD_ATTRS",
+    "JsonLogFormatter",
+    "MiningProgress",
+    "TextLogFormatter",
+    "configure_logging",
+    "progress_wanted",
+]
 
-_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+LOG_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -30,7 +37,7 @@ class JsonLogFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS:
+            if key not in LOG_RECORD_ATTRS:
                 payload[key] = value
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)

@@ -74,10 +74,6 @@ class LocalFile:
     def crawl(self) -> str | None:
         return crawl_of(self.path)
 
-    @property
-    def gzipped(self) -> bool:
-        return _is_gzip_name(self.path)
-
     def deadline(self) -> float | None:
         return None
 
@@ -107,10 +103,6 @@ class MissingInput:
     def crawl(self) -> str | None:
         return crawl_of(self.name)
 
-    @property
-    def gzipped(self) -> bool:
-        return False
-
     def deadline(self) -> float | None:
         return None
 
@@ -133,10 +125,6 @@ class HttpFile:
     @property
     def crawl(self) -> str | None:
         return crawl_of(self.url)
-
-    @property
-    def gzipped(self) -> bool:
-        return _is_gzip_name(self.url)
 
     def deadline(self) -> float:
         """The `time.monotonic()` instant by which reading this input must end."""

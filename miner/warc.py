@@ -1,9 +1,10 @@
 """Read HTTP 200 HTML responses from a WARC source, one event per record.
 
 `framing` cuts the file into whole, checked records (bounded memory, truncation and lying
-lengths detected, resynchronisation after damage); warcio parses each record's WARC and HTTP
-headers and decodes its HTTP body (chunked transfer, content encodings). This module classifies
-every record with a drop reason and caps the payload size. Offsets in events and messages are
+lengths detected, resynchronisation after damage); warcio parses the WARC and HTTP headers of
+response records, and `http_body` decodes their bodies (chunked transfer, content encodings)
+completely or not at all. This module classifies every record with a drop reason and caps the
+payload size. Offsets in events and messages are
 absolute offsets of records in the source.
 """
 
@@ -67,9 +68,7 @@ def _looks_like_html(head: bytes) -> bool:
 
 
 def _classify(record: ArcWarcRecord) -> tuple[DropReason | None, str | None]:
-    """Drop reason of a WARC record before reading its body, and the declared charset."""
-    if record.rec_type != "response":
-        return DropReason.NOT_RESPONSE, None
+    """Drop reason of a response record before reading its body, and the declared charset."""
     http = record.http_headers
     if http is None:
         return DropReason.NOT_RESPONSE, None
@@ -107,7 +106,7 @@ def _page(record: ArcWarcRecord, source: InputSource, offset: int, max_record_by
         return Skipped(DropReason.BAD_RECORD)
     if b"\x00" in payload[:2048]:
         return Skipped(DropReason.BINARY_PAYLOAD)
-    mime, _ = _mime(record.http_headers.get_header("Content-Type"))
+    mime, _ = _mime(http.get_header("Content-Type"))
     if mime is None and not _looks_like_html(payload):
         return Skipped(DropReason.NOT_HTML)
     return HtmlPage(
