@@ -3,6 +3,7 @@ clear message naming it; the others are processed; nothing unprintable reaches t
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import subprocess
@@ -14,9 +15,10 @@ import pytest
 from http_server import Fault, FileServer
 from warc_builder import Page, RealPage, html_page, write_warc
 
+from toxmine.miner.http import HttpOptions
 from toxmine.miner.mine import mine
 from toxmine.miner.progress import TextLogFormatter
-from toxmine.miner.sources import LocalFile, MissingInput, resolve_inputs
+from toxmine.miner.sources import LocalFile, MissingInput, SourceSelection, resolve_inputs
 
 TEXT = ["A paragraph of text that is long enough to be kept by the extractor for sure. " * 3]
 
@@ -157,3 +159,24 @@ def test_log_lines_cannot_carry_terminal_escapes() -> None:
     record = logging.makeLogRecord({"msg": "extraction of %s failed", "args": ("http://x/\x1b[2J\x00",)})
     record.levelname = "WARNING"
     assert TextLogFormatter().format(record) == "WARNING extraction of http://x/\\x1b[2J\\x00 failed"
+
+
+def test_hostile_listings_fail_alone(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    """A listing cut, bombed, padded, oversized or not text: that listing fails with its reason."""
+    good = _warc(tmp_path / "good.warc.gz", demo_pages)
+    listing = gzip.compress(b"good.warc.gz\n")
+    cases = {
+        "cut.paths.gz": (listing[:-6], "ends inside a gzip member"),
+        "bomb.paths.gz": (gzip.compress(b"a" * (2 << 20)), "listing larger than 1 MiB"),
+        "big.txt": (b"x\n" * (1 << 20), "listing larger than 1 MiB"),
+        "junk.paths.gz": (listing + b"junk", "data after its last member"),
+        "latin1.txt": (b"caf\xe9.warc.gz\n", "not UTF-8 text (byte 3)"),
+    }
+    for name, (data, _) in cases.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "padded.paths.gz").write_bytes(listing + bytes(512))  # zero padding is fine
+    selection = SourceSelection(http=HttpOptions(max_bytes=1 << 20))
+    sources = resolve_inputs([str(tmp_path / n) for n in [*cases, "padded.paths.gz"]], selection)
+    assert [s.name for s in sources] == [str(tmp_path / n) for n in cases] + [str(good)]
+    for source, (_, reason) in zip(sources, cases.values(), strict=False):
+        assert isinstance(source, MissingInput) and reason in source.reason, (source, reason)
