@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from toxmine.miner.errors import ConfigError, InputError
+from toxmine.miner.errors import ConfigError, InputError, printable
 from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, bucket_of, check_bucket_edges, prompt_id_for
 from toxmine.miner.score_stage import ScoredTexts, insert_scores, score_texts, text_digest
 from toxmine.miner.scoring import Scorer
@@ -145,11 +145,6 @@ def _lone_surrogate(text: str) -> str | None:
     return None
 
 
-def _shown(name: str) -> str:
-    """A field name fit for a message: lone surrogates written as \\udXXX escapes."""
-    return name.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _check_unicode(path: Path, where: str, row: dict[str, Any]) -> None:
     """Refuse a row holding a string or field name that is not valid Unicode text: JSON's \\ud800
     escapes decode to lone surrogates. Walks nested objects and arrays without recursion."""
@@ -159,14 +154,16 @@ def _check_unicode(path: Path, where: str, row: dict[str, Any]) -> None:
         if isinstance(value, str):
             problem = _lone_surrogate(value)
             if problem:
-                raise InputError(str(path), f"{where}: field '{_shown(name)}' holds {problem}, not valid Unicode text")
+                raise InputError(
+                    str(path), f"{where}: field '{printable(name)}' holds {problem}, not valid Unicode text"
+                )
         elif isinstance(value, dict):
             children = []
             for key, child in value.items():
                 joined = f"{name}.{key}" if name else str(key)
                 problem = _lone_surrogate(str(key))
                 if problem:
-                    raise InputError(str(path), f"{where}: field name '{_shown(joined)}' holds {problem}, "
+                    raise InputError(str(path), f"{where}: field name '{printable(joined)}' holds {problem}, "
                                      "not valid Unicode text")  # fmt: skip
                 children.append((joined, child))
             stack.extend(reversed(children))  # the first bad field is the one reported
@@ -203,7 +200,7 @@ def _batch_rows(path: Path, batch: pa.RecordBatch, first: int) -> list[dict[str,
             try:
                 column.slice(offset, 1).to_pylist()
             except UnicodeDecodeError as exc:
-                message = f"row index {first + offset}: column '{_shown(name)}' is not UTF-8 text (byte {exc.start})"
+                message = f"row index {first + offset}: column '{printable(name)}' is not UTF-8 text (byte {exc.start})"
                 raise InputError(str(path), message) from exc
     raise InputError(str(path), f"row index {first}: not UTF-8 text")
 
