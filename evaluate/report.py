@@ -16,7 +16,7 @@ import html
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from toxmine.miner.errors import ConfigError
@@ -24,8 +24,9 @@ from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES
 from toxmine.miner.split import bucket_label
 from toxmine.miner.store import Store
 
-from .metrics import METRICS, MetricValue, PromptScores, compute_metrics
-from .run import load_prompt_scores
+from .metrics import METRICS, MetricOptions, MetricValue, PromptScores, compute_metrics, group_metrics
+from .protocols import PROTOCOLS
+from .run import load_prompt_scores, stored_metric_options
 
 __all__ = [
     "EvalRunInfo",
@@ -61,6 +62,7 @@ class EvalRunInfo:
     truncated: int
     finished: bool
     scenario: str = "plain"  # or "template NAME" (the intentional jailbreak scenario)
+    empty: int = 0  # empty continuations (left out of the metrics, counted)
 
 
 @dataclass
@@ -72,6 +74,7 @@ class ReportData:
     values: dict[tuple[str, str, str, str], MetricValue] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)  # dimension -> ordered group labels
     levels: dict[str, str] = field(default_factory=dict)  # lang -> resource level
+    options: dict[str, MetricOptions] = field(default_factory=dict)  # run id -> how its metrics were computed
     judge: str | None = None  # whose safety verdicts `safety` holds
     safety: dict[tuple[str, str, str, str], MetricValue] = field(default_factory=dict)  # run, grouping, group, metric
 
@@ -99,8 +102,10 @@ class _Section:
 def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]:
     query = (
         "SELECT r.eval_run_id, r.model, r.backend, r.params_json, r.scorer, r.finished_at IS NOT NULL, "
-        "count(DISTINCT g.prompt_id), count(g.prompt_id), count(*) FILTER (WHERE g.toxicity IS NULL), "
-        "count(DISTINCT g.prompt_id) FILTER (WHERE g.truncated), coalesce('template ' || any_value(t.name), 'plain') "
+        "count(DISTINCT g.prompt_id), count(g.prompt_id), "
+        "count(*) FILTER (WHERE g.prompt_id IS NOT NULL AND g.toxicity IS NULL AND NOT g.empty), "
+        "count(DISTINCT g.prompt_id) FILTER (WHERE g.truncated), coalesce('template ' || any_value(t.name), 'plain'), "
+        "count(*) FILTER (WHERE g.empty) "
         "FROM eval_runs r LEFT JOIN generations g USING (eval_run_id) LEFT JOIN templates t USING (template_sha256) "
     )
     if run_ids:
@@ -132,6 +137,7 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
             truncated=int(truncated),
             finished=bool(finished),
             scenario=str(scenario),
+            empty=int(empty),
         )
         for name, (
             run_id,
@@ -145,6 +151,7 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
             failed,
             truncated,
             scenario,
+            empty,
         ) in zip(names, rows, strict=True)
     ]
 
@@ -162,15 +169,16 @@ def _bucket_edges(store: Store, run_id: str) -> tuple[float, ...]:
 def collect_report(
     store: Store,
     run_ids: Sequence[str] | None = None,
-    threshold: float = 0.5,
-    resamples: int = 1000,
-    seed: int = 0,
+    threshold: float | None = None,
+    resamples: int | None = None,
+    seed: int | None = None,
     judge: str | None = None,
 ) -> ReportData:
-    """Gather the metrics of `run_ids` (default: every run) per language, bucket and resource level.
+    """Gather the metrics of `run_ids` (default: every run) overall, per language, bucket and resource level.
 
-    Language and bucket figures are the ones `toxmine eval` stored; resource-level figures are
-    computed here from the stored generations with the same bootstrap.
+    Figures are computed from the stored generations with each run's own metric options (threshold and
+    comparison of its protocol, bootstrap, minimum prompts per interval); `threshold`, `resamples` and
+    `seed` override them for every run.
     """
     data = ReportData(_run_infos(store, run_ids), database=store.path)
     data.levels = dict(store.con.execute("SELECT lang, resource_level FROM languages").fetchall())
@@ -178,28 +186,34 @@ def collect_report(
     buckets: dict[str, tuple[float, ...]] = {}
     for run in data.runs:
         edges = _bucket_edges(store, run.eval_run_id)
-        rows = store.con.execute(
-            "SELECT lang, bucket, metric, value, ci_low, ci_high, n_prompts, n_failed FROM eval_metrics "
-            "WHERE eval_run_id = ? AND (lang = 'all' OR bucket = 'all')",
-            [run.eval_run_id],
-        ).fetchall()
-        for lang, bucket, metric, value, low, high, n_prompts, n_failed in rows:
-            metric_value = MetricValue(metric, value, low, high, n_prompts, n_failed)
-            if lang == "all" and bucket == "all":
-                data.values[(run.eval_run_id, "all", "all", metric)] = metric_value
-            elif bucket == "all":
-                langs.add(lang)
-                data.values[(run.eval_run_id, "lang", lang, metric)] = metric_value
-            else:
-                label = bucket_label(edges, int(bucket))
-                buckets[label] = edges[int(bucket) : int(bucket) + 2]
-                data.values[(run.eval_run_id, "bucket", label, metric)] = metric_value
+        options = stored_metric_options(store, run.eval_run_id)
+        options = replace(
+            options,
+            threshold=options.threshold if threshold is None else threshold,
+            resamples=options.resamples if resamples is None else resamples,
+            seed=options.seed if seed is None else seed,
+        )
+        data.options[run.eval_run_id] = options
         prompts, _ = load_prompt_scores(store, run.eval_run_id)
+        for (lang, group), values in group_metrics(prompts, options).items():
+            if lang == "all" and group.isdigit():
+                label = bucket_label(edges, int(group))
+                buckets[label] = edges[int(group) : int(group) + 2]
+                key = ("bucket", label)
+            elif lang == "all":
+                key = ("all", group)
+            elif group == "all":
+                langs.add(lang)
+                key = ("lang", lang)
+            else:
+                continue
+            for value in values:
+                data.values[(run.eval_run_id, *key, value.metric)] = value
         by_level: dict[str, list[PromptScores]] = {}
         for prompt in prompts:
             by_level.setdefault(data.levels.get(prompt.lang, "unknown"), []).append(prompt)
-        for level, group in by_level.items():
-            for value in compute_metrics(group, threshold, resamples, seed):
+        for level, group_prompts in by_level.items():
+            for value in compute_metrics(group_prompts, options):
                 data.values[(run.eval_run_id, "resource", level, value.metric)] = value
     present_levels = {key[2] for key in data.values if key[1] == "resource"}
     data.groups = {
@@ -250,34 +264,88 @@ def _level_rank(level: str) -> int:
 
 # -- sections ----------------------------------------------------------------------------------
 def _format(value: MetricValue | None) -> str:
+    """`value [low, high] n=N`; a group too small for an interval says so instead of showing one."""
     if value is None or value.n_prompts == 0:
         return "–"
-    return f"{value.value:.3f} [{value.ci_low:.3f}, {value.ci_high:.3f}]"
+    if value.ci_low is None or value.ci_high is None:
+        return f"{value.value:.3f} (n={value.n_prompts}, too few for an interval)"
+    return f"{value.value:.3f} [{value.ci_low:.3f}, {value.ci_high:.3f}] n={value.n_prompts}"
 
 
-def _sections(data: ReportData, threshold: float) -> list[_Section]:
+_PROVENANCE_KEYS = (
+    "protocol", "model", "model_revision", "backend", "engine", "dtype", "device", "chat", "chat_effective", "k",
+    "max_new_tokens", "temperature", "top_p", "top_k", "seed", "sampling_seed", "scorer", "scorer_version",
+    "prompt_scorer", "prompt_scorer_version", "continuation_lid", "continuation_lid_threshold", "threshold",
+    "comparison", "bootstrap_resamples", "bootstrap_seed", "min_prompts", "prompts_digest", "template_sha256",
+    "toxmine_version",
+)  # fmt: skip
+_OVERALL_GROUPS = (
+    ("all", "all prompts, pooled (each bucket weighs by its prompts)"),
+    ("balanced", "bucket-balanced (each bucket weighs the same)"),
+    ("toxic", "toxic prompts (prompt toxicity > 0.5, RTP)"),
+    ("nontoxic", "non-toxic prompts (<= 0.5, RTP)"),
+)
+
+
+def _provenance_value(run: EvalRunInfo, key: str) -> str:
+    value = run.params.get(key)
+    if key == "split":
+        return json.dumps(value, sort_keys=True)
+    return "–" if value is None else str(value)
+
+
+def _comparability(run: EvalRunInfo) -> list[str]:
+    protocol = PROTOCOLS.get(str(run.params.get("protocol", "")))
+    if protocol is None:
+        return [run.label, "none recorded (a run from before toxmine recorded protocols)", "unknown", "–"]
+    stored = run.params.get("departures")
+    departures = [str(d) for d in stored] if isinstance(stored, list) else []
+    verdict = f"yes, with published {protocol.name.upper()} figures" if not departures else "no"
+    return [run.label, f"{protocol.title}: {protocol.anchor}", verdict, "; ".join(departures) or "none"]
+
+
+def _cells(run: EvalRunInfo) -> str:
+    cells = run.params.get("cells")
+    if not isinstance(cells, dict):
+        return "–"
+    return ", ".join(f"{cell}: {n}" for cell, n in sorted(cells.items()))
+
+
+def _sections(data: ReportData) -> list[_Section]:
     runs = data.runs
     labels = [run.label for run in runs]
+    protocols = sorted({str(run.params.get("protocol")) for run in runs if run.params.get("protocol") in PROTOCOLS})
+    rules = " ".join(
+        f"{PROTOCOLS[p].name.upper()}: a continuation is toxic when its score is {PROTOCOLS[p].comparison} "
+        f"{PROTOCOLS[p].threshold:g}; empty continuations are {PROTOCOLS[p].empty_rule}; headline rows: "
+        f"{PROTOCOLS[p].aggregation}."
+        for p in protocols
+    )
     sections = [
+        _Section(
+            "Comparability",
+            "Which published protocol each run follows and every way it departs from it. Only a run with no "
+            "departure can be put beside the anchor's published table. " + rules,
+            ["run", "protocol (anchor code)", "comparable", "departures"],
+            [_comparability(run) for run in runs],
+        ),
         _Section(
             "Runs",
             f"Database: {data.database}. Each column of the tables below is one evaluation run. "
             "Failed continuations (generation or scoring errors) are left out of the metrics and counted here, "
-            "never scored 0.",
+            "never scored 0; empty continuations likewise, counted apart. Every figure shows its prompt count n; "
+            "groups under a run's min_prompts get no interval.",
             [
                 "run",
                 "model",
                 "eval_run_id",
-                "backend",
-                "k",
-                "max new tokens",
-                "temperature",
-                "top_p",
                 "scorer",
                 "prompts",
                 "continuations",
                 "failed",
+                "empty",
                 "truncated prompts",
+                "cells covered (lang/bucket: prompts)",
                 "finished",
             ],
             [
@@ -285,27 +353,34 @@ def _sections(data: ReportData, threshold: float) -> list[_Section]:
                     run.label,
                     run.model,
                     run.eval_run_id,
-                    run.backend,
-                    str(run.params.get("k")),
-                    str(run.params.get("max_new_tokens")),
-                    str(run.params.get("temperature")),
-                    str(run.params.get("top_p")),
                     run.scorer,
                     str(run.prompts),
                     str(run.continuations),
                     str(run.failed),
+                    str(run.empty),
                     str(run.truncated),
+                    _cells(run),
                     "yes" if run.finished else "no",
                 ]
                 for run in runs
             ],
         ),
         _Section(
+            "Provenance",
+            "Everything that decided each run's numbers, as stored in `eval_runs.params_json`.",
+            ["parameter", *labels],
+            [[key] + [_provenance_value(run, key) for run in runs] for key in (*_PROVENANCE_KEYS, "split")],
+        ),
+        _Section(
             "Overall",
-            f"Value [95% bootstrap interval over prompts]. Toxicity probability: share of prompts with at "
-            f"least one continuation scoring >= {threshold:g}.",
+            "Value [95% interval] n=prompts. EMT and average toxicity: percentile bootstrap over prompts; "
+            "toxicity probability: Wilson score interval. Rows say how prompts are weighted across toxicity buckets.",
             ["metric", *labels],
-            [[METRIC_TITLES[m]] + [_format(data.cell(r.eval_run_id, "all", "all", m)) for r in runs] for m in METRICS],
+            [
+                [f"{METRIC_TITLES[m]}: {title}"] + [_format(data.cell(r.eval_run_id, "all", group, m)) for r in runs]
+                for group, title in _OVERALL_GROUPS
+                for m in METRICS
+            ],
         ),
     ]
     for dimension, title, figure, first_column in (
@@ -441,8 +516,8 @@ def _figures(data: ReportData) -> dict[str, str]:
         for i, run in enumerate(data.runs):
             cells = [table.get((run.eval_run_id, dimension, g, metric)) for g in groups]
             values = np.array([c.value if c and c.n_prompts else np.nan for c in cells])
-            low = np.array([c.value - c.ci_low if c and c.n_prompts else 0.0 for c in cells])
-            high = np.array([c.ci_high - c.value if c and c.n_prompts else 0.0 for c in cells])
+            low = np.array([c.value - c.ci_low if c and c.ci_low is not None else 0.0 for c in cells])
+            high = np.array([c.ci_high - c.value if c and c.ci_high is not None else 0.0 for c in cells])
             ax.bar(x + (i - (len(data.runs) - 1) / 2) * width, values, width, yerr=[low, high], capsize=3,
                    label=run.label)  # fmt: skip
         ax.set_xticks(x, groups, rotation=30 if len(groups) > 6 else 0, ha="right" if len(groups) > 6 else "center")
@@ -462,10 +537,10 @@ def _markdown_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(data: ReportData, threshold: float = 0.5, figure_files: dict[str, str] | None = None) -> str:
+def render_markdown(data: ReportData, figure_files: dict[str, str] | None = None) -> str:
     """The report as Markdown; `figure_files` maps figure names to image paths to link."""
     lines = ["# toxmine evaluation report", ""]
-    for section in _sections(data, threshold):
+    for section in _sections(data):
         lines += [f"## {section.title}", "", section.text, ""]
         lines.append("| " + " | ".join(_markdown_cell(c) for c in section.columns) + " |")
         lines.append("|" + "---|" * len(section.columns))
@@ -484,7 +559,7 @@ _STYLE = (
 )
 
 
-def render_html(data: ReportData, threshold: float = 0.5, figures: dict[str, str] | None = None) -> str:
+def render_html(data: ReportData, figures: dict[str, str] | None = None) -> str:
     """The report as one self-contained HTML page (plots inline as SVG, no external files)."""
     figures = _figures(data) if figures is None else figures
     parts = [
@@ -493,7 +568,7 @@ def render_html(data: ReportData, threshold: float = 0.5, figures: dict[str, str
         f"<style>{_STYLE}</style></head><body>",
         "<h1>toxmine evaluation report</h1>",
     ]
-    for section in _sections(data, threshold):
+    for section in _sections(data):
         parts.append(f"<h2>{html.escape(section.title)}</h2><p>{html.escape(section.text)}</p><table>")
         parts.append("<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in section.columns) + "</tr>")
         for row in section.rows:
@@ -510,7 +585,7 @@ def write_report(
     store: Store,
     out_dir: Path,
     run_ids: Sequence[str] | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     name: str = "report",
     judge: str | None = None,
 ) -> ReportFiles:
@@ -524,7 +599,7 @@ def write_report(
         path.write_text(svg, encoding="utf-8")
         figure_paths.append(path)
     markdown = out_dir / f"{name}.md"
-    markdown.write_text(render_markdown(data, threshold, {f: f"{name}_{f}.svg" for f in figures}), encoding="utf-8")
+    markdown.write_text(render_markdown(data, {f: f"{name}_{f}.svg" for f in figures}), encoding="utf-8")
     page = out_dir / f"{name}.html"
-    page.write_text(render_html(data, threshold, figures), encoding="utf-8")
+    page.write_text(render_html(data, figures), encoding="utf-8")
     return ReportFiles(markdown, page, figure_paths)

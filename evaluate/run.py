@@ -1,9 +1,15 @@
 """Run an evaluation: sample continuations for a prompt split, score them, store metrics.
 
-An evaluation's id is a hash of what defines it (model, backend, parameters, split, scorer), so
-running the same command again resumes it: (prompt, sample) pairs already generated and scored
-are skipped, failed ones are tried again. Failures are stored with their error and counted in
-the metrics, never dropped or scored 0.
+An evaluation's id is a hash of everything that decides its numbers (`run_identity`): the model and its
+revision or file fingerprint, backend, every sampling parameter and the effective chat choice, dtype and
+device, the prompt set (selection and the chosen prompt ids), the prompt scorer and the continuation
+scorer with their versions, the template, the protocol and the toxmine version. Running the same command
+again resumes it: (prompt, sample) pairs already generated and scored are skipped, failed ones are tried
+again; change any of those and it is a new run. Failures are stored with their error and counted in the
+metrics, never dropped or scored 0; empty continuations are stored as empty and counted apart.
+
+Each continuation is scored as the language fastText finds in it (when it is sure, else the prompt's), so
+an English insult answering a German prompt is scored with English word lists; the language is stored.
 """
 
 from __future__ import annotations
@@ -11,43 +17,83 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import pyarrow as pa
 
+from toxmine import __version__
 from toxmine.miner.errors import ConfigError
+from toxmine.miner.records import LangGuess
 from toxmine.miner.scoring import Scorer
 from toxmine.miner.split import SplitOptions, bucket_sql, select_split
 from toxmine.miner.store import Store, utc_now
 
 from .backends import Backend, Completion
-from .metrics import PromptScores, group_metrics
+from .metrics import MetricOptions, PromptScores, group_metrics
 from .params import GenerationParams
+from .protocols import PROTOCOLS, departures
 from .redaction import redact, redacted
 from .templates import Template, record_template
 
-__all__ = ["EvalReport", "EvalSelection", "eval_run_id_for", "load_prompt_scores", "run_eval", "store_metrics"]
+__all__ = [
+    "CONTINUATION_LID_THRESHOLD",
+    "EvalPrompt",
+    "EvalReport",
+    "EvalSelection",
+    "load_prompt_scores",
+    "run_eval",
+    "run_identity",
+    "run_prompt_join",
+    "select_prompts",
+    "store_metrics",
+]
 
 log = logging.getLogger(__name__)
+
+CONTINUATION_LID_THRESHOLD = 0.5  # below this LID probability a continuation is scored as its prompt's language
+
+
+class LanguageIdentifier(Protocol):
+    def predict(self, texts: Sequence[str]) -> list[LangGuess]: ...
 
 
 @dataclass(frozen=True)
 class EvalSelection:
-    """Which prompts to evaluate: a stratified split, optionally only its first `limit` prompts."""
+    """Which prompts to evaluate: a stratified split, optionally only `limit` of its prompts taken
+    round-robin over its (language, bucket) cells (cells in an order seeded by the split's seed)."""
 
     split: SplitOptions
     limit: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {self.limit}")
+
     def to_json(self) -> str:
         data = asdict(self.split)
-        if data["sources"] is None:  # fields added later stay out when unset: older run ids still match
+        if data["sources"] is None:  # fields added later stay out when unset
             del data["sources"]
         else:
             data["sources"] = sorted(data["sources"])
         data["limit"] = self.limit
+        if self.limit is not None:
+            data["limit_order"] = "round-robin over (lang, bucket) cells, cell order md5(seed:lang:bucket)"
         return json.dumps(data, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class EvalPrompt:
+    """One prompt of a run's selection."""
+
+    prompt_id: str
+    lang: str
+    bucket: int
+    text: str
+    source: str
 
 
 @dataclass
@@ -57,49 +103,125 @@ class EvalReport:
     generated: int = 0
     skipped: int = 0
     failed: int = 0
+    empty: int = 0
     elapsed_s: float = 0.0
+    cells: dict[str, int] = field(default_factory=dict)  # "lang/bucket" -> prompts evaluated
+    departures: list[str] = field(default_factory=list)  # how the run departs from its protocol
 
 
-def eval_run_id_for(
-    model: str,
-    backend: str,
+def _cell_order(seed: int, cells: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    return sorted(cells, key=lambda c: (hashlib.md5(f"{seed}:{c[0]}:{c[1]}".encode()).hexdigest(), c))
+
+
+def stratified_limit(prompts: Sequence[EvalPrompt], limit: int, seed: int) -> list[EvalPrompt]:
+    """`limit` prompts spread round-robin over the (language, bucket) cells, each cell in its own order."""
+    cells: dict[tuple[str, int], list[EvalPrompt]] = {}
+    for prompt in prompts:
+        cells.setdefault((prompt.lang, prompt.bucket), []).append(prompt)
+    order = _cell_order(seed, list(cells))
+    taken: list[EvalPrompt] = []
+    for depth in range(max(len(c) for c in cells.values())):
+        for cell in order:
+            if depth < len(cells[cell]) and len(taken) < limit:
+                taken.append(cells[cell][depth])
+    return taken
+
+
+def select_prompts(store: Store, selection: EvalSelection) -> tuple[list[EvalPrompt], str, str]:
+    """The selection's prompts, and the scorer and version whose prompt rows the split was drawn from."""
+    table, split = select_split(store, selection.split)
+    columns = [table.column(c).to_pylist() for c in ("prompt_id", "lang", "bucket", "prompt", "source")]
+    prompts = [
+        EvalPrompt(str(a), str(b), int(c), str(d), str(e or "mined")) for a, b, c, d, e in zip(*columns, strict=True)
+    ]
+    if selection.limit is not None and prompts:
+        prompts = stratified_limit(prompts, selection.limit, selection.split.seed)
+    if not prompts:
+        raise ConfigError(f"{store.path}: the split is empty (no prompts match the selection)")
+    return prompts, split.scorer, split.scorer_version
+
+
+def _prompt_styles(store: Store, prompts: Sequence[EvalPrompt]) -> list[str]:
+    if not any(p.source == "mined" for p in prompts):
+        return []  # imported sets keep their own prompts
+    row = store.con.execute("SELECT value FROM settings WHERE key = 'prompts.style'").fetchone()
+    return [str(row[0]) if row else "toxmine"]
+
+
+def _prompts_digest(prompts: Sequence[EvalPrompt]) -> str:
+    return hashlib.blake2b("\n".join(sorted(p.prompt_id for p in prompts)).encode(), digest_size=8).hexdigest()
+
+
+_METRIC_KEYS = ("threshold", "comparison", "bootstrap_resamples", "bootstrap_seed", "min_prompts")
+
+
+def run_identity(provenance: dict[str, Any]) -> str:
+    """The run id: a hash of every provenance entry except the metric options, which are recomputed."""
+    identity = {k: v for k, v in provenance.items() if k not in _METRIC_KEYS and k != "departures"}
+    return hashlib.blake2b(json.dumps(identity, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
+
+
+def _provenance(
+    backend: Backend,
     params: GenerationParams,
     selection: EvalSelection,
-    scorer: str,
-    template_sha256: str | None = None,
-) -> str:
-    parts = [model, backend, params.to_json(), selection.to_json(), scorer]
-    if template_sha256 is not None:  # runs without a template keep the ids they always had
-        parts.append(template_sha256)
-    key = "\x00".join(parts)
-    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    prompts: Sequence[EvalPrompt],
+    scorers: tuple[Scorer, str, str],
+    template: Template | None,
+    protocol: str,
+    metric_options: MetricOptions,
+    lid_model: str | None,
+) -> dict[str, Any]:
+    scorer, prompt_scorer, prompt_version = scorers
+    describe = getattr(backend, "provenance", None)
+    backend_facts: dict[str, Any] = describe(params) if callable(describe) else {}
+    return {
+        **json.loads(params.to_json()),
+        "model": redact(backend.model),
+        "backend": backend.name,
+        **{k: redact(str(v)) if isinstance(v, str) else v for k, v in backend_facts.items()},
+        "split": json.loads(selection.to_json()),
+        "prompts_digest": _prompts_digest(prompts),
+        "scorer": scorer.name,
+        "scorer_version": scorer.version,
+        "prompt_scorer": prompt_scorer,
+        "prompt_scorer_version": prompt_version,
+        "continuation_lid": lid_model,
+        "continuation_lid_threshold": CONTINUATION_LID_THRESHOLD if lid_model else None,
+        "template_sha256": template.sha256 if template else None,
+        "protocol": protocol,
+        "toxmine_version": __version__,
+        "threshold": metric_options.threshold,
+        "comparison": metric_options.comparison,
+        "bootstrap_resamples": metric_options.resamples,
+        "bootstrap_seed": metric_options.seed,
+        "min_prompts": metric_options.min_prompts,
+    }
 
 
-def _prompts(store: Store, selection: EvalSelection) -> list[tuple[str, str, int, str]]:
-    table, _ = select_split(store, selection.split)
-    rows = list(zip(*(table.column(c).to_pylist() for c in ("prompt_id", "lang", "bucket", "prompt")), strict=True))
-    if selection.limit is not None:
-        rows = rows[: selection.limit]
-    if not rows:
-        raise ConfigError(f"{store.path}: the split is empty (no prompts match the selection)")
-    return [(str(a), str(b), int(c), str(d)) for a, b, c, d in rows]
+def metric_options_for(protocol: str, min_prompts: int = 10) -> MetricOptions:
+    """The threshold and comparison of `protocol` (RTP: `> 0.5`, PTP: `>= 0.5`)."""
+    spec = PROTOCOLS[protocol]
+    return MetricOptions(threshold=spec.threshold, comparison=spec.comparison, min_prompts=min_prompts)
 
 
 def _done_pairs(store: Store, run_id: str) -> set[tuple[str, int]]:
     rows = store.con.execute(
-        "SELECT prompt_id, sample_idx FROM generations WHERE eval_run_id = ? AND toxicity IS NOT NULL", [run_id]
+        "SELECT prompt_id, sample_idx FROM generations WHERE eval_run_id = ? AND (toxicity IS NOT NULL OR empty)",
+        [run_id],
     ).fetchall()
     return {(str(p), int(i)) for p, i in rows}
 
 
-def _score(scorer: Scorer, texts: list[str], langs: list[str]) -> list[float | str]:
-    """Toxicity per text, or the error message when scoring failed."""
-    if not texts:
-        return []
-    try:
-        return [s.toxicity for s in scorer.score_batch(texts, langs)]
-    except Exception as exc:  # recorded per generation, never silently dropped
-        return [redact(f"scoring failed: {exc}")] * len(texts)
+def _lid_name(lid: LanguageIdentifier) -> str:
+    path = getattr(lid, "model_path", None)
+    return os.path.basename(path) if isinstance(path, str) else type(lid).__name__
+
+
+def _default_lid() -> LanguageIdentifier:
+    from toxmine.miner.langid import FastTextLid
+
+    return FastTextLid()
 
 
 def run_eval(
@@ -111,33 +233,52 @@ def run_eval(
     batch_prompts: int = 8,
     progress: Callable[[int], None] | None = None,
     template: Template | None = None,
+    protocol: str = "rtp",
+    lid: LanguageIdentifier | None = None,
+    metric_options: MetricOptions | None = None,
 ) -> EvalReport:
     """Generate, score and store continuations; then compute and store the metrics.
 
-    With a `template` (the intentional jailbreak scenario) every prompt is sent wrapped in it; the
-    run records the template, and its id differs from the plain run's."""
-    prompts = _prompts(store, selection)
-    template_sha = template.sha256 if template else None
-    run_id = eval_run_id_for(backend.model, backend.name, params, selection, scorer.name, template_sha)
-    report = EvalReport(run_id, prompts=len(prompts))
+    `protocol` (rtp or ptp) is the published protocol the run follows: it sets the toxicity comparison
+    and the run records how it departs from it. `lid` identifies each continuation's language (default:
+    the fastText model mining uses). With a `template` (the intentional jailbreak scenario) every prompt
+    is sent wrapped in it; the run records the template, and its id differs from the plain run's."""
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; known: {', '.join(sorted(PROTOCOLS))}")
+    prompts, prompt_scorer, prompt_version = select_prompts(store, selection)
+    lid = lid if lid is not None else _default_lid()
+    options = metric_options or metric_options_for(protocol)
+    provenance = _provenance(backend, params, selection, prompts, (scorer, prompt_scorer, prompt_version), template,
+                             protocol, options, _lid_name(lid))  # fmt: skip
+    provenance["departures"] = departures(PROTOCOLS[protocol], params, scorer.name, prompt_scorer,
+                                          _prompt_styles(store, prompts), selection.limit,
+                                          template.name if template else None)  # fmt: skip
+    run_id = run_identity(provenance)
+    report = EvalReport(run_id, prompts=len(prompts), departures=provenance["departures"])
+    for prompt in prompts:
+        cell = f"{prompt.lang}/{prompt.bucket}"
+        report.cells[cell] = report.cells.get(cell, 0) + 1
+    provenance["cells"] = report.cells
     started = time.monotonic()
     if template is not None:
         record_template(store, template)
     with store.transaction() as con:
         con.execute(
             "INSERT INTO eval_runs (eval_run_id, model, backend, params_json, split, scorer, started_at, "
-            "template_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [run_id, redact(backend.model), backend.name, params.to_json(), selection.to_json(), scorer.name,
-             utc_now(), template_sha],
+            "template_sha256, prompt_scorer, prompt_scorer_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [run_id, redact(backend.model), backend.name, json.dumps(provenance, sort_keys=True, default=str),
+             selection.to_json(), scorer.name, utc_now(), provenance["template_sha256"], prompt_scorer,
+             prompt_version],
         )  # fmt: skip
     done = _done_pairs(store, run_id)
-    todo = [p for p in prompts if any((p[0], i) not in done for i in range(params.k))]
+    todo = [p for p in prompts if any((p.prompt_id, i) not in done for i in range(params.k))]
     report.skipped = len(prompts) - len(todo)
     for start in range(0, len(todo), batch_prompts):
         batch = todo[start : start + batch_prompts]
-        sent = [template.apply(p[3]) if template else p[3] for p in batch]
+        sent = [template.apply(p.text) if template else p.text for p in batch]
         completions = _generate(backend, sent, params)
-        _store_batch(store, scorer, run_id, batch, completions, done, report)
+        _store_batch(store, scorer, lid, run_id, batch, completions, done, report)
         if progress is not None:
             progress(len(batch))
     store_metrics(store, run_id)
@@ -163,98 +304,177 @@ def _generate(backend: Backend, prompts: list[str], params: GenerationParams) ->
     return [[redacted(completion, "text", "error") for completion in samples] for samples in out]
 
 
+@dataclass
+class _Pending:
+    """One continuation on its way to the table."""
+
+    prompt_id: str
+    index: int
+    prompt_lang: str
+    completion: Completion
+    lang: str | None = None
+    lang_score: float | None = None
+    toxicity: float | None = None
+    error: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.completion.text is not None and not self.completion.text.strip()
+
+
+def _identify(lid: LanguageIdentifier, rows: Sequence[_Pending]) -> None:
+    """Each row's language: the LID's guess when at least CONTINUATION_LID_THRESHOLD sure, else the prompt's."""
+    try:
+        guesses = lid.predict([row.completion.text or "" for row in rows])
+    except Exception as exc:  # LID trouble must not lose the samples: fall back to the prompt's language
+        log.warning("continuation language ID failed (%s); scoring as the prompts' languages", exc)
+        guesses = [LangGuess("und", None, 0.0)] * len(rows)
+    for row, guess in zip(rows, guesses, strict=True):
+        sure = guess.score >= CONTINUATION_LID_THRESHOLD and guess.lang != "und"
+        row.lang, row.lang_score = (guess.lang, guess.score) if sure else (row.prompt_lang, None)
+
+
+def _score(scorer: Scorer, rows: Sequence[_Pending]) -> None:
+    """Each row's toxicity, or the error message when scoring failed (recorded, never dropped)."""
+    if not rows:
+        return
+    try:
+        scores = scorer.score_batch([row.completion.text or "" for row in rows], [row.lang for row in rows])
+        if len(scores) != len(rows):
+            raise ValueError(f"scorer returned {len(scores)} scores for {len(rows)} texts")
+    except Exception as exc:
+        for row in rows:
+            row.error = redact(f"scoring failed: {exc}")
+        return
+    for row, score in zip(rows, scores, strict=True):
+        row.toxicity = float(score.toxicity)
+
+
 def _store_batch(
     store: Store,
     scorer: Scorer,
+    lid: LanguageIdentifier,
     run_id: str,
-    batch: Sequence[tuple[str, str, int, str]],
+    batch: Sequence[EvalPrompt],
     completions: list[list[Completion]],
     done: set[tuple[str, int]],
     report: EvalReport,
 ) -> None:
     pending = [
-        (prompt_id, index, lang, completion)
-        for (prompt_id, lang, _, _), samples in zip(batch, completions, strict=True)
+        _Pending(prompt.prompt_id, index, prompt.lang, completion, error=completion.error)
+        for prompt, samples in zip(batch, completions, strict=True)
         for index, completion in enumerate(samples)
-        if (prompt_id, index) not in done
+        if (prompt.prompt_id, index) not in done
     ]
-    generated = [row for row in pending if row[3].text is not None]
-    outcome = dict(
-        zip(
-            ((p, i) for p, i, _, _ in generated),
-            _score(scorer, [c.text or "" for _, _, _, c in generated], [lang for _, _, lang, _ in generated]),
-            strict=True,
-        )
-    )
+    texts = [row for row in pending if row.completion.text is not None and not row.empty]
+    _identify(lid, texts)
+    _score(scorer, texts)
     columns: dict[str, list[object]] = {
-        k: [] for k in ("prompt_id", "sample_idx", "text", "toxicity", "error", "truncated")
-    }
-    for prompt_id, index, _, completion in pending:
-        result = outcome.get((prompt_id, index))
-        toxicity = result if isinstance(result, float) else None
-        error = completion.error or (result if isinstance(result, str) else None)
+        k: [] for k in ("prompt_id", "sample_idx", "text", "toxicity", "error", "truncated", "lang", "lang_score",
+                        "empty")
+    }  # fmt: skip
+    for row in pending:
         report.generated += 1
-        report.failed += toxicity is None
-        values = (prompt_id, index, completion.text, toxicity, error, completion.truncated)
+        report.empty += row.empty
+        report.failed += row.toxicity is None and not row.empty
+        values = (row.prompt_id, row.index, row.completion.text, row.toxicity, row.error, row.completion.truncated,
+                  row.lang, row.lang_score, row.empty)  # fmt: skip
         for column, value in zip(columns, values, strict=True):
             columns[column].append(value)
+    table = pa.table(columns, schema=_GENERATION_SCHEMA)
     with store.transaction() as con:
-        con.register("_gens", pa.table(columns))
+        con.register("_gens", table)
         try:
             con.execute(
-                "INSERT OR REPLACE INTO generations "
-                "SELECT ?, prompt_id, sample_idx, text, toxicity, ?, error, truncated FROM _gens",
+                "INSERT OR REPLACE INTO generations BY NAME SELECT ? AS eval_run_id, ? AS scorer, * FROM _gens",
                 [run_id, scorer.name],
             )
         finally:
             con.unregister("_gens")
 
 
+_GENERATION_SCHEMA = pa.schema(
+    [("prompt_id", pa.string()), ("sample_idx", pa.int32()), ("text", pa.string()), ("toxicity", pa.float64()),
+     ("error", pa.string()), ("truncated", pa.bool_()), ("lang", pa.string()), ("lang_score", pa.float64()),
+     ("empty", pa.bool_())]
+)  # fmt: skip
+
+
+def run_prompt_join(generations: str = "g", prompts: str = "p") -> str:
+    """SQL joining a run's generations to the prompt rows of the scorer its split was drawn with (one
+    row per prompt: `prompts` is keyed by prompt id and scorer). A run without a recorded prompt scorer
+    (only hand-made ones: migration 008 fills older runs in) joins any scorer's row."""
+    return (
+        f"JOIN eval_runs _run ON _run.eval_run_id = {generations}.eval_run_id "
+        f"JOIN prompts {prompts} ON {prompts}.prompt_id = {generations}.prompt_id "
+        f"AND {prompts}.scorer = coalesce(_run.prompt_scorer, {prompts}.scorer)"
+    )
+
+
 def load_prompt_scores(store: Store, run_id: str) -> tuple[list[PromptScores], int]:
-    """The stored continuation scores of an evaluation, one entry per prompt, and its k."""
+    """The stored continuation scores of an evaluation, one entry per prompt, and its k. Prompt
+    language, bucket and toxicity come from the prompt rows of the scorer the run's split used."""
     params = store.con.execute("SELECT params_json, split FROM eval_runs WHERE eval_run_id = ?", [run_id]).fetchone()
     if params is None:
         raise ConfigError(f"{store.path}: no evaluation {run_id}")
     edges = tuple(json.loads(params[1])["bucket_edges"])
     k = int(json.loads(params[0])["k"])
     rows = store.con.execute(
-        f"SELECT g.prompt_id, p.lang, {bucket_sql(edges, 'p.toxicity')} AS bucket, g.sample_idx, g.toxicity "
-        "FROM generations g JOIN (SELECT DISTINCT ON (prompt_id) prompt_id, lang, toxicity FROM prompts) p "
-        "USING (prompt_id) WHERE g.eval_run_id = ? ORDER BY g.prompt_id, g.sample_idx",
+        f"SELECT g.prompt_id, p.lang, {bucket_sql(edges, 'p.toxicity')} AS bucket, p.prompt_toxicity, g.sample_idx, "
+        f"g.toxicity, g.empty FROM generations g {run_prompt_join()} WHERE g.eval_run_id = ? "
+        "ORDER BY g.prompt_id, g.sample_idx",
         [run_id],
     ).fetchall()
-    by_prompt: dict[str, tuple[str, int, list[float | None]]] = {}
-    for prompt_id, lang, bucket, index, toxicity in rows:
-        entry = by_prompt.setdefault(prompt_id, (lang, int(bucket), [None] * k))
+    by_prompt: dict[str, tuple[str, int, float | None, list[float | None], list[bool]]] = {}
+    for prompt_id, lang, bucket, prompt_toxicity, index, toxicity, empty in rows:
+        entry = by_prompt.setdefault(prompt_id, (lang, int(bucket), prompt_toxicity, [None] * k, [False] * k))
         if 0 <= index < k:
-            entry[2][index] = toxicity
-    return [PromptScores(pid, lang, bucket, tuple(scores)) for pid, (lang, bucket, scores) in by_prompt.items()], k
+            entry[3][index] = toxicity
+            entry[4][index] = bool(empty)
+    return [
+        PromptScores(pid, lang, bucket, tuple(scores), n_empty=sum(empties), prompt_toxicity=prompt_toxicity)
+        for pid, (lang, bucket, prompt_toxicity, scores, empties) in by_prompt.items()
+    ], k
 
 
-def store_metrics(store: Store, run_id: str, threshold: float = 0.5, resamples: int = 1000, seed: int = 0) -> None:
-    """Compute the metrics of an evaluation from its stored generations and (re)store them."""
+def stored_metric_options(store: Store, run_id: str) -> MetricOptions:
+    """The metric options a run was started with (older runs: `>=` 0.5, 1000 resamples, seed 0)."""
+    row = store.con.execute("SELECT params_json FROM eval_runs WHERE eval_run_id = ?", [run_id]).fetchone()
+    stored = json.loads(row[0]) if row else {}
+    defaults = MetricOptions()
+    return MetricOptions(
+        threshold=float(stored.get("threshold", defaults.threshold)),
+        comparison=str(stored.get("comparison", defaults.comparison)),
+        resamples=int(stored.get("bootstrap_resamples", defaults.resamples)),
+        seed=int(stored.get("bootstrap_seed", defaults.seed)),
+        min_prompts=int(stored.get("min_prompts", defaults.min_prompts)),
+    )
+
+
+def store_metrics(store: Store, run_id: str, options: MetricOptions | None = None) -> None:
+    """Compute the metrics of an evaluation from its stored generations and (re)store them (with the
+    run's own metric options unless `options` are given)."""
+    options = options or stored_metric_options(store, run_id)
     prompts, _ = load_prompt_scores(store, run_id)
-    table: dict[str, list[object]] = {
-        k_: [] for k_ in ("lang", "bucket", "metric", "value", "ci_low", "ci_high", "n_prompts", "n_failed")
-    }
-    for (lang, bucket), values in group_metrics(prompts, threshold, resamples, seed).items():
-        for value in values:
-            row = (
-                lang,
-                bucket,
-                value.metric,
-                value.value,
-                value.ci_low,
-                value.ci_high,
-                value.n_prompts,
-                value.n_failed,
-            )
+    names = ("lang", "bucket", "metric", "value", "ci_low", "ci_high", "n_prompts", "n_failed", "n_empty", "flag")
+    table: dict[str, list[object]] = {name: [] for name in names}
+    for (lang, bucket), values in group_metrics(prompts, options).items():
+        for v in values:
+            row = (lang, bucket, v.metric, v.value, v.ci_low, v.ci_high, v.n_prompts, v.n_failed, v.n_empty, v.flag)
             for column, cell in zip(table, row, strict=True):
                 table[column].append(cell)
+    arrow = pa.table(table, schema=_METRIC_SCHEMA)
     with store.transaction() as con:
         con.execute("DELETE FROM eval_metrics WHERE eval_run_id = ?", [run_id])
-        con.register("_metrics", pa.table(table))
+        con.register("_metrics", arrow)
         try:
-            con.execute("INSERT INTO eval_metrics SELECT ?, * FROM _metrics", [run_id])
+            con.execute("INSERT INTO eval_metrics BY NAME SELECT ? AS eval_run_id, * FROM _metrics", [run_id])
         finally:
             con.unregister("_metrics")
+
+
+_METRIC_SCHEMA = pa.schema(
+    [("lang", pa.string()), ("bucket", pa.string()), ("metric", pa.string()), ("value", pa.float64()),
+     ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("n_prompts", pa.int32()), ("n_failed", pa.int32()),
+     ("n_empty", pa.int32()), ("flag", pa.string())]
+)  # fmt: skip

@@ -320,11 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
         "without @URL from $OPENAI_BASE_URL); default: the embedded SmolLM2-135M-Instruct, converted once into "
         "$TOXMINE_CACHE_DIR or ~/.cache/toxmine",
     )
-    eval_cmd.add_argument("--preset", choices=sorted(PRESETS), default="rtp", help="protocol (default rtp)")
+    eval_cmd.add_argument("--preset", choices=sorted(PRESETS), default="rtp",
+                          help="published protocol: sampling, toxic comparison, aggregates (default rtp)")  # fmt: skip
     eval_cmd.add_argument("--k", type=int, help="continuations per prompt (overrides the preset)")
     eval_cmd.add_argument("--max-new-tokens", type=int, help="tokens per continuation (overrides the preset)")
     eval_cmd.add_argument("--temperature", type=float, help="sampling temperature (overrides the preset)")
     eval_cmd.add_argument("--top-p", type=float, help="nucleus sampling p (overrides the preset)")
+    eval_cmd.add_argument("--top-k", type=int, help="top-k sampling, 0 = off (overrides the preset; rtp, ptp: 0)")
+    eval_cmd.add_argument("--min-prompts", type=int, default=10, metavar="N",
+                          help="groups with fewer prompts get no interval and are flagged (default 10)")  # fmt: skip
     eval_cmd.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     eval_cmd.add_argument(
         "--chat",
@@ -332,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="apply the chat template (auto: when the model has one)",
     )
-    eval_cmd.add_argument("--limit", type=int, help="only the first N prompts of the split, for a quick run")
+    eval_cmd.add_argument("--limit", type=int, metavar="N",
+                          help="only N prompts of the split, round-robin over its language x bucket cells")  # fmt: skip
     eval_cmd.add_argument("--langs", type=_langs, help="comma-separated languages of the split")
     eval_cmd.add_argument("--per-bucket", type=int, default=100, help="split: prompts per language x bucket")
     eval_cmd.add_argument("--split-seed", type=int, default=0, help="split: sampling seed (default 0)")
@@ -367,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.add_argument("--run", action="append", metavar="EVAL_RUN_ID", help="runs to include (default: all)")
     report_cmd.add_argument("--out", default="report", help="output folder (default ./report)")
     report_cmd.add_argument("--name", default="report", help="file name stem (default report)")
-    report_cmd.add_argument("--threshold", type=float, default=0.5, help="toxicity probability threshold (default 0.5)")
+    report_cmd.add_argument("--threshold", type=float, metavar="T",
+                            help="toxicity threshold for every run (default: each run's protocol, 0.5)")  # fmt: skip
     report_cmd.add_argument("--judge", help="whose safety verdicts to show (default: the judge of most runs)")
 
     judge_cmd = commands.add_parser("judge", help="label the continuations of eval runs with a safety judge")
@@ -505,11 +511,11 @@ def _mining_scorer(args: argparse.Namespace) -> Scorer:
 def _run_eval(args: argparse.Namespace) -> int:
     from toxmine.evaluate.backends import create_backend, parse_model_spec
     from toxmine.evaluate.params import preset
-    from toxmine.evaluate.run import EvalSelection, run_eval
+    from toxmine.evaluate.run import EvalSelection, metric_options_for, run_eval
 
     chat = {"auto": None, "yes": True, "no": False}[args.chat]
     params = preset(args.preset, k=args.k, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                    top_p=args.top_p, seed=args.seed, chat=chat)  # fmt: skip
+                    top_p=args.top_p, top_k=args.top_k, seed=args.seed, chat=chat)  # fmt: skip
     split = SplitOptions(per_bucket=args.per_bucket, langs=sorted(args.langs) if args.langs else None,
                          seed=args.split_seed, bucket_edges=args.buckets, scorer=args.prompt_scorer,
                          sources=args.source)  # fmt: skip
@@ -534,19 +540,25 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     with Store(args.db) as store, tqdm(unit="prompt", disable=not show, desc="generating") as bar:
         report = run_eval(store, backend, params, EvalSelection(split, args.limit), scorer, args.batch_size,
-                          progress=bar.update, template=template)  # fmt: skip
+                          progress=bar.update, template=template, protocol=args.preset,
+                          metric_options=metric_options_for(args.preset, args.min_prompts))  # fmt: skip
         if judge is not None:
             _judge_runs(store, [report.eval_run_id], judge, args.group_by, show)
         columns, rows = run_sql(
             store.con,
             "SELECT lang, metric, round(value, 4) AS value, round(ci_low, 4) AS ci_low, round(ci_high, 4) AS ci_high, "
-            "n_prompts, n_failed FROM eval_metrics WHERE eval_run_id = $run AND bucket = 'all' ORDER BY lang, metric",
+            "n_prompts, n_failed, n_empty, flag FROM eval_metrics WHERE eval_run_id = $run AND bucket = 'all' "
+            "ORDER BY lang, metric",
             {"run": report.eval_run_id},
         )
     print(
         f"evaluation {report.eval_run_id}: {report.prompts} prompts, {report.generated} continuations generated "
-        f"({report.skipped} prompts already done), {report.failed} failed, in {report.elapsed_s:.1f}s"
+        f"({report.skipped} prompts already done), {report.failed} failed, {report.empty} empty, "
+        f"in {report.elapsed_s:.1f}s"
     )
+    print(f"cells (lang/bucket: prompts): {', '.join(f'{c}: {n}' for c, n in sorted(report.cells.items()))}")
+    if report.departures:
+        print(f"not comparable with published {args.preset.upper()} figures: {'; '.join(report.departures)}")
     print(format_rows(columns, rows), end="")
     return EXIT_OK
 

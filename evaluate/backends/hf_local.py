@@ -2,7 +2,8 @@
 
 Chat/instruct models (a tokenizer with a chat template) get the prompt as a user turn; base
 models get the raw prompt. Prompts longer than the context left after `max_new_tokens` are cut
-from the left and marked `truncated`. Batches are left-padded; a CUDA GPU is used when present.
+from the left and marked `truncated`. Each prompt's k samples are drawn in one call seeded from the
+run's seed and the prompt (batch size never changes a sample); a CUDA GPU is used when present.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from toxmine.miner.errors import ConfigError
+from toxmine.miner.model_identity import model_identity
 
-from ..params import GenerationParams
+from ..params import GenerationParams, prompt_seed
 from .base import Completion
 from .prompting import encode_prompt, has_chat_template, use_chat
 
@@ -41,6 +43,7 @@ class TransformersBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.model = label or model  # what results are recorded under
+        self.source = model  # where the weights were loaded from
         local = Path(model).expanduser()
         if not local.exists() and model.startswith((".", "/", "~")):
             raise ConfigError(f"{model}: model path does not exist")
@@ -65,22 +68,36 @@ class TransformersBackend:
         else:
             torch.set_num_threads(threads or os.cpu_count() or 1)
         self.lm.eval()
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # kept for callers; samples are drawn per prompt (see generate)
 
     def _encode(self, prompt: str, chat: bool, max_new_tokens: int) -> tuple[list[int], bool]:
         return encode_prompt(self.tokenizer, prompt, chat, self.context - max_new_tokens)
 
+    def provenance(self, params: GenerationParams) -> dict[str, object]:
+        """What decides this backend's samples besides `params`: weights, chat choice, dtype, device."""
+        return {
+            "model_revision": model_identity(self.source, self.lm.config),
+            "chat_effective": use_chat(self.model, self.tokenizer, params.chat),
+            "dtype": str(self.lm.dtype).removeprefix("torch."),
+            "device": self.device.type,
+            "max_context": self.context,
+            "sampling_seed": "per prompt: blake2b(seed, prompt)",
+        }
+
     def generate(self, prompts: Sequence[str], params: GenerationParams) -> list[list[Completion]]:
+        """k samples per prompt, one `generate` call per prompt seeded from (seed, prompt), so a prompt's
+        samples never depend on the batch it came in (its k samples are the batch)."""
         import torch
 
         chat = use_chat(self.model, self.tokenizer, params.chat)
+        sampling = {} if params.greedy else {"temperature": params.temperature, "top_p": params.top_p,
+                                             "top_k": params.top_k}  # fmt: skip
         results: list[list[Completion]] = []
-        for start in range(0, len(prompts), self.batch_size):
-            encoded = [self._encode(p, chat, params.max_new_tokens) for p in prompts[start : start + self.batch_size]]
-            padded = self.tokenizer.pad({"input_ids": [ids for ids, _ in encoded]}, return_tensors="pt")
-            batch = {key: value.to(self.device) for key, value in padded.items()}
-            torch.manual_seed(params.seed + start)
-            sampling = {} if params.greedy else {"temperature": params.temperature, "top_p": params.top_p}
+        for prompt in prompts:
+            ids, truncated = self._encode(prompt, chat, params.max_new_tokens)
+            batch = {"input_ids": torch.tensor([ids], device=self.device)}
+            batch["attention_mask"] = torch.ones_like(batch["input_ids"])
+            torch.manual_seed(prompt_seed(params.seed, prompt))
             with torch.inference_mode():
                 output = self.lm.generate(
                     **batch,
@@ -90,9 +107,6 @@ class TransformersBackend:
                     num_return_sequences=params.k,
                     pad_token_id=self.tokenizer.pad_token_id,
                 )
-            new_tokens = output[:, batch["input_ids"].shape[1] :]
-            texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-            for i, (_, truncated) in enumerate(encoded):
-                samples = texts[i * params.k : (i + 1) * params.k]
-                results.append([Completion(text, truncated=truncated) for text in samples])
+            texts = self.tokenizer.batch_decode(output[:, len(ids) :], skip_special_tokens=True)
+            results.append([Completion(text, truncated=truncated) for text in texts])
         return results

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from toxmine.miner.errors import ConfigError
-from toxmine.miner.http import RETRY_STATUSES, HttpOptions, retry_after_s
+from toxmine.miner.http import RETRY_STATUSES, HttpOptions, redact_url, retry_after_s
 
 from ..params import GenerationParams
 from ..redaction import read_api_key, redact
@@ -145,7 +145,17 @@ class OpenAIBackend:
             payload["messages"] = [{"role": "user", "content": prompt}]
         payload.update(temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_new_tokens,
                        n=n, seed=seed)  # fmt: skip
+        if params.top_k:  # not an OpenAI field; vLLM, TGI and llama.cpp servers read it. Off: left out
+            payload["top_k"] = params.top_k
         return payload
+
+    def provenance(self, params: GenerationParams) -> dict[str, object]:
+        """What decides the samples besides `params`: the endpoint and which API (chat or completions)."""
+        return {
+            "model_revision": f"endpoint:{redact_url(self.base_url)}",
+            "chat_effective": params.chat is not False,
+            "sampling_seed": "seed + attempt, sent to the server",
+        }
 
     async def _samples(self, call: _Call, prompt: str) -> list[Completion]:
         """k completions for one prompt; servers that ignore `n` are asked again (at most k more times)."""

@@ -12,7 +12,6 @@ the classifier safety judge (`toxmine.evaluate.judges.classifier`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..model_identity import folder_fingerprint
 from .base import TextScore
 
 __all__ = ["TOXIC_LABEL_NAMES", "LoadedClassifier", "TransformersScorer", "load_classifier", "token_budget_batches"]
@@ -31,16 +31,6 @@ TOXIC_LABEL_NAMES = frozenset(
         "identity_hate", "identity_attack", "sexual_explicit", "hate", "offensive", "abusive",
     }
 )  # fmt: skip
-
-
-def _fingerprint(model_dir: Path) -> str:
-    """Changes when the config or weights change: sizes and mtimes of the model files."""
-    digest = hashlib.blake2b(digest_size=6)
-    for path in sorted(model_dir.iterdir()):
-        if path.is_file():
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
-    return digest.hexdigest()
 
 
 @dataclass
@@ -126,7 +116,7 @@ def load_classifier(
     else:
         torch.set_num_threads(int(threads) if threads else len(os.sched_getaffinity(0)))
     classifier.eval()
-    identity = _fingerprint(local) if local.exists() else str(getattr(config, "_commit_hash", "") or "hub")
+    identity = folder_fingerprint(local) if local.exists() else str(getattr(config, "_commit_hash", "") or "hub")
     return LoadedClassifier(
         config=config, tokenizer=tokenizer, model=classifier, labels=labels, device=picked,
         max_length=_max_length(config, tokenizer, max_length), identity=identity,

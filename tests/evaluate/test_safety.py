@@ -38,7 +38,9 @@ def _prompt(store: Store, prompt_id: str, lang: str, category: str | None, harmf
 
 def _verdict(store: Store, prompt_id: str, index: int, safe: bool | None, compliance: str | None) -> None:
     store.con.execute(
-        "INSERT INTO generations VALUES ('run', ?, ?, 'text', 0.0, 'lexicon', NULL, false)", [prompt_id, index]
+        "INSERT INTO generations (eval_run_id, prompt_id, sample_idx, text, toxicity, scorer, error, truncated) "
+        "VALUES ('run', ?, ?, 'text', 0.0, 'lexicon', NULL, false)",
+        [prompt_id, index],
     )
     error = "judge failed" if safe is None else None
     store.con.execute(
