@@ -97,9 +97,12 @@ def _score(scorer: Scorer, texts: list[str], langs: list[str]) -> list[float | s
     if not texts:
         return []
     try:
-        return [s.toxicity for s in scorer.score_batch(texts, langs)]
+        scores = scorer.score_batch(texts, langs)
+    except ConfigError:
+        raise
     except Exception as exc:  # recorded per generation, never silently dropped
         return [redact(f"scoring failed: {exc}")] * len(texts)
+    return [s.toxicity if s.error is None else redact(f"scoring failed: {s.error}") for s in scores]
 
 
 def run_eval(
