@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 import random
 import re
@@ -49,7 +48,6 @@ from .base import TextScore
 
 __all__ = ["DEFAULT_URL", "KEY_VARIABLE", "MAX_TEXT_BYTES", "TOXICITY_LANGUAGES", "PerspectiveScorer"]
 
-log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://commentanalyzer.googleapis.com/v1alpha1/comments:analyze"
 KEY_VARIABLE = "PERSPECTIVE_API_KEY"
