@@ -424,6 +424,12 @@ def _score(store: Store, scorer: Scorer, rows: list[_Row], fmt: str) -> ScoredTe
             texts.setdefault(text_digest(whole), (whole, row.lang))
     scored = score_texts(store, scorer, texts, SCORE_BATCH)
     tox = scored.toxicity
+    if scored.failed:  # rows with a text the scorer could not score are left out, as PTP drops them
+        kept = [row for row in rows if all(text_digest(t) in tox for t in (row.prompt, row.prompt + row.continuation))
+                and (not row.continuation or text_digest(row.continuation) in tox)]  # fmt: skip
+        log.warning("%s could not score %d texts: %d of %d rows left out (%s)", scorer.name, len(scored.failed),
+                    len(rows) - len(kept), len(rows), next(iter(scored.failed.values())))  # fmt: skip
+        rows[:] = kept
     for row in rows:
         row.prompt_toxicity = tox[text_digest(row.prompt)]
         row.continuation_toxicity = tox[text_digest(row.continuation)] if row.continuation else None

@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.progress import LOG_RECORD_ATTRS
+from toxmine.miner.secrets import api_key_problem
 
 __all__ = ["MASK", "MIN_SECRET_CHARS", "RedactingFilter", "read_api_key", "redact", "redact_handlers",
            "register_secret"]  # fmt: skip
@@ -88,17 +89,6 @@ def redacted(value: _T, *fields: str) -> _T:
     return dataclasses.replace(value, **changes) if changes else value  # type: ignore[type-var]
 
 
-def _problem(key: str) -> str | None:
-    """What makes a stripped key unusable in an Authorization header, without showing any of it."""
-    if any(char.isspace() for char in key):
-        return "whitespace (a space, tab or line break)"
-    if any(not char.isprintable() for char in key):
-        return "a control character"
-    if not key.isascii():
-        return "a character that is not ASCII"
-    return None
-
-
 def read_api_key(variable: str) -> str | None:
     """The API key in environment variable `variable` with surrounding whitespace stripped, registered
     for redaction; None when it is unset or blank. Raises ConfigError naming the variable (never the
@@ -110,7 +100,7 @@ def read_api_key(variable: str) -> str | None:
     key = raw.strip()
     if not key:
         return None
-    problem = _problem(key)
+    problem = api_key_problem(key)
     if problem is not None:
         raise ConfigError(f"${variable}: the API key holds {problem} inside it; set the variable to the key alone")
     return key

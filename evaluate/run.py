@@ -342,12 +342,17 @@ def _score(scorer: Scorer, rows: Sequence[_Pending]) -> None:
         scores = scorer.score_batch([row.completion.text or "" for row in rows], [row.lang for row in rows])
         if len(scores) != len(rows):
             raise ValueError(f"scorer returned {len(scores)} scores for {len(rows)} texts")
+    except ConfigError:
+        raise  # a misconfigured scorer (a refused key) stops the run; what is stored stays
     except Exception as exc:
         for row in rows:
             row.error = redact(f"scoring failed: {exc}")
         return
     for row, score in zip(rows, scores, strict=True):
-        row.toxicity = float(score.toxicity)
+        if score.error is None:
+            row.toxicity = float(score.toxicity)
+        else:  # a text the scorer could not score (Perspective's 400s): that continuation's failure
+            row.error = redact(f"scoring failed: {score.error}")
 
 
 def _store_batch(

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
@@ -43,6 +43,8 @@ class ScoreReport:
     prompts: int = 0
     texts_scored: int = 0
     cache_hits: int = 0
+    failed_prompts: int = 0  # left out: the scorer could not score one of their texts
+    failure_examples: list[str] = field(default_factory=list)  # a few distinct reasons
     elapsed_s: float = 0.0
 
 
@@ -85,7 +87,7 @@ def _score_missing(scorer: Scorer, texts: dict[str, tuple[str, str | None]], bat
         if len(results) != len(chunk):
             raise ToxmineError(f"scorer {scorer.name} returned {len(results)} scores for {len(chunk)} texts")
         for digest, result in zip(chunk, results, strict=True):
-            if not 0.0 <= result.toxicity <= 1.0:
+            if result.error is None and not 0.0 <= result.toxicity <= 1.0:
                 raise ToxmineError(f"scorer {scorer.name} returned toxicity {result.toxicity} outside [0, 1]")
             scored[digest] = result
     return scored
@@ -93,12 +95,14 @@ def _score_missing(scorer: Scorer, texts: dict[str, tuple[str, str | None]], bat
 
 @dataclass
 class ScoredTexts:
-    """Toxicity of a set of texts by digest, and the `scores` rows of those not cached yet."""
+    """Toxicity of a set of texts by digest, and the `scores` rows of those not cached yet. Texts the
+    scorer could not score are in `failed` (digest -> reason) only: not in `toxicity`, never cached."""
 
     toxicity: dict[str, float]
     score_rows: pa.Table  # text_hash, attribute, value of freshly scored texts
     cache_hits: int
     texts_scored: int
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 def score_texts(
@@ -108,7 +112,9 @@ def score_texts(
     `scores`, the others scored in batches of `batch`. Nothing is written: pass the result to
     `insert_scores` inside the caller's transaction."""
     cached = _cached(store, scorer, list(texts))
-    fresh = _score_missing(scorer, {k: v for k, v in texts.items() if k not in cached}, batch)
+    results = _score_missing(scorer, {k: v for k, v in texts.items() if k not in cached}, batch)
+    fresh = {digest: result for digest, result in results.items() if result.error is None}
+    failed = {digest: result.error for digest, result in results.items() if result.error is not None}
     score_rows: dict[str, list[object]] = {"text_hash": [], "attribute": [], "value": []}
     for digest, result in fresh.items():
         attributes = {"toxicity": result.toxicity, **result.attributes}
@@ -122,6 +128,7 @@ def score_texts(
         score_rows=pa.table(score_rows, schema=schema),
         cache_hits=len(cached),
         texts_scored=len(fresh),
+        failed=failed,
     )
 
 
@@ -198,7 +205,15 @@ def _score_page(
     prompt_rows: dict[str, list[object]] = {k: [] for k in (
         "prompt_id", "doc_id", "lang", "span_start", "span_end", "prompt", "continuation",
         "toxicity", "prompt_toxicity", "continuation_toxicity", "bucket")}  # fmt: skip
+    failed = 0
     for doc_id, lang, span, (k_prompt, k_cont, k_span) in planned:
+        reason = next((scored.failed[k] for k in (k_span, k_prompt, k_cont) if k in scored.failed), None)
+        if reason is not None:  # left out and counted, never stored with a made-up score
+            failed += 1
+            per_doc[doc_id] -= 1
+            if reason not in report.failure_examples and len(report.failure_examples) < 5:
+                report.failure_examples.append(reason)
+            continue
         values = (
             prompt_id_for(doc_id, span.start, span.end, span.text), doc_id, lang, span.start, span.end,
             span.prompt, span.continuation, toxicity[k_span], toxicity[k_prompt], toxicity[k_cont],
@@ -220,4 +235,8 @@ def _score_page(
             for name in ("_prompts", "_done"):
                 con.unregister(name)
     report.documents += len(docs)
-    report.prompts += len(planned)
+    report.prompts += len(planned) - failed
+    report.failed_prompts += failed
+    if failed:
+        log.warning("%s: %d prompts left out, the scorer could not score them (%s)", scorer.name, failed,
+                    next(iter(scored.failed.values())))  # fmt: skip

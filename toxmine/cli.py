@@ -103,7 +103,8 @@ def _add_scorer_options(parser: argparse.ArgumentParser) -> None:
     sc.add_argument(
         "--scorer",
         default="lexicon",
-        help="lexicon (offline word lists, default), transformers, or module:Class of a plug-in",
+        help="lexicon (offline word lists, default), transformers, perspective (Google's Perspective API, key in "
+        "$PERSPECTIVE_API_KEY; --scorer-option url=, qps=, languages=text|auto|en), or module:Class of a plug-in",
     )
     sc.add_argument(
         "--scorer-model",
@@ -185,6 +186,9 @@ def _run_score(args: argparse.Namespace, scorer: Scorer) -> ScoreReport:
         f"{report.prompts:,} prompts; {report.texts_scored:,} texts scored, {report.cache_hits:,} from cache, "
         f"in {report.elapsed_s:.1f}s"
     )
+    if report.failed_prompts:
+        print(f"{report.failed_prompts:,} prompts left out: the scorer could not score them "
+              f"(e.g. {'; '.join(report.failure_examples)})", file=sys.stderr)  # fmt: skip
     return report
 
 

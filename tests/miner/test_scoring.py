@@ -54,10 +54,10 @@ def test_packaged_lexicon_and_bad_word_lists(tmp_path: Path) -> None:
 
 
 def test_registry_names_and_plugins() -> None:
-    assert {"lexicon", "transformers"} <= set(SCORERS.names())
+    assert {"lexicon", "perspective", "transformers"} <= set(SCORERS.names())
     plugin = create_scorer("plugin_scorers:HashScorer")
     assert plugin.name == "hash"
-    with pytest.raises(ConfigError, match="unknown scorer 'nope'; known: lexicon, transformers"):
+    with pytest.raises(ConfigError, match="unknown scorer 'nope'; known: lexicon, perspective, transformers"):
         create_scorer("nope")
     with pytest.raises(ConfigError, match="cannot load"):
         create_scorer("no_such_module:Scorer")
