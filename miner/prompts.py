@@ -23,6 +23,7 @@ __all__ = [
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？…])\s+|(?<=[。！？])")
 _JOINERS = {"\u200d", "\u200c"}
+_WORD_GAP = re.compile(r"\s+")  # str patterns: \s is every character str.isspace() accepts
 
 
 DEFAULT_BUCKET_EDGES = (0.0, 0.25, 0.5, 0.75, 1.0)  # RTP's 4 equal-width toxicity bins
@@ -138,17 +139,17 @@ def _safe_char_boundary(text: str, index: int) -> int:
 
 
 def split_span(text: str, offset: int, fraction: float, unsegmented: bool) -> PromptSpan | None:
-    """Split `text` near `fraction` of its length: at a space for space-delimited scripts,
-    between characters (never inside a grapheme) for unsegmented ones. None if one side is empty."""
+    """Split `text` near `fraction` of its length: for space-delimited scripts at the start of the
+    word gap (any run of Unicode whitespace: newline, tab, NBSP, thin or ideographic space...) nearest
+    to it, the earlier on a tie; for unsegmented ones between characters, never inside a grapheme.
+    None if one side is blank."""
     target = int(len(text) * fraction)
     if unsegmented:
         cut = _safe_char_boundary(text, target)
     else:
-        left = text.rfind(" ", 0, target + 1)
-        right = text.find(" ", target)
-        candidates = [c for c in (left, right) if c > 0]
-        # no space at all (a long URL, code): fall back to a character boundary
-        cut = min(candidates, key=lambda c: abs(c - target)) if candidates else _safe_char_boundary(text, target)
+        gaps = [m.start() for m in _WORD_GAP.finditer(text) if m.start() > 0]
+        # no whitespace at all (a long URL, code): fall back to a character boundary
+        cut = min(gaps, key=lambda c: abs(c - target)) if gaps else _safe_char_boundary(text, target)
     prompt, continuation = text[:cut], text[cut:]
     if not prompt.strip() or not continuation.strip():
         return None
