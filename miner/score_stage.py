@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from .errors import ToxmineError
-from .prompts import PromptOptions, bucket_of, prompt_id_for, spans_of
+from .prompts import DEFAULT_PROMPT_STYLE, PROMPT_STYLES, PromptOptions, bucket_of, prompt_id_for, spans_of
 from .scoring.base import Scorer, TextScore
 from .store import Store
 
@@ -55,7 +55,16 @@ def _prompt_settings(options: PromptOptions) -> dict[str, str]:
         "prompts.split_fraction": str(options.split_fraction),
         "prompts.max_spans_per_doc": str(options.max_spans_per_doc),
         "prompts.bucket_edges": json.dumps(list(options.bucket_edges)),
+        "prompts.style": options.style,
     }
+
+
+def _record_legacy_style(store: Store) -> None:
+    """A database scored before prompt styles existed holds prompts.* settings but no prompts.style:
+    its prompts were cut in the toxmine style, so record that and another style is refused."""
+    keys = {row[0] for row in store.con.execute("SELECT key FROM settings WHERE key LIKE 'prompts.%'").fetchall()}
+    if keys and "prompts.style" not in keys:
+        store.ensure_settings({"prompts.style": DEFAULT_PROMPT_STYLE})
 
 
 def _cached(store: Store, scorer: Scorer, digests: list[str]) -> dict[str, float]:
@@ -156,6 +165,8 @@ def score_documents(
 ) -> ScoreReport:
     """Build and score prompts for every kept document this scorer has not handled yet."""
     options = options or PromptOptions()
+    PROMPT_STYLES[options.style].prepare()  # a missing dependency fails before any setting is stored
+    _record_legacy_style(store)
     store.ensure_settings(_prompt_settings(options))
     report = ScoreReport(scorer.name, scorer.version)
     started = time.monotonic()
@@ -215,7 +226,7 @@ def _score_page(
                 report.failure_examples.append(reason)
             continue
         values = (
-            prompt_id_for(doc_id, span.start, span.end, span.text), doc_id, lang, span.start, span.end,
+            prompt_id_for(doc_id, span.start, span.end, span.text, options.style), doc_id, lang, span.start, span.end,
             span.prompt, span.continuation, toxicity[k_span], toxicity[k_prompt], toxicity[k_cont],
             bucket_of(toxicity[k_span], options.bucket_edges),
         )  # fmt: skip

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from .errors import ConfigError
-from .prompts import DEFAULT_BUCKET_EDGES, check_bucket_edges
+from .prompts import DEFAULT_BUCKET_EDGES, PROMPT_STYLES, check_bucket_edges, style_from_settings
 from .store import Store
 
 __all__ = ["SplitOptions", "SplitReport", "bucket_label", "bucket_sql", "export_split", "select_split"]
@@ -194,6 +194,8 @@ def _card(store: Store, options: SplitOptions, report: SplitReport, langs: Seque
         "SELECT count(*), count(DISTINCT crawl), string_agg(DISTINCT crawl, ', ') FROM sources WHERE status != 'failed'"
     ).fetchone()
     settings = dict(store.con.execute("SELECT key, value FROM settings").fetchall())
+    style = style_from_settings(settings)
+    style_note = PROMPT_STYLES[style].description if style in PROMPT_STYLES else "unknown to this toxmine version"
     shortfall_note = (
         f"{len(report.shortfalls)} cells (marked *) hold fewer than {options.per_bucket} prompts; "
         f"{sum(report.shortfalls.values())} prompts short in all. Cells are never padded."
@@ -208,6 +210,7 @@ continuation, scored for toxicity and sampled per language and toxicity bucket.
 - Prompts: **{report.total}** in {len(langs)} languages x {n_buckets} buckets, up to {options.per_bucket} per cell
 - Scorer: `{report.scorer}` version `{report.scorer_version}`
 - Buckets (on the whole span's toxicity): {", ".join(bucket_label(edges, b) for b in range(n_buckets))}
+- Prompt style: `{style}` ({style_note})
 - Seed: {options.seed} (selection: the {options.per_bucket} smallest md5("{options.seed}:" + prompt_id) per cell)
 - Languages: {", ".join(langs) if langs else "none"}
 - Prompt sources: {", ".join(sorted(options.sources)) if options.sources else "all (mined and imported)"}

@@ -26,7 +26,7 @@ from toxmine.miner.langid import LidOptions
 from toxmine.miner.mine import MineReport, mine
 from toxmine.miner.process import ProcessOptions
 from toxmine.miner.progress import configure_logging, progress_wanted
-from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, PromptOptions
+from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, PROMPT_STYLES, PromptOptions
 from toxmine.miner.queries import format_rows, list_queries, load_query, run_sql
 from toxmine.miner.ray_mining import RayOptions, ray_session
 from toxmine.miner.score_stage import ScoreReport, score_documents
@@ -129,8 +129,15 @@ def _add_scorer_options(parser: argparse.ArgumentParser) -> None:
         help="extra keyword argument for the scorer (repeatable)",
     )
     pr = parser.add_argument_group("prompt spans (fixed per database)")
-    pr.add_argument("--prompt-min-chars", type=int, default=64, help="shortest span (default 64)")
-    pr.add_argument("--prompt-max-chars", type=int, default=512, help="longest span (default 512)")
+    pr.add_argument(
+        "--prompt-style",
+        choices=list(PROMPT_STYLES),
+        default="toxmine",
+        help="toxmine: word-boundary split (default); ptp: PolygloToxicityPrompts' character-midpoint split; "
+        "rtp: RealToxicityPrompts' sentences split at half their spaCy tokens",
+    )
+    pr.add_argument("--prompt-min-chars", type=int, default=None, help="shortest span (default 64)")
+    pr.add_argument("--prompt-max-chars", type=int, default=None, help="longest span (default 512; rtp: 1024)")
     pr.add_argument("--split-fraction", type=float, default=0.5, help="where spans split into prompt/continuation")
     pr.add_argument("--max-prompts-per-doc", type=int, default=8, help="spans taken per document (default 8)")
 
@@ -159,7 +166,8 @@ def _scorer_spec(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 def _prompt_options(args: argparse.Namespace) -> PromptOptions:
     try:
-        return PromptOptions(
+        return PromptOptions.for_style(
+            args.prompt_style,
             min_chars=args.prompt_min_chars,
             max_chars=args.prompt_max_chars,
             split_fraction=args.split_fraction,
@@ -472,7 +480,7 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
         http=_http_options(args),
     )
     sources = resolve_inputs(inputs, selection)
-    _prompt_options(args)
+    PROMPT_STYLES[_prompt_options(args).style].prepare()  # bad prompt options or a missing spaCy fail before mining
     with _ray_session(args) as ray_options:
         scorer = None if args.no_score else _mining_scorer(args)  # a bad model fails before mining starts
         show = progress_wanted() if args.progress is None else args.progress

@@ -94,3 +94,42 @@ def test_bad_options() -> None:
         PromptOptions(bucket_edges=(0.0, 0.6, 0.5, 1.0))
     with pytest.raises(ValueError):
         PromptOptions(split_fraction=1.0)
+
+
+@pytest.mark.parametrize(
+    "gap",
+    ["\n", "\t", "\u00a0", "\u2009", "\u3000", "\u202f", "\u2028", "\r\n", "\n\n"],
+    ids=[
+        "newline",
+        "tab",
+        "nbsp",
+        "thin-space",
+        "ideographic-space",
+        "narrow-nbsp",
+        "line-separator",
+        "crlf",
+        "blank-line",
+    ],
+)
+def test_split_lands_on_any_unicode_whitespace(gap: str) -> None:
+    """Bug 7: words separated only by newlines or other Unicode whitespace were cut mid-word."""
+    words = ["Съешь", "же", "ещё", "этих", "мягких", "французских", "булок", "выпей", "чаю"]
+    text = gap.join(words)
+    span = split_span(text, 0, 0.5, False)
+    assert span is not None and span.text == text
+    # the nearest word gap to the middle: the prompt ends with a whole word, the continuation starts with the gap
+    gaps = [i for i in range(1, len(text)) if text[i].isspace() and not text[i - 1].isspace()]
+    expected_cut = min(gaps, key=lambda g: abs(g - len(text) // 2))
+    assert len(span.prompt) == expected_cut
+    assert span.prompt.split()[-1] in words and span.continuation[0].isspace()
+
+
+def test_split_between_manual_page_lines() -> None:
+    """Bug 7 as seen on a Finnish manual page: one word per line, no spaces at all."""
+    text = "käyttö:\nohjelma\n[VALITSIMET]\nTIEDOSTO...\nnäyttää\ntiedoston\nsisällön"
+    span = split_span(text, 0, 0.5, False)
+    assert span is not None
+    assert (
+        span.prompt == "käyttö:\nohjelma\n[VALITSIMET]"
+        and span.continuation == "\nTIEDOSTO...\nnäyttää\ntiedoston\nsisällön"
+    )
