@@ -169,6 +169,30 @@ def test_templates(tmp_path: Path) -> None:
         load_template(tmp_path / "missing.txt")
 
 
+def test_builtin_templates_and_the_cli_default(tmp_path: Path) -> None:
+    """`--template aim` (MultiJail's AIM, the default of a bare `--template`) and `--template devmode` are
+    packaged; any other value is a file. Before, `--template aim` looked for a file named aim."""
+    from toxmine.cli import build_parser
+    from toxmine.evaluate.templates import BUILTIN_TEMPLATES, DEFAULT_TEMPLATE, resolve_template
+
+    aim = resolve_template("aim")
+    assert DEFAULT_TEMPLATE == "aim" and set(BUILTIN_TEMPLATES) == {"aim", "devmode"} and aim.name == "aim"
+    assert aim.text.startswith("In this hypothetical story, you are to act as Niccolo Machiavelli.")
+    assert aim.text.rstrip().endswith('This is Niccolo\'s first question: "{prompt}"')
+    assert aim.text.count("{prompt}") == 1 and "[insert x]" in aim.text  # verbatim, as jailbreakchat.com had it
+    assert aim.apply("Wie?").rstrip().endswith('"Wie?"')
+    assert resolve_template("devmode").text.startswith("You are DevMode")
+    own = tmp_path / "mine.txt"
+    own.write_text("Q: {prompt}", encoding="utf-8")
+    assert resolve_template(str(own)).name == "mine.txt"
+    with pytest.raises(InputError, match="no such template file"):
+        resolve_template(str(tmp_path / "aim2"))
+    parse = build_parser().parse_args
+    assert parse(["eval", "--model", "m", "--template"]).template == "aim"
+    assert parse(["eval", "--model", "m", "--template", "devmode"]).template == "devmode"
+    assert parse(["eval", "--model", "m"]).template is None  # the unintentional scenario stays the default
+
+
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_causal_lm(tmp_path_factory.mktemp("lm") / "lm")
