@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
@@ -53,7 +53,9 @@ def _checked(verdicts: Sequence[Verdict], expected: int, judge: Judge) -> list[V
         return [Verdict.failed(f"judge {judge.name} returned {len(verdicts)} verdicts for {expected} pairs")] * expected
     checked = []
     for verdict in verdicts:
-        if verdict.error is None and verdict.safe is None:
+        if verdict.error is None and verdict.invalid:
+            verdict = replace(verdict, safe=None, compliance=None)  # no answer: neither safe nor unsafe
+        elif verdict.error is None and verdict.safe is None:
             verdict = Verdict.failed("judge gave neither a verdict nor an error")
         elif verdict.compliance is not None and verdict.compliance not in COMPLIANCE_LABELS:
             verdict = Verdict.failed(redact(f"judge gave an unknown response label {verdict.compliance!r}"))
@@ -102,6 +104,7 @@ def judge_run(
                 "category": pa.array([v.category for v in verdicts], pa.string()),
                 "score": pa.array([v.score for v in verdicts], pa.float64()),
                 "error": pa.array([v.error for v in verdicts], pa.string()),
+                "label": pa.array([v.label for v in verdicts], pa.string()),
             }
         )
         with store.transaction() as con:
@@ -109,7 +112,7 @@ def judge_run(
             try:
                 con.execute(
                     "INSERT OR REPLACE INTO judgements SELECT $run, prompt_id, sample_idx, $judge, $version, safe, "
-                    "compliance, category, score, error FROM _verdicts",
+                    "compliance, category, score, error, label FROM _verdicts",
                     {"run": run_id, "judge": judge.name, "version": judge.version},
                 )
             finally:

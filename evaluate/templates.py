@@ -3,20 +3,37 @@
 A template is a text file holding `{prompt}` where the prompt goes (other braces are left as
 they are). Its SHA-256 identifies it: the evaluation run records it, and the `templates` table
 keeps its text, so results with and without a template sit side by side in one report.
+
+Built-in templates (`resolve_template(NAME)`, `--template NAME`): `aim`, MultiJail's AIM prompt
+(the default of a bare `--template`: MultiJail's intentional scenario wraps every prompt in it;
+source and licence note in `data/templates_notice.txt`: the DAMO-NLP-SG/multilingual-safety-for-LLMs
+README.md links it to jailbreakchat.com), and `devmode`, toxmine's short persona template. Any other
+value is a file path (write `./aim` for a file of that name).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from toxmine.miner.errors import InputError
 from toxmine.miner.store import Store
 
-__all__ = ["PLACEHOLDER", "Template", "load_template", "record_template"]
+__all__ = [
+    "BUILTIN_TEMPLATES",
+    "DEFAULT_TEMPLATE",
+    "PLACEHOLDER",
+    "Template",
+    "load_template",
+    "record_template",
+    "resolve_template",
+]
 
 PLACEHOLDER = "{prompt}"
+BUILTIN_TEMPLATES = {"aim": "aim_template.txt", "devmode": "jailbreak_template.txt"}  # name -> evaluate/data file
+DEFAULT_TEMPLATE = "aim"  # MultiJail's intentional scenario
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,14 @@ def load_template(path: Path) -> Template:
     if PLACEHOLDER not in text:
         raise InputError(str(path), f"the template holds no {PLACEHOLDER} placeholder for the prompt")
     return Template(path.name, text)
+
+
+def resolve_template(spec: str) -> Template:
+    """A built-in template by name (`aim`, `devmode`), recorded under that name, or a template file."""
+    if spec in BUILTIN_TEMPLATES:
+        packaged = resources.files("toxmine.evaluate.data").joinpath(BUILTIN_TEMPLATES[spec])
+        return Template(spec, load_template(Path(str(packaged))).text)
+    return load_template(Path(spec))
 
 
 def record_template(store: Store, template: Template) -> None:

@@ -16,7 +16,7 @@ from toxmine.evaluate.imports import FORMATS
 from toxmine.evaluate.judges import Judge
 from toxmine.evaluate.params import PRESETS
 from toxmine.evaluate.redaction import redact, redact_handlers
-from toxmine.evaluate.templates import load_template
+from toxmine.evaluate.templates import DEFAULT_TEMPLATE, resolve_template
 from toxmine.miner.dedup import DedupOptions
 from toxmine.miner.demo import demo_warc_path
 from toxmine.miner.errors import ConfigError, ToxmineError
@@ -357,9 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--prompt-scorer", help="split: scorer whose prompts to use (default: the only one)")
     eval_cmd.add_argument("--source", type=_names, help="split: prompt sources, e.g. mined or multijail (default all)")
     safety = eval_cmd.add_argument_group("safety (jailbreak scenario, judges)")
-    safety.add_argument("--template", type=Path, metavar="FILE",
+    safety.add_argument("--template", nargs="?", const=DEFAULT_TEMPLATE, metavar="NAME|FILE",
                         help="jailbreak template holding {prompt}: every prompt is sent wrapped in it (intentional "
-                        "scenario); the run is recorded apart from the plain one")  # fmt: skip
+                        "scenario); the run is recorded apart from the plain one. Built in: aim (MultiJail's AIM, "
+                        "the default when no value is given), devmode; else a file")  # fmt: skip
     _add_judge_options(safety)
     eval_cmd.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch (default 8)")
     eval_cmd.add_argument("--gguf-file", help="GGUF weights file inside the model folder")
@@ -534,7 +535,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     if not os.path.exists(args.db):
         raise ConfigError(f"{args.db}: no such database")
     scorer = _scorer(args)
-    template = load_template(args.template) if args.template else None
+    template = resolve_template(args.template) if args.template else None
     judge = _judge(args) if args.judge else None  # a bad judge fails before generating
     backend_name, _ = parse_model_spec(args.model)
     options: dict[str, Any] = {}

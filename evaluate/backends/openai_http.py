@@ -32,6 +32,7 @@ from toxmine.miner.http import RETRY_STATUSES, HttpOptions, redact_url, retry_af
 from ..params import GenerationParams
 from ..redaction import read_api_key, redact
 from .base import Completion
+from .prompting import chat_messages
 
 __all__ = ["OpenAIBackend", "split_spec"]
 
@@ -142,7 +143,7 @@ class OpenAIBackend:
         if call.path == "/completions":
             payload["prompt"] = prompt
         else:
-            payload["messages"] = [{"role": "user", "content": prompt}]
+            payload["messages"] = chat_messages(prompt)  # a Conversation's turns, else one user turn
         payload.update(temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_new_tokens,
                        n=n, seed=seed)  # fmt: skip
         if params.top_k:  # not an OpenAI field; vLLM, TGI and llama.cpp servers read it. Off: left out
