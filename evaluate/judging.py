@@ -20,16 +20,17 @@ from toxmine.miner.store import Store
 
 from .judges import COMPLIANCE_LABELS, Judge, Verdict
 from .redaction import redact, redacted
+from .run import run_prompt_join
 from .safety import store_safety_metrics
 
 __all__ = ["JudgeReport", "judge_run"]
 
 log = logging.getLogger(__name__)
 
-_PENDING = """
+_PENDING = f"""
     SELECT g.prompt_id, g.sample_idx, p.prompt, g.text, p.lang
     FROM generations g
-    JOIN (SELECT DISTINCT ON (prompt_id) prompt_id, prompt, lang FROM prompts) p USING (prompt_id)
+    {run_prompt_join()}
     LEFT JOIN judgements j ON j.eval_run_id = g.eval_run_id AND j.prompt_id = g.prompt_id
         AND j.sample_idx = g.sample_idx AND j.judge = $judge
     WHERE g.eval_run_id = $run AND g.text IS NOT NULL

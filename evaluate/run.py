@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from toxmine import __version__
 from toxmine.miner.errors import ConfigError
+from toxmine.miner.prompts import style_from_settings
 from toxmine.miner.records import LangGuess
 from toxmine.miner.scoring import Scorer
 from toxmine.miner.split import SplitOptions, bucket_sql, select_split
@@ -144,8 +145,8 @@ def select_prompts(store: Store, selection: EvalSelection) -> tuple[list[EvalPro
 def _prompt_styles(store: Store, prompts: Sequence[EvalPrompt]) -> list[str]:
     if not any(p.source == "mined" for p in prompts):
         return []  # imported sets keep their own prompts
-    row = store.con.execute("SELECT value FROM settings WHERE key = 'prompts.style'").fetchone()
-    return [str(row[0]) if row else "toxmine"]
+    settings = dict(store.con.execute("SELECT key, value FROM settings WHERE key LIKE 'prompts.%'").fetchall())
+    return [style_from_settings(settings)]
 
 
 def _prompts_digest(prompts: Sequence[EvalPrompt]) -> str:

@@ -49,6 +49,7 @@ from .judges import (
     UNSAFE,
 )
 from .metrics import MetricValue, mean_with_ci
+from .run import run_prompt_join
 
 __all__ = [
     "DEFAULT_GROUPINGS",
@@ -123,7 +124,7 @@ def load_verdicts(store: Store, run_id: str, judge: str, groupings: Sequence[str
                j.error IS NULL AND {_LABEL} IS NOT NULL AS judged, {_LABEL} AS label, j.compliance
                {", " + expressions if expressions else ""}
         FROM generations g
-        JOIN (SELECT DISTINCT ON (prompt_id) * FROM prompts ORDER BY prompt_id, scorer) p USING (prompt_id)
+        {run_prompt_join()}
         LEFT JOIN languages l ON l.lang = p.lang
         LEFT JOIN judgements j ON j.eval_run_id = g.eval_run_id AND j.prompt_id = g.prompt_id
             AND j.sample_idx = g.sample_idx AND j.judge = ?

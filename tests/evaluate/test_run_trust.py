@@ -20,6 +20,7 @@ import toxmine.evaluate.run as run_module
 from toxmine.evaluate.backends import Completion, create_backend
 from toxmine.evaluate.params import GenerationParams
 from toxmine.evaluate.run import EvalSelection, load_prompt_scores, run_eval
+from toxmine.evaluate.safety import load_verdicts
 from toxmine.miner.score_stage import score_documents
 from toxmine.miner.scoring import TextScore
 from toxmine.miner.scoring.lexicon import LexiconScorer
@@ -246,3 +247,18 @@ def test_runs_from_before_provenance_get_their_prompt_scorer(tmp_path: Path) -> 
     with Store(str(db)) as store:
         rows = store.con.execute("SELECT eval_run_id, prompt_scorer FROM eval_runs ORDER BY 1").fetchall()
     assert rows == [("r1", "hash"), ("r2", "hash")]  # r2: tie between scorers, broken by name
+
+
+def test_safety_reads_harm_from_the_runs_prompt_scorer(two_scorer_db: Path, tmp_path: Path) -> None:
+    """Bug 1 in the safety metrics: prompts were taken from the alphabetically first scorer ('flat' here,
+    which calls every prompt toxic), not from the scorer the run's split was drawn with."""
+    db = _copy(two_scorer_db, tmp_path)
+    selection = EvalSelection(SplitOptions(per_bucket=3, langs=["de", "en"], scorer="hash"))
+    with Store(str(db)) as store:
+        report = run_eval(store, ScriptedBackend(["fine"]), PARAMS, selection, HashScorer())
+        verdicts = load_verdicts(store, report.eval_run_id, "any-judge", ["all"])
+        expected = dict(
+            store.con.execute("SELECT prompt_id, toxicity >= 0.5 FROM prompts WHERE scorer = 'hash'").fetchall()
+        )
+    assert verdicts and {v.harmful for v in verdicts} == {True, False}
+    assert all(v.harmful == expected[v.prompt_id] for v in verdicts)
