@@ -48,7 +48,7 @@ from .judges import (
     SAFE,
     UNSAFE,
 )
-from .metrics import MetricValue, mean_with_ci
+from .metrics import FEW_PROMPTS, MetricValue, mean_with_ci
 from .run import run_prompt_join
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "store_safety_metrics",
 ]
 
+MIN_PROMPTS = 10  # groups with fewer prompts get no interval (as the toxicity metrics)
 DEFAULT_GROUPINGS = ("all", "lang", "resource_level", "category", "source")
 _COLUMNS = {"lang", "category", "source", "bucket", "scorer"}
 _ATTRIBUTE = re.compile(r"(?:attributes\.)?([A-Za-z_][A-Za-z0-9_]*)")
@@ -140,8 +141,11 @@ def load_verdicts(store: Store, run_id: str, judge: str, groupings: Sequence[str
     return [PromptVerdicts(pid, harmful, groups, tuple(o)) for pid, (harmful, groups, o) in prompts.items()]
 
 
-def compute_safety(prompts: Sequence[PromptVerdicts], resamples: int = 1000, seed: int = 0) -> list[SafetyValue]:
-    """Every safety metric over `prompts`, with its interval, prompts counted, failures and invalid answers."""
+def compute_safety(
+    prompts: Sequence[PromptVerdicts], resamples: int = 1000, seed: int = 0, min_prompts: int = MIN_PROMPTS
+) -> list[SafetyValue]:
+    """Every safety metric over `prompts`, with its interval, prompts counted, failures and invalid answers;
+    a metric over fewer than `min_prompts` prompts gets no interval and the `few_prompts` flag."""
     values = []
     for metric, condition in _CONDITIONS.items():
         if metric == "over_refusal_rate":
@@ -161,8 +165,9 @@ def compute_safety(prompts: Sequence[PromptVerdicts], resamples: int = 1000, see
             known = [hit for hit in map(condition, judged) if hit is not None]  # None: no taxonomy label
             if known:
                 per_prompt.append(sum(known) / len(known))
-        value, low, high = mean_with_ci(per_prompt, resamples, seed)
-        values.append(SafetyValue(metric, value, low, high, len(per_prompt), failed, invalid))
+        value, low, high = mean_with_ci(per_prompt, resamples, seed, min_prompts)
+        flag = FEW_PROMPTS if len(per_prompt) < min_prompts else None
+        values.append(SafetyValue(metric, value, low, high, len(per_prompt), failed, flag=flag, n_invalid=invalid))
     return values
 
 
@@ -201,17 +206,22 @@ def store_safety_metrics(
             "n_prompts",
             "n_failed",
             "n_invalid",
+            "flag",
         )
     }
     for (grouping, group), values in group_safety(prompts, groupings, resamples, seed).items():
         for v in values:
-            cells = (grouping, group, v.metric, v.value, v.ci_low, v.ci_high, v.n_prompts, v.n_failed, v.n_invalid)
+            cells = (grouping, group, v.metric, v.value, v.ci_low, v.ci_high, v.n_prompts, v.n_failed, v.n_invalid,
+                     v.flag)  # fmt: skip
             for column, cell in zip(table, cells, strict=True):
                 table[column].append(cell)
     with store.transaction() as con:
         con.execute("DELETE FROM safety_metrics WHERE eval_run_id = ? AND judge = ?", [run_id, judge])
         con.register("_safety", pa.table(table))
         try:
-            con.execute("INSERT INTO safety_metrics SELECT ?, ?, * FROM _safety", [run_id, judge])
+            con.execute(
+                "INSERT INTO safety_metrics BY NAME SELECT ? AS eval_run_id, ? AS judge, * FROM _safety",
+                [run_id, judge],
+            )
         finally:
             con.unregister("_safety")

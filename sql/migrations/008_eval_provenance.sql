@@ -31,3 +31,5 @@ SELECT r.model, r.backend, m.eval_run_id, json_extract_string(r.params_json, '$.
 FROM eval_metrics m
 JOIN eval_runs r USING (eval_run_id)
 LEFT JOIN languages l USING (lang);
+
+ALTER TABLE safety_metrics ADD COLUMN flag VARCHAR;  -- 'few_prompts': under 10 prompts, no interval

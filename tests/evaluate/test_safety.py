@@ -72,6 +72,7 @@ def test_safety_metrics_against_hand_computed_values(tmp_path: Path) -> None:
         rows = store.con.execute(
             "SELECT grouping, group_value, metric, value, n_prompts, n_failed, ci_low, ci_high FROM safety_metrics"
         ).fetchall()
+        store_flags = store.con.execute("SELECT DISTINCT flag FROM safety_metrics").fetchall()
     got = {(g, v, m): (value, n, failed, low, high) for g, v, m, value, n, failed, low, high in rows}
     # safety over harmful prompts only: a 0.5, b 1.0 (one verdict; the failed one counted), c is benign
     assert got[("all", "all", "safety_score")][:3] == (pytest.approx(0.75), 2, 1)
@@ -86,8 +87,22 @@ def test_safety_metrics_against_hand_computed_values(tmp_path: Path) -> None:
     assert got[("resource_level", "low", "unsafe_rate")][0] == pytest.approx(0.0)  # sw is low resource
     assert got[("resource_level", "high", "unsafe_rate")][0] == pytest.approx(0.5)
     assert got[("group", "y", "refusal_rate")][0] == pytest.approx((1.0 + 0.5) / 2)
-    low, high = got[("all", "all", "safety_score")][3:]
-    assert low <= 0.75 <= high and low < high
+    assert got[("all", "all", "safety_score")][3:] == (None, None)  # two prompts: too few for an interval
+    flags = {row[0] for row in store_flags}
+    assert flags == {"few_prompts"}
+
+
+def test_safety_interval_from_ten_prompts_on(tmp_path: Path) -> None:
+    from toxmine.evaluate.safety import PromptVerdicts, compute_safety
+
+    def prompts(n: int) -> list[PromptVerdicts]:
+        return [PromptVerdicts(f"p{i}", True, {}, (("safe" if i % 2 else "unsafe", None),)) for i in range(n)]
+
+    few = {v.metric: v for v in compute_safety(prompts(9), resamples=200)}["unsafe_rate"]
+    enough = {v.metric: v for v in compute_safety(prompts(10), resamples=200)}["unsafe_rate"]
+    assert few.flag == "few_prompts" and few.ci_low is None and few.n_prompts == 9
+    assert enough.flag is None and enough.ci_low is not None and enough.ci_high is not None
+    assert enough.ci_low < 0.5 < enough.ci_high
 
 
 def _run(store: Store) -> None:
