@@ -25,9 +25,8 @@ import threading
 import urllib.parse
 from typing import TypeVar
 
-from toxmine.miner.errors import ConfigError
 from toxmine.miner.progress import LOG_RECORD_ATTRS
-from toxmine.miner.secrets import api_key_problem
+from toxmine.miner.secrets import read_env_key
 
 __all__ = ["MASK", "MIN_SECRET_CHARS", "RedactingFilter", "read_api_key", "redact", "redact_handlers",
            "register_secret"]  # fmt: skip
@@ -96,14 +95,8 @@ def read_api_key(variable: str) -> str | None:
     raw = os.environ.get(variable)
     if raw is None:
         return None
-    register_secret(raw)
-    key = raw.strip()
-    if not key:
-        return None
-    problem = api_key_problem(key)
-    if problem is not None:
-        raise ConfigError(f"${variable}: the API key holds {problem} inside it; set the variable to the key alone")
-    return key
+    register_secret(raw)  # before any check, so even a refused key never shows
+    return read_env_key(variable)
 
 
 class RedactingFilter(logging.Filter):

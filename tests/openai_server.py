@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.parse
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 
-
-@dataclass
-class Reply:
-    """One scripted answer: a status with headers and a body (raw bytes, or JSON when a dict)."""
-
-    status: int
-    body: bytes | dict[str, object] = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
+from json_server import JsonHandler, Reply, ScriptedServer
 
 
 @dataclass
@@ -29,7 +19,7 @@ class Seen:
     done: float = float("inf")  # when the answer was sent
 
 
-class FakeOpenAI(ThreadingHTTPServer):
+class FakeOpenAI(ScriptedServer):
     """Answers /v1/chat/completions and /v1/completions with `n` deterministic choices.
 
     `script[prompt]` lists replies served (and consumed) before the normal answer for that prompt;
@@ -41,18 +31,14 @@ class FakeOpenAI(ThreadingHTTPServer):
     or raw bytes) and headers, `{auth}` is replaced by the header as received, `{auth_url}` by it
     URL-encoded and `{auth_repr}` by the repr of its bytes (b'Bearer ...')."""
 
-    daemon_threads = True
-
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.script: dict[str, list[Reply]] = {}
         self.queue: list[Reply] = []
         self.require_key: str | None = None
         self.max_choices: int | None = None
         self.delay_s = 0.0
         self.seen: list[Seen] = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def base_url(self) -> str:
@@ -70,14 +56,6 @@ class FakeOpenAI(ThreadingHTTPServer):
         spans = [s for s in self.seen if _prompt(s.body) in prompts]
         return max(sum(1 for o in spans if o.at <= s.at < o.done) for s in spans)
 
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a client that timed out closed the connection before the delayed answer: expected
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self.thread.join(timeout=5)
-
 
 def _prompt(body: dict[str, object]) -> str:
     messages = body.get("messages")
@@ -86,22 +64,8 @@ def _prompt(body: dict[str, object]) -> str:
     return str(body.get("prompt"))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: FakeOpenAI
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, body: bytes | dict[str, object], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode() if isinstance(body, dict) else body
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _echo(self, text: str, json_escaped: bool = False) -> str:
         """`text` with the {auth} placeholders replaced by forms of the received Authorization header."""

@@ -10,21 +10,13 @@ consumed) before the normal answer for that text. Every request is recorded in `
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.parse
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+
+from json_server import JsonHandler, Reply, ScriptedServer
 
 PATH = "/v1alpha1/comments:analyze"
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes | dict[str, object] = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
 
 
 @dataclass
@@ -53,11 +45,9 @@ def google_error(code: int, status: str, message: str, error_type: str | None = 
     return {"error": {"code": code, "message": message, "status": status, "details": details}}
 
 
-class FakePerspective(ThreadingHTTPServer):
-    daemon_threads = True
-
+class FakePerspective(ScriptedServer):
     def __init__(self, key: str | None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.key = key
         self.supported = {"en", "de"}
         self.detect: dict[str, str] = {}
@@ -65,8 +55,6 @@ class FakePerspective(ThreadingHTTPServer):
         self.script: dict[str, list[Reply]] = {}
         self.delay_s = 0.0
         self.seen: list[Seen] = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -79,31 +67,9 @@ class FakePerspective(ThreadingHTTPServer):
         """The most requests that were being answered at the same time."""
         return max((sum(1 for o in self.seen if o.at <= s.at < o.done) for s in self.seen), default=0)
 
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a client that timed out closed the connection before the delayed answer: expected
 
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self.thread.join(timeout=5)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: FakePerspective
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, body: bytes | dict[str, object], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode() if isinstance(body, dict) else body
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_POST(self) -> None:
         url = urllib.parse.urlsplit(self.path)

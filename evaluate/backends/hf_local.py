@@ -76,7 +76,10 @@ class TransformersBackend:
     def provenance(self, params: GenerationParams) -> dict[str, object]:
         """What decides this backend's samples besides `params`: weights, chat choice, dtype, device."""
         return {
-            "model_revision": model_identity(self.source, self.lm.config),
+            # a converted default model: its cache folder is named by the GGUF file's hash, the same on every machine
+            "model_revision": f"converted:{Path(self.source).name}"
+            if self.model != self.source
+            else model_identity(self.source, self.lm.config),
             "chat_effective": use_chat(self.model, self.tokenizer, params.chat),
             "dtype": str(self.lm.dtype).removeprefix("torch."),
             "device": self.device.type,
