@@ -362,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "scenario); the run is recorded apart from the plain one. Built in: aim (MultiJail's AIM, "
                         "the default when no value is given), devmode; else a file")  # fmt: skip
     _add_judge_options(safety)
-    eval_cmd.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch (default 8)")
+    eval_cmd.add_argument("--batch-size", type=int, default=8,
+                          help="prompts per step: per vLLM or HTTP batch, stored together (default 8)")  # fmt: skip
     eval_cmd.add_argument("--gguf-file", help="GGUF weights file inside the model folder")
     http_group = eval_cmd.add_argument_group("HTTP models (openai:MODEL@BASE_URL)")
     http_group.add_argument(
