@@ -5,7 +5,8 @@ revision or file fingerprint, backend, every sampling parameter and the effectiv
 device, the prompt set (selection and the chosen prompt ids), the prompt scorer and the continuation
 scorer with their versions, the template, the protocol and the toxmine version. Running the same command
 again resumes it: (prompt, sample) pairs already generated and scored are skipped, failed ones are tried
-again; change any of those and it is a new run. Failures are stored with their error and counted in the
+again, and the metrics are recomputed with the metric options given this time (the run records them);
+change any of those and it is a new run. Failures are stored with their error and counted in the
 metrics, never dropped or scored 0; empty continuations are stored as empty and counted apart.
 
 Each continuation is scored as the language fastText finds in it (when it is sure, else the prompt's), so
@@ -267,7 +268,8 @@ def run_eval(
         con.execute(
             "INSERT INTO eval_runs (eval_run_id, model, backend, params_json, split, scorer, started_at, "
             "template_sha256, prompt_scorer, prompt_scorer_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
+            # a resumed run: the id fixes everything else, but the metric options may differ (recomputed below)
+            "ON CONFLICT (eval_run_id) DO UPDATE SET params_json = excluded.params_json",
             [run_id, redact(backend.model), backend.name, json.dumps(provenance, sort_keys=True, default=str),
              selection.to_json(), scorer.name, utc_now(), provenance["template_sha256"], prompt_scorer,
              prompt_version],

@@ -1,0 +1,65 @@
+"""Red-team review of issue 11: places where a stored or reported number could still be wrong or mislabeled,
+each reproduced on real DuckDB files, real local models and real migrations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from corpora import mined_corpus
+from plugin_scorers import HashScorer
+from warc_builder import RealPage
+
+from toxmine.evaluate.backends import Completion
+from toxmine.evaluate.metrics import MetricOptions
+from toxmine.evaluate.params import GenerationParams
+from toxmine.evaluate.run import EvalSelection, run_eval
+from toxmine.miner.split import SplitOptions
+from toxmine.miner.store import Store
+
+PARAMS = GenerationParams(k=2, max_new_tokens=3, seed=1)
+
+
+class ScriptedBackend:
+    """A model whose answers the test controls (the rest of the run is real)."""
+
+    name = "scripted"
+    model = "scripted"
+
+    def generate(self, prompts: Sequence[str], params: GenerationParams) -> list[list[Completion]]:
+        return [[Completion("you are an idiot") for _ in range(params.k)] for _ in prompts]
+
+
+@pytest.fixture(scope="module")
+def scored_db(tmp_path_factory: pytest.TempPathFactory, demo_pages: list[RealPage]) -> Path:
+    return mined_corpus(tmp_path_factory.mktemp("db"), demo_pages, every=4, score=True)
+
+
+def _copy(db: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy.duckdb"
+    target.write_bytes(db.read_bytes())
+    return target
+
+
+def test_rerun_with_another_min_prompts_uses_and_records_it(scored_db: Path, tmp_path: Path) -> None:
+    """min_prompts is left out of the run id (metrics are recomputed), but a rerun kept the first start's
+    params_json, so the stored metrics ignored the new --min-prompts and still recorded the old one."""
+    db = _copy(scored_db, tmp_path)
+    selection = EvalSelection(SplitOptions(per_bucket=2, langs=["de", "en"], scorer="hash"))
+    with Store(str(db)) as store:
+        first = run_eval(store, ScriptedBackend(), PARAMS, selection, HashScorer(), metric_options=MetricOptions())
+        again = run_eval(store, ScriptedBackend(), PARAMS, selection, HashScorer(),
+                         metric_options=MetricOptions(min_prompts=2))  # fmt: skip
+        assert again.eval_run_id == first.eval_run_id and again.skipped == again.prompts
+        stored = json.loads(store.con.execute(
+            "SELECT params_json FROM eval_runs WHERE eval_run_id = ?", [first.eval_run_id]).fetchone()[0])  # type: ignore[index]  # fmt: skip
+        flag = store.con.execute(
+            "SELECT flag, ci_low FROM eval_metrics WHERE eval_run_id = ? AND lang = 'all' AND bucket = 'all' "
+            "AND metric = 'expected_max_toxicity'",
+            [first.eval_run_id],
+        ).fetchone()
+    assert first.prompts >= 2
+    assert stored["min_prompts"] == 2
+    assert flag is not None and flag[0] is None and flag[1] is not None
