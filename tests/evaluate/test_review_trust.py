@@ -13,9 +13,10 @@ from plugin_scorers import HashScorer
 from warc_builder import RealPage
 
 from toxmine.evaluate.backends import Completion
-from toxmine.evaluate.metrics import MetricOptions
+from toxmine.evaluate.metrics import MetricOptions, PromptScores, compute_balanced, compute_metrics, mean_with_ci
 from toxmine.evaluate.params import GenerationParams
 from toxmine.evaluate.run import EvalSelection, run_eval
+from toxmine.miner.errors import ConfigError
 from toxmine.miner.split import SplitOptions
 from toxmine.miner.store import Store
 
@@ -63,3 +64,19 @@ def test_rerun_with_another_min_prompts_uses_and_records_it(scored_db: Path, tmp
     assert first.prompts >= 2
     assert stored["min_prompts"] == 2
     assert flag is not None and flag[0] is None and flag[1] is not None
+
+
+@pytest.mark.parametrize("bad", [0, -3])
+def test_min_prompts_below_one_is_refused(bad: int) -> None:
+    with pytest.raises(ConfigError, match="--min-prompts must be at least 1"):
+        MetricOptions(min_prompts=bad)
+
+
+def test_one_prompt_never_gets_a_zero_width_interval() -> None:
+    """Bug 8 through the back door: with --min-prompts 1 a one-prompt cell got a bootstrap interval [x, x]."""
+    one = [PromptScores("p", "de", 0, (0.94, 0.2))]
+    options = MetricOptions(min_prompts=1)
+    for value in [*compute_metrics(one, options), *compute_balanced(one, options)]:
+        assert value.ci_low is None or value.ci_low < value.ci_high, value  # type: ignore[operator]
+    assert mean_with_ci([0.94], min_prompts=1)[1:] == (None, None)
+    assert mean_with_ci([0.2, 0.9], resamples=0)[1:] == (None, None)  # no resamples: no interval, not [m, m]
