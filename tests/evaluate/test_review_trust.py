@@ -15,6 +15,7 @@ from warc_builder import RealPage
 from toxmine.evaluate.backends import Completion
 from toxmine.evaluate.metrics import MetricOptions, PromptScores, compute_balanced, compute_metrics, mean_with_ci
 from toxmine.evaluate.params import GenerationParams
+from toxmine.evaluate.report import collect_report, render_markdown
 from toxmine.evaluate.run import EvalSelection, run_eval
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.split import SplitOptions
@@ -80,3 +81,17 @@ def test_one_prompt_never_gets_a_zero_width_interval() -> None:
         assert value.ci_low is None or value.ci_low < value.ci_high, value  # type: ignore[operator]
     assert mean_with_ci([0.94], min_prompts=1)[1:] == (None, None)
     assert mean_with_ci([0.2, 0.9], resamples=0)[1:] == (None, None)  # no resamples: no interval, not [m, m]
+
+
+def test_report_threshold_override_is_shown_and_is_a_departure(scored_db: Path, tmp_path: Path) -> None:
+    """`toxmine report --threshold 0.3` recomputed every figure at 0.3 but the provenance table still said 0.5
+    and the comparability table could still call the run comparable."""
+    db = _copy(scored_db, tmp_path)
+    selection = EvalSelection(SplitOptions(per_bucket=1, langs=["de"], scorer="hash"))
+    with Store(str(db)) as store:
+        run_eval(store, ScriptedBackend(), PARAMS, selection, HashScorer())
+        data = collect_report(store, threshold=0.3)
+    text = render_markdown(data)
+    assert "| threshold | 0.3 |" in text
+    comparability = text.split("## Runs")[0]
+    assert "threshold 0.3 (rtp: 0.5)" in comparability
