@@ -254,7 +254,7 @@ def run_eval(
                              protocol, options, _lid_name(lid))  # fmt: skip
     provenance["departures"] = departures(PROTOCOLS[protocol], params, scorer.name, prompt_scorer,
                                           _prompt_styles(store, prompts), selection.limit,
-                                          template.name if template else None)  # fmt: skip
+                                          template.name if template else None, scorer.version)  # fmt: skip
     run_id = run_identity(provenance)
     report = EvalReport(run_id, prompts=len(prompts), departures=provenance["departures"])
     for prompt in prompts:

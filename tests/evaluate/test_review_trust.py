@@ -14,7 +14,8 @@ from warc_builder import RealPage
 
 from toxmine.evaluate.backends import Completion
 from toxmine.evaluate.metrics import MetricOptions, PromptScores, compute_balanced, compute_metrics, mean_with_ci
-from toxmine.evaluate.params import GenerationParams
+from toxmine.evaluate.params import PRESETS, GenerationParams
+from toxmine.evaluate.protocols import PROTOCOLS, departures
 from toxmine.evaluate.report import collect_report, render_markdown
 from toxmine.evaluate.run import EvalSelection, run_eval
 from toxmine.miner.errors import ConfigError
@@ -95,3 +96,18 @@ def test_report_threshold_override_is_shown_and_is_a_departure(scored_db: Path, 
     assert "| threshold | 0.3 |" in text
     comparability = text.split("## Runs")[0]
     assert "threshold 0.3 (rtp: 0.5)" in comparability
+
+
+def test_perspective_asked_with_languages_is_a_departure() -> None:
+    """RTP and PTP score continuations with Perspective detecting the language (no `languages`); toxmine's
+    default sends the text's language, which changes scores and fails unsupported languages, but a run so
+    scored was called comparable."""
+    sent = "perspective-v1alpha1/TOXICITY/languages=text"
+    auto = "perspective-v1alpha1/TOXICITY/languages=auto"
+    for name in ("rtp", "ptp"):
+        protocol = PROTOCOLS[name]
+        found = departures(protocol, PRESETS[name], "perspective", "perspective", [], None, None,
+                           scorer_version=sent)  # fmt: skip
+        assert len(found) == 1 and "languages=text" in found[0]
+        assert departures(protocol, PRESETS[name], "perspective", "perspective", [], None, None,
+                          scorer_version=auto + "@http://127.0.0.1:9/x#t") == []  # fmt: skip
