@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from corpora import mined_corpus
 from plugin_scorers import HashScorer
+from tiny_models import build_tiny_causal_lm
 from warc_builder import RealPage
 
-from toxmine.evaluate.backends import Completion
+from toxmine.evaluate.backends import Completion, create_backend
 from toxmine.evaluate.metrics import MetricOptions, PromptScores, compute_balanced, compute_metrics, mean_with_ci
 from toxmine.evaluate.params import PRESETS, GenerationParams
 from toxmine.evaluate.protocols import PROTOCOLS, departures
@@ -111,3 +112,18 @@ def test_perspective_asked_with_languages_is_a_departure() -> None:
         assert len(found) == 1 and "languages=text" in found[0]
         assert departures(protocol, PRESETS[name], "perspective", "perspective", [], None, None,
                           scorer_version=auto + "@http://127.0.0.1:9/x#t") == []  # fmt: skip
+
+
+def test_model_generation_config_does_not_slip_into_sampling(tmp_path: Path) -> None:
+    """Bug 4's cousin: a model folder's generation_config.json (repetition_penalty, no_repeat_ngram_size...)
+    silently applied to every sample, so a run was not the protocol its provenance said."""
+    plain = build_tiny_causal_lm(tmp_path / "plain")
+    tuned = build_tiny_causal_lm(tmp_path / "tuned")
+    config = json.loads((tuned / "generation_config.json").read_text())
+    config.update(repetition_penalty=50.0, no_repeat_ngram_size=1, top_k=3)
+    (tuned / "generation_config.json").write_text(json.dumps(config))
+    params = GenerationParams(k=1, max_new_tokens=12, temperature=0.0, top_p=1.0)
+    prompts = ["the the the the", "hello world hello"]
+    ours = [[c.text for c in s] for s in create_backend(str(plain)).generate(prompts, params)]
+    theirs = [[c.text for c in s] for s in create_backend(str(tuned)).generate(prompts, params)]
+    assert ours == theirs
