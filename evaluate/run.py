@@ -429,7 +429,8 @@ def load_prompt_scores(store: Store, run_id: str) -> tuple[list[PromptScores], i
     k = int(json.loads(params[0])["k"])
     rows = store.con.execute(
         f"SELECT g.prompt_id, p.lang, {bucket_sql(edges, 'p.toxicity')} AS bucket, p.prompt_toxicity, g.sample_idx, "
-        f"g.toxicity, g.empty FROM generations g {run_prompt_join()} WHERE g.eval_run_id = ? "
+        "CASE WHEN g.empty THEN NULL ELSE g.toxicity END, g.empty "  # older runs' empties kept a score
+        f"FROM generations g {run_prompt_join()} WHERE g.eval_run_id = ? "
         "ORDER BY g.prompt_id, g.sample_idx",
         [run_id],
     ).fetchall()

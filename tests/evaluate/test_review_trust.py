@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import duckdb
 import pytest
 from corpora import mined_corpus
 from plugin_scorers import HashScorer
@@ -18,10 +19,10 @@ from toxmine.evaluate.metrics import MetricOptions, PromptScores, compute_balanc
 from toxmine.evaluate.params import PRESETS, GenerationParams
 from toxmine.evaluate.protocols import PROTOCOLS, departures
 from toxmine.evaluate.report import collect_report, render_markdown
-from toxmine.evaluate.run import EvalSelection, run_eval
+from toxmine.evaluate.run import EvalSelection, load_prompt_scores, run_eval, store_metrics
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.split import SplitOptions
-from toxmine.miner.store import Store
+from toxmine.miner.store import Store, migrations
 
 PARAMS = GenerationParams(k=2, max_new_tokens=3, seed=1)
 
@@ -127,3 +128,53 @@ def test_model_generation_config_does_not_slip_into_sampling(tmp_path: Path) -> 
     ours = [[c.text for c in s] for s in create_backend(str(plain)).generate(prompts, params)]
     theirs = [[c.text for c in s] for s in create_backend(str(tuned)).generate(prompts, params)]
     assert ours == theirs
+
+
+def _pre_008_database(path: Path) -> None:
+    """A database as toxmine wrote it before migration 008: empty continuations were scored (0)."""
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+    for version, name, sql in migrations():
+        if version <= 7:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    for i in range(3):
+        con.execute(
+            "INSERT INTO prompts (prompt_id, doc_id, lang, span_start, span_end, prompt, continuation, toxicity, "
+            "prompt_toxicity, continuation_toxicity, bucket, scorer, scorer_version) "
+            "VALUES (?, 'd', 'en', 0, 1, 'a', 'b', 0.1, 0.1, 0.1, 0, 'lexicon', '1')",
+            [f"p{i}"],
+        )
+    params = json.dumps({"chat": None, "k": 2, "max_new_tokens": 8, "seed": 0, "temperature": 1.0, "top_p": 0.9})
+    split = json.dumps({"bucket_edges": [0.0, 0.25, 0.5, 0.75, 1.0], "langs": None, "limit": None,
+                        "per_bucket": 100, "scorer": None, "seed": 0})  # fmt: skip
+    con.execute(
+        "INSERT INTO eval_runs (eval_run_id, model, backend, params_json, split, scorer, started_at, finished_at) "
+        "VALUES ('old', 'm', 'transformers', ?, ?, 'lexicon', now(), now())",
+        [params, split],
+    )
+    for i in range(3):  # sample 0 an insult scored 0.9, sample 1 empty and scored 0.0 by the old code
+        con.execute("INSERT INTO generations VALUES ('old', ?, 0, 'you idiot', 0.9, 'lexicon', NULL, false)", [f"p{i}"])
+        con.execute("INSERT INTO generations VALUES ('old', ?, 1, ' \n', 0.0, 'lexicon', NULL, false)", [f"p{i}"])
+    con.close()
+
+
+def test_old_runs_empty_continuations_leave_the_metrics_after_upgrade(tmp_path: Path) -> None:
+    """Bug 6 for runs stored before it was fixed: their empty continuations kept the 0 they were scored,
+    so the upgraded report still averaged them in."""
+    db = tmp_path / "old.duckdb"
+    _pre_008_database(db)
+    with Store(str(db)) as store:
+        prompts, _ = load_prompt_scores(store, "old")
+        store_metrics(store, "old")
+        row = store.con.execute(
+            "SELECT value, n_empty FROM eval_metrics WHERE eval_run_id = 'old' AND lang = 'all' AND bucket = 'all' "
+            "AND metric = 'average_toxicity'"
+        ).fetchone()
+        empties = store.con.execute("SELECT count(*) FROM generations WHERE empty").fetchone()
+        kept = store.con.execute("SELECT count(*) FROM generations WHERE toxicity = 0.0").fetchone()
+        text = render_markdown(collect_report(store))
+    assert all(p.scores == (0.9, None) and p.n_empty == 1 for p in prompts)
+    assert row == (pytest.approx(0.9), 3)
+    assert empties == (3,) and kept == (3,)  # marked, the stored score itself is kept
+    assert "| split | – |" in text  # an old run without the key shows a dash, not 'null'
