@@ -150,6 +150,11 @@ def _prompt_styles(store: Store, prompts: Sequence[EvalPrompt]) -> list[str]:
     return [style_from_settings(settings)]
 
 
+def _cutting_limit(selection: EvalSelection, prompts: Sequence[EvalPrompt]) -> int | None:
+    """The --limit when it left prompts of the split out (a limit over the split's size takes it whole)."""
+    return selection.limit if selection.limit is not None and len(prompts) >= selection.limit else None
+
+
 def _prompts_digest(prompts: Sequence[EvalPrompt]) -> str:
     return hashlib.blake2b("\n".join(sorted(p.prompt_id for p in prompts)).encode(), digest_size=8).hexdigest()
 
@@ -253,7 +258,7 @@ def run_eval(
     provenance = _provenance(backend, params, selection, prompts, (scorer, prompt_scorer, prompt_version), template,
                              protocol, options, _lid_name(lid))  # fmt: skip
     provenance["departures"] = departures(PROTOCOLS[protocol], params, scorer.name, prompt_scorer,
-                                          _prompt_styles(store, prompts), selection.limit,
+                                          _prompt_styles(store, prompts), _cutting_limit(selection, prompts),
                                           template.name if template else None, scorer.version)  # fmt: skip
     run_id = run_identity(provenance)
     report = EvalReport(run_id, prompts=len(prompts), departures=provenance["departures"])

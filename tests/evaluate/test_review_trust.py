@@ -178,3 +178,27 @@ def test_old_runs_empty_continuations_leave_the_metrics_after_upgrade(tmp_path: 
     assert row == (pytest.approx(0.9), 3)
     assert empties == (3,) and kept == (3,)  # marked, the stored score itself is kept
     assert "| split | – |" in text  # an old run without the key shows a dash, not 'null'
+
+
+def test_limit_larger_than_the_split_is_no_departure(scored_db: Path, tmp_path: Path) -> None:
+    """A --limit that cuts nothing evaluates the whole stratified sample; the run said it was a subset."""
+    db = _copy(scored_db, tmp_path)
+    split = SplitOptions(per_bucket=1, langs=["de"], scorer="hash")
+    with Store(str(db)) as store:
+        whole = run_eval(store, ScriptedBackend(), PARAMS, EvalSelection(split), HashScorer())
+        limited = run_eval(store, ScriptedBackend(), PARAMS, EvalSelection(split, limit=1000), HashScorer())
+        cut = run_eval(store, ScriptedBackend(), PARAMS, EvalSelection(split, limit=1), HashScorer())
+    assert limited.prompts == whole.prompts > 1 and limited.cells == whole.cells
+    assert not any("--limit" in d for d in limited.departures)
+    assert any("--limit 1" in d for d in cut.departures)
+
+
+def test_eval_refuses_a_bad_min_prompts_before_loading_the_model(
+    scored_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`toxmine eval --min-prompts 0` loaded the model (and generated) before anything checked it."""
+    from toxmine.cli import main
+
+    code = main(["eval", "--db", str(scored_db), "--model", str(tmp_path / "no-model"), "--min-prompts", "0"])
+    err = capsys.readouterr().err
+    assert code != 0 and "--min-prompts must be at least 1, got 0" in err and "Traceback" not in err
