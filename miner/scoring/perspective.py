@@ -18,8 +18,7 @@ Each text is one request: POST `{"comment": {"text": ...}, "languages": [...], "
 
 Here: texts are cut as PTP cuts them; `languages` follows the `languages` option (below); a
 request is retried on 429, 5xx, 408/425, timeouts, dropped connections and undecodable answers
-with backoff (a
-Retry-After is honoured); any other answer about the text (400 LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE,
+with backoff (a Retry-After is honoured); any other answer about the text (400 LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE,
 COMMENT_TOO_LONG...) and a text still failing after the retries becomes that text's failure
 (`TextScore.failed`), never a 0. Empty texts are failures without a request (Perspective answers
 COMMENT_EMPTY). A refused key (401/403) or an endpoint that is not there (404/405) stops scoring
