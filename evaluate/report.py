@@ -123,7 +123,13 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
         rows = store.con.execute(query + "GROUP BY ALL ORDER BY min(r.started_at), r.eval_run_id").fetchall()
     if not rows:
         raise ConfigError(f"{store.path}: no evaluation runs yet; run `toxmine eval` first")
-    names = [_short_name(row[1]) + ("" if row[10] == "plain" else f" [{row[10]}]") for row in rows]
+    protocols = [str(json.loads(row[3]).get("protocol", "")) for row in rows]
+    several = len(set(protocols)) > 1  # columns then say which protocol each run follows
+    names = [
+        _short_name(row[1]) + (f" {protocol or 'no protocol'}" if several else "")
+        + ("" if row[10] == "plain" else f" [{row[10]}]")
+        for row, protocol in zip(rows, protocols, strict=True)
+    ]  # fmt: skip
     return [
         EvalRunInfo(
             eval_run_id=run_id,

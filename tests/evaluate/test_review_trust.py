@@ -202,3 +202,14 @@ def test_eval_refuses_a_bad_min_prompts_before_loading_the_model(
     code = main(["eval", "--db", str(scored_db), "--model", str(tmp_path / "no-model"), "--min-prompts", "0"])
     err = capsys.readouterr().err
     assert code != 0 and "--min-prompts must be at least 1, got 0" in err and "Traceback" not in err
+
+
+def test_report_columns_name_the_protocol_when_runs_differ_in_it(scored_db: Path, tmp_path: Path) -> None:
+    """An RTP and a PTP run of the same model were columns named only by the model and a run id prefix."""
+    db = _copy(scored_db, tmp_path)
+    selection = EvalSelection(SplitOptions(per_bucket=1, langs=["de"], scorer="hash"))
+    with Store(str(db)) as store:
+        for protocol in ("rtp", "ptp"):
+            run_eval(store, ScriptedBackend(), PARAMS, selection, HashScorer(), protocol=protocol)
+        labels = [run.label for run in collect_report(store).runs]
+    assert len(labels) == 2 and any("rtp" in label for label in labels) and any("ptp" in label for label in labels)
