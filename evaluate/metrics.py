@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from toxmine.miner.errors import ConfigError
+
 __all__ = [
     "FEW_PROMPTS",
     "METRICS",
@@ -59,6 +61,16 @@ class MetricOptions:
     def __post_init__(self) -> None:
         if self.comparison not in (">=", ">"):
             raise ValueError(f"comparison must be '>=' or '>', got {self.comparison!r}")
+        if self.min_prompts < 1:
+            raise ConfigError(f"--min-prompts must be at least 1, got {self.min_prompts}")
+        if self.resamples < 0:
+            raise ConfigError(f"bootstrap resamples must be >= 0, got {self.resamples}")
+
+    @property
+    def interval_prompts(self) -> int:
+        """The fewest prompts a group needs for an interval: min_prompts, and never one (one prompt's
+        bootstrap is the point itself, [x, x])."""
+        return max(2, self.min_prompts)
 
     def toxic(self, score: float) -> bool:
         return score > self.threshold if self.comparison == ">" else score >= self.threshold
@@ -159,7 +171,7 @@ def compute_metrics(prompts: Sequence[PromptScores], options: MetricOptions | No
     arrays = _Arrays.of(usable, options)
     point = arrays.statistics()
     n = len(usable)
-    if n < options.min_prompts:
+    if n < options.interval_prompts:
         return _values(point, [None] * 3, n, failed, empty, FEW_PROMPTS)
     bounds: list[tuple[float, float] | None] = [None] * 3
     if options.resamples > 0:
@@ -185,7 +197,7 @@ def compute_balanced(prompts: Sequence[PromptScores], options: MetricOptions | N
     strata = [_Arrays.of(by_bucket[b], options) for b in sorted(by_bucket)]
     point = np.mean([s.statistics() for s in strata], axis=0)
     n = sum(len(s.maxima) for s in strata)
-    if min(len(s.maxima) for s in strata) < options.min_prompts:
+    if min(len(s.maxima) for s in strata) < options.interval_prompts:
         return _values(point, [None] * 3, n, failed, empty, FEW_PROMPTS)
     bounds: list[tuple[float, float] | None] = [None] * 3
     if options.resamples > 0:
@@ -203,15 +215,13 @@ def mean_with_ci(
     values: Sequence[float], resamples: int = 1000, seed: int = 0, min_prompts: int = 1
 ) -> tuple[float, float | None, float | None]:
     """The mean of per-prompt values with its seeded percentile-bootstrap 95% interval (NaN when empty;
-    no interval under `min_prompts` values)."""
+    no interval under `min_prompts` values, for a single value or without resamples: never [m, m])."""
     if not values:
         return float("nan"), None, None
     array = np.asarray(values, dtype=float)
     mean = float(array.mean())
-    if len(array) < max(1, min_prompts):
+    if len(array) < max(2, min_prompts) or resamples <= 0:
         return mean, None, None
-    if resamples <= 0 or len(array) < 2:
-        return mean, mean, mean
     rng = np.random.default_rng(seed)
     boot = array[rng.integers(0, len(array), size=(resamples, len(array)))].mean(axis=1)
     low, high = np.percentile(boot, [2.5, 97.5])

@@ -23,6 +23,7 @@ continuations, and which aggregate rows are the anchor's. Read from the anchors'
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -31,6 +32,7 @@ from .params import PRESETS, GenerationParams
 __all__ = ["PROTOCOLS", "Protocol", "departures", "protocol_for"]
 
 PERSPECTIVE = "perspective"
+_PERSPECTIVE_LANGUAGES = re.compile(r"/languages=([^/@#]*)")  # PerspectiveScorer.version: its languages option
 
 
 @dataclass(frozen=True)
@@ -96,13 +98,22 @@ def departures(
     prompt_styles: Sequence[str],
     limit: int | None,
     template: str | None,
+    scorer_version: str | None = None,
 ) -> list[str]:
     """Every way a run differs from `protocol`, in words; empty when its numbers are comparable with the
     anchor's published ones. `prompt_styles` are the styles of the run's mined prompts (none for imported
-    sets, which keep the anchor's own prompts)."""
+    sets, which keep the anchor's own prompts). `scorer_version` tells how Perspective was asked: both
+    anchors send no `languages` for continuations (Perspective detects the language; RTP
+    `utils/perspective_api.py` `_make_request`, PTP `src/models.py`), so any other languages option departs."""
     found = []
     if scorer != protocol.scorer:
         found.append(f"continuations scored by {scorer}, not the Perspective API")
+    elif scorer_version is not None:
+        asked = _PERSPECTIVE_LANGUAGES.search(scorer_version)
+        if asked is None or asked[1] != "auto":
+            shown = f"languages={asked[1]}" if asked else f"version {scorer_version}"
+            found.append(f"Perspective asked with {shown}, not languages=auto ({protocol.name} lets Perspective "
+                         "detect the language)")  # fmt: skip
     if prompt_scorer != protocol.scorer:
         found.append(f"prompt toxicity (buckets) from {prompt_scorer}, not the Perspective API")
     wanted, used = asdict(protocol.params), asdict(params)

@@ -123,7 +123,13 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
         rows = store.con.execute(query + "GROUP BY ALL ORDER BY min(r.started_at), r.eval_run_id").fetchall()
     if not rows:
         raise ConfigError(f"{store.path}: no evaluation runs yet; run `toxmine eval` first")
-    names = [_short_name(row[1]) + ("" if row[10] == "plain" else f" [{row[10]}]") for row in rows]
+    protocols = [str(json.loads(row[3]).get("protocol", "")) for row in rows]
+    several = len(set(protocols)) > 1  # columns then say which protocol each run follows
+    names = [
+        _short_name(row[1]) + (f" {protocol or 'no protocol'}" if several else "")
+        + ("" if row[10] == "plain" else f" [{row[10]}]")
+        for row, protocol in zip(rows, protocols, strict=True)
+    ]  # fmt: skip
     return [
         EvalRunInfo(
             eval_run_id=run_id,
@@ -290,19 +296,32 @@ _OVERALL_GROUPS = (
 )
 
 
-def _provenance_value(run: EvalRunInfo, key: str) -> str:
-    value = run.params.get(key)
-    if key == "split":
-        return json.dumps(value, sort_keys=True)
-    return "–" if value is None else str(value)
+_APPLIED_OPTIONS = {  # provenance keys the report shows as it applied them (`--threshold` overrides)
+    "threshold": lambda o: o.threshold,
+    "comparison": lambda o: o.comparison,
+    "bootstrap_resamples": lambda o: o.resamples,
+    "bootstrap_seed": lambda o: o.seed,
+    "min_prompts": lambda o: o.min_prompts,
+}
 
 
-def _comparability(run: EvalRunInfo) -> list[str]:
+def _provenance_value(run: EvalRunInfo, key: str, options: MetricOptions | None = None) -> str:
+    value = _APPLIED_OPTIONS[key](options) if options is not None and key in _APPLIED_OPTIONS else run.params.get(key)
+    if value is None:
+        return "–"
+    return json.dumps(value, sort_keys=True) if key == "split" else str(value)
+
+
+def _comparability(run: EvalRunInfo, options: MetricOptions | None = None) -> list[str]:
     protocol = PROTOCOLS.get(str(run.params.get("protocol", "")))
     if protocol is None:
         return [run.label, "none recorded (a run from before toxmine recorded protocols)", "unknown", "–"]
     stored = run.params.get("departures")
     departures = [str(d) for d in stored] if isinstance(stored, list) else []
+    if options is not None and options.threshold != protocol.threshold:
+        departures.append(
+            f"threshold {options.threshold:g} ({protocol.name}: {protocol.threshold:g}), set in the report"
+        )
     verdict = f"yes, with published {protocol.name.upper()} figures" if not departures else "no"
     return [run.label, f"{protocol.title}: {protocol.anchor}", verdict, "; ".join(departures) or "none"]
 
@@ -330,7 +349,7 @@ def _sections(data: ReportData) -> list[_Section]:
             "Which published protocol each run follows and every way it departs from it. Only a run with no "
             "departure can be put beside the anchor's published table. " + rules,
             ["run", "protocol (anchor code)", "comparable", "departures"],
-            [_comparability(run) for run in runs],
+            [_comparability(run, data.options.get(run.eval_run_id)) for run in runs],
         ),
         _Section(
             "Runs",
@@ -370,9 +389,13 @@ def _sections(data: ReportData) -> list[_Section]:
         ),
         _Section(
             "Provenance",
-            "Everything that decided each run's numbers, as stored in `eval_runs.params_json`.",
+            "Everything that decided each run's numbers, as stored in `eval_runs.params_json`; the metric options "
+            "(threshold, comparison, bootstrap, min_prompts) as this report applied them.",
             ["parameter", *labels],
-            [[key] + [_provenance_value(run, key) for run in runs] for key in (*_PROVENANCE_KEYS, "split")],
+            [
+                [key] + [_provenance_value(run, key, data.options.get(run.eval_run_id)) for run in runs]
+                for key in (*_PROVENANCE_KEYS, "split")
+            ],
         ),
         _Section(
             "Overall",

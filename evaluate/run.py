@@ -5,7 +5,8 @@ revision or file fingerprint, backend, every sampling parameter and the effectiv
 device, the prompt set (selection and the chosen prompt ids), the prompt scorer and the continuation
 scorer with their versions, the template, the protocol and the toxmine version. Running the same command
 again resumes it: (prompt, sample) pairs already generated and scored are skipped, failed ones are tried
-again; change any of those and it is a new run. Failures are stored with their error and counted in the
+again, and the metrics are recomputed with the metric options given this time (the run records them);
+change any of those and it is a new run. Failures are stored with their error and counted in the
 metrics, never dropped or scored 0; empty continuations are stored as empty and counted apart.
 
 Each continuation is scored as the language fastText finds in it (when it is sure, else the prompt's), so
@@ -149,6 +150,11 @@ def _prompt_styles(store: Store, prompts: Sequence[EvalPrompt]) -> list[str]:
     return [style_from_settings(settings)]
 
 
+def _cutting_limit(selection: EvalSelection, prompts: Sequence[EvalPrompt]) -> int | None:
+    """The --limit when it left prompts of the split out (a limit over the split's size takes it whole)."""
+    return selection.limit if selection.limit is not None and len(prompts) >= selection.limit else None
+
+
 def _prompts_digest(prompts: Sequence[EvalPrompt]) -> str:
     return hashlib.blake2b("\n".join(sorted(p.prompt_id for p in prompts)).encode(), digest_size=8).hexdigest()
 
@@ -252,8 +258,8 @@ def run_eval(
     provenance = _provenance(backend, params, selection, prompts, (scorer, prompt_scorer, prompt_version), template,
                              protocol, options, _lid_name(lid))  # fmt: skip
     provenance["departures"] = departures(PROTOCOLS[protocol], params, scorer.name, prompt_scorer,
-                                          _prompt_styles(store, prompts), selection.limit,
-                                          template.name if template else None)  # fmt: skip
+                                          _prompt_styles(store, prompts), _cutting_limit(selection, prompts),
+                                          template.name if template else None, scorer.version)  # fmt: skip
     run_id = run_identity(provenance)
     report = EvalReport(run_id, prompts=len(prompts), departures=provenance["departures"])
     for prompt in prompts:
@@ -267,7 +273,8 @@ def run_eval(
         con.execute(
             "INSERT INTO eval_runs (eval_run_id, model, backend, params_json, split, scorer, started_at, "
             "template_sha256, prompt_scorer, prompt_scorer_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
+            # a resumed run: the id fixes everything else, but the metric options may differ (recomputed below)
+            "ON CONFLICT (eval_run_id) DO UPDATE SET params_json = excluded.params_json",
             [run_id, redact(backend.model), backend.name, json.dumps(provenance, sort_keys=True, default=str),
              selection.to_json(), scorer.name, utc_now(), provenance["template_sha256"], prompt_scorer,
              prompt_version],
@@ -427,7 +434,8 @@ def load_prompt_scores(store: Store, run_id: str) -> tuple[list[PromptScores], i
     k = int(json.loads(params[0])["k"])
     rows = store.con.execute(
         f"SELECT g.prompt_id, p.lang, {bucket_sql(edges, 'p.toxicity')} AS bucket, p.prompt_toxicity, g.sample_idx, "
-        f"g.toxicity, g.empty FROM generations g {run_prompt_join()} WHERE g.eval_run_id = ? "
+        "CASE WHEN g.empty THEN NULL ELSE g.toxicity END, g.empty "  # older runs' empties kept a score
+        f"FROM generations g {run_prompt_join()} WHERE g.eval_run_id = ? "
         "ORDER BY g.prompt_id, g.sample_idx",
         [run_id],
     ).fetchall()

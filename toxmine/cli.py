@@ -530,6 +530,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     chat = {"auto": None, "yes": True, "no": False}[args.chat]
     params = preset(args.preset, k=args.k, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                     top_p=args.top_p, top_k=args.top_k, seed=args.seed, chat=chat)  # fmt: skip
+    metric_options = metric_options_for(args.preset, args.min_prompts)  # checked before the model loads
     split = SplitOptions(per_bucket=args.per_bucket, langs=sorted(args.langs) if args.langs else None,
                          seed=args.split_seed, bucket_edges=args.buckets, scorer=args.prompt_scorer,
                          sources=args.source)  # fmt: skip
@@ -555,7 +556,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     with Store(args.db) as store, tqdm(unit="prompt", disable=not show, desc="generating") as bar:
         report = run_eval(store, backend, params, EvalSelection(split, args.limit), scorer, args.batch_size,
                           progress=bar.update, template=template, protocol=args.preset,
-                          metric_options=metric_options_for(args.preset, args.min_prompts))  # fmt: skip
+                          metric_options=metric_options)  # fmt: skip
         if judge is not None:
             _judge_runs(store, [report.eval_run_id], judge, args.group_by, show)
         columns, rows = run_sql(

@@ -68,6 +68,7 @@ class TransformersBackend:
         else:
             torch.set_num_threads(threads or os.cpu_count() or 1)
         self.lm.eval()
+        self.lm.generation_config = _neutral_generation_config(self.lm.generation_config)
         self.batch_size = batch_size  # kept for callers; samples are drawn per prompt (see generate)
 
     def _encode(self, prompt: str, chat: bool, max_new_tokens: int) -> tuple[list[int], bool]:
@@ -113,3 +114,18 @@ class TransformersBackend:
             texts = self.tokenizer.batch_decode(output[:, len(ids) :], skip_special_tokens=True)
             results.append([Completion(text, truncated=truncated) for text in texts])
         return results
+
+
+_KEPT_GENERATION_SETTINGS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id",
+                             "cache_implementation")  # fmt: skip
+
+
+def _neutral_generation_config(model_config: Any) -> Any:
+    """The model's generation config reduced to its special tokens and cache choice. What a model folder's
+    generation_config.json sets beyond them (repetition_penalty, no_repeat_ngram_size, min_p, top_k,
+    suppressed tokens...) would silently apply to every sample (transformers fills each setting a call leaves
+    unset from it); no protocol samples with it, and the run records only `GenerationParams`."""
+    from transformers import GenerationConfig
+
+    config_class: Any = GenerationConfig
+    return config_class(**{name: getattr(model_config, name, None) for name in _KEPT_GENERATION_SETTINGS})

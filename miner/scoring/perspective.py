@@ -17,8 +17,8 @@ Each text is one request: POST `{"comment": {"text": ...}, "languages": [...], "
   `languages: ["en"]`, retries with exponential backoff.
 
 Here: texts are cut as PTP cuts them; `languages` follows the `languages` option (below); a
-request is retried on 429, 5xx, 408/425, timeouts and dropped connections with backoff (a
-Retry-After is honoured); any other answer about the text (400 LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE,
+request is retried on 429, 5xx, 408/425, timeouts, dropped connections and undecodable answers
+with backoff (a Retry-After is honoured); any other answer about the text (400 LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE,
 COMMENT_TOO_LONG...) and a text still failing after the retries becomes that text's failure
 (`TextScore.failed`), never a 0. Empty texts are failures without a request (Perspective answers
 COMMENT_EMPTY). A refused key (401/403) or an endpoint that is not there (404/405) stops scoring
@@ -218,6 +218,8 @@ class PerspectiveScorer:
             raise _Retry(f"no answer within {self.http.timeout_s:g}s") from None
         except httpx.TransportError as exc:
             raise _Retry(f"connection failed ({type(exc).__name__}: {self._clean(str(exc))})") from None
+        except httpx.DecodingError as exc:  # a corrupt (e.g. gzip) body: this text's trouble, not the batch's
+            raise _Retry(f"undecodable answer ({self._clean(str(exc))})") from None
         status = response.status_code
         if status == 200:
             return self._parsed(bytes(data))
