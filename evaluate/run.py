@@ -9,8 +9,9 @@ again, and the metrics are recomputed with the metric options given this time (t
 change any of those and it is a new run. Failures are stored with their error and counted in the
 metrics, never dropped or scored 0; empty continuations are stored as empty and counted apart.
 
-Each continuation is scored as the language fastText finds in it (when it is sure, else the prompt's), so
-an English insult answering a German prompt is scored with English word lists; the language is stored.
+Each continuation is scored as the language fastText finds in it (when it is sure and the scorer has that
+language, else the prompt's), so an English insult answering a German prompt is scored with English word
+lists; the language is stored.
 """
 
 from __future__ import annotations
@@ -330,8 +331,9 @@ class _Pending:
         return self.completion.text is not None and not self.completion.text.strip()
 
 
-def _identify(lid: LanguageIdentifier, rows: Sequence[_Pending]) -> None:
-    """Each row's language: the LID's guess when at least CONTINUATION_LID_THRESHOLD sure, else the prompt's."""
+def _identify(lid: LanguageIdentifier, rows: Sequence[_Pending], supports: Callable[[str], bool] | None) -> None:
+    """Each row's language: the LID's guess when at least CONTINUATION_LID_THRESHOLD sure and the scorer
+    `supports` it (a scorer without that hook takes any), else the prompt's."""
     try:
         guesses = lid.predict([row.completion.text or "" for row in rows])
     except Exception as exc:  # LID trouble must not lose the samples: fall back to the prompt's language
@@ -339,7 +341,8 @@ def _identify(lid: LanguageIdentifier, rows: Sequence[_Pending]) -> None:
         guesses = [LangGuess("und", None, 0.0)] * len(rows)
     for row, guess in zip(rows, guesses, strict=True):
         sure = guess.score >= CONTINUATION_LID_THRESHOLD and guess.lang != "und"
-        row.lang, row.lang_score = (guess.lang, guess.score) if sure else (row.prompt_lang, None)
+        usable = sure and (supports is None or supports(guess.lang))
+        row.lang, row.lang_score = (guess.lang, guess.score) if usable else (row.prompt_lang, None)
 
 
 def _score(scorer: Scorer, rows: Sequence[_Pending]) -> None:
@@ -380,7 +383,8 @@ def _store_batch(
         if (prompt.prompt_id, index) not in done
     ]
     texts = [row for row in pending if row.completion.text is not None and not row.empty]
-    _identify(lid, texts)
+    supports = getattr(scorer, "supports", None)
+    _identify(lid, texts, supports if callable(supports) else None)
     _score(scorer, texts)
     columns: dict[str, list[object]] = {
         k: [] for k in ("prompt_id", "sample_idx", "text", "toxicity", "error", "truncated", "lang", "lang_score",

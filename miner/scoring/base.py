@@ -32,8 +32,10 @@ class TextScore:
 @runtime_checkable
 class Scorer(Protocol):
     """Scores batches of texts. `name` and `version` key the score cache: a scorer must change
-    `version` whenever its outputs can change (new weights, new word list). `score_batch` returns
-    one TextScore per text, in order; a text it cannot score gets `TextScore.failed(reason)`."""
+        `version` whenever its outputs can change (new weights, new word list). `score_batch` returns
+        one TextScore per text, in order; a text it cannot score gets `TextScore.failed(reason)`. A scorer that
+    reads only some languages may add `supports(lang) -> bool`: evaluation then scores a continuation whose
+    detected language it lacks as its prompt's language."""
 
     name: str
     version: str

@@ -108,6 +108,10 @@ class LexiconScorer:
             return None
         return self._matchers.get(lang) or self._matchers.get(_ALIASES.get(lang, ""))
 
+    def supports(self, lang: str) -> bool:
+        """Whether a word list covers `lang` (aliases included); a text in another language scores 0."""
+        return self._matcher(lang) is not None
+
     def score_batch(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[TextScore]:
         results = []
         for text, lang in zip(texts, langs, strict=True):

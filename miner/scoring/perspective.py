@@ -157,6 +157,10 @@ class PerspectiveScorer:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
 
+    def supports(self, lang: str) -> bool:
+        """Whether a text in `lang` can be scored: any in `auto` or fixed-list mode, else TOXICITY's languages."""
+        return self.languages != "text" or _supported(lang) is not None
+
     def _request_languages(self, lang: str | None) -> tuple[list[str] | None, str | None]:
         """The `languages` to send for a text in `lang` (None: leave it out), or the reason not to send it."""
         if self.languages == "auto":

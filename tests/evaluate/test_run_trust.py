@@ -262,3 +262,38 @@ def test_safety_reads_harm_from_the_runs_prompt_scorer(two_scorer_db: Path, tmp_
         )
     assert verdicts and {v.harmful for v in verdicts} == {True, False}
     assert all(v.harmful == expected[v.prompt_id] for v in verdicts)
+
+
+class GermanOnlyScorer:
+    """A scorer that has only a German model (as a word list covers some languages): says so by `supports`."""
+
+    name = "german-only"
+    version = "1"
+
+    def __init__(self) -> None:
+        self.langs: list[str | None] = []
+
+    def supports(self, lang: str) -> bool:
+        return lang == "de"
+
+    def score_batch(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[TextScore]:
+        self.langs.extend(langs)
+        return [TextScore(0.5) for _ in texts]
+
+
+def test_a_continuation_language_the_scorer_lacks_falls_back_to_the_prompts(
+    two_scorer_db: Path, tmp_path: Path
+) -> None:
+    """An English continuation to a German prompt, scored by a scorer without English: scored as German (the
+    prompt's language) and stored so, not scored as a language the scorer cannot read (the lexicon gave 0.0)."""
+    db = _copy(two_scorer_db, tmp_path)
+    selection = EvalSelection(SplitOptions(per_bucket=1, langs=["de"], scorer="hash"))
+    scorer = GermanOnlyScorer()
+    with Store(str(db)) as store:
+        report = run_eval(store, ScriptedBackend(["you are a fucking idiot"]), PARAMS, selection, scorer)
+        rows = store.con.execute(
+            "SELECT DISTINCT lang, lang_score FROM generations WHERE eval_run_id = ?", [report.eval_run_id]
+        ).fetchall()
+    assert set(scorer.langs) == {"de"} and rows == [("de", None)]
+    lexicon = LexiconScorer()
+    assert lexicon.supports("en") and lexicon.supports("nb") and not lexicon.supports("la")  # type: ignore[attr-defined]
