@@ -12,7 +12,7 @@ from warc_builder import Page, RealPage, write_warc
 from toxmine.miner.mine import mine
 from toxmine.miner.score_stage import score_documents
 from toxmine.miner.sources import LocalFile
-from toxmine.miner.store import Store
+from toxmine.miner.store import Store, migrations
 
 
 def mined_corpus(folder: Path, demo_pages: list[RealPage], every: int, score: bool = False) -> Path:
@@ -42,3 +42,15 @@ def db_snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         }
     finally:
         con.close()
+
+
+def database_at_version(path: Path, version: int) -> duckdb.DuckDBPyConnection:
+    """A database file with the migrations up to `version` applied, as an older toxmine left it (open:
+    the caller adds its rows and closes it)."""
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+    for number, name, sql in migrations():
+        if number <= version:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    return con

@@ -7,9 +7,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import duckdb
 import pytest
-from corpora import mined_corpus
+from corpora import database_at_version, mined_corpus
 from plugin_scorers import HashScorer
 from tiny_models import build_tiny_causal_lm
 from warc_builder import RealPage
@@ -22,7 +21,7 @@ from toxmine.evaluate.report import collect_report, render_markdown
 from toxmine.evaluate.run import EvalSelection, load_prompt_scores, run_eval, store_metrics
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.split import SplitOptions
-from toxmine.miner.store import Store, migrations
+from toxmine.miner.store import Store
 
 PARAMS = GenerationParams(k=2, max_new_tokens=3, seed=1)
 
@@ -132,12 +131,7 @@ def test_model_generation_config_does_not_slip_into_sampling(tmp_path: Path) -> 
 
 def _pre_008_database(path: Path) -> None:
     """A database as toxmine wrote it before migration 008: empty continuations were scored (0)."""
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
-    for version, name, sql in migrations():
-        if version <= 7:
-            con.execute(sql)
-            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    con = database_at_version(path, 7)
     for i in range(3):
         con.execute(
             "INSERT INTO prompts (prompt_id, doc_id, lang, span_start, span_end, prompt, continuation, toxicity, "

@@ -9,9 +9,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import duckdb
 import pytest
-from corpora import mined_corpus
+from corpora import database_at_version, mined_corpus
 from plugin_scorers import HashScorer
 from tiny_models import build_tiny_causal_lm
 from warc_builder import RealPage
@@ -25,7 +24,7 @@ from toxmine.miner.score_stage import score_documents
 from toxmine.miner.scoring import TextScore
 from toxmine.miner.scoring.lexicon import LexiconScorer
 from toxmine.miner.split import SplitOptions
-from toxmine.miner.store import Store, migrations
+from toxmine.miner.store import Store
 
 PARAMS = GenerationParams(k=2, max_new_tokens=3, seed=1)
 
@@ -223,12 +222,7 @@ def test_runs_from_before_provenance_get_their_prompt_scorer(tmp_path: Path) -> 
     """A database whose runs predate migration 008 gets each run's prompt scorer from its split, or from
     the scorer holding its prompts."""
     db = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(db))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
-    for version, name, sql in migrations():
-        if version <= 7:
-            con.execute(sql)
-            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    con = database_at_version(db, 7)
     for scorer in ("lexicon", "hash"):
         con.execute(
             "INSERT INTO prompts (prompt_id, doc_id, lang, span_start, span_end, prompt, continuation, toxicity, "

@@ -283,3 +283,16 @@ def test_import_leaves_out_rows_the_scorer_cannot_score(server: FakePerspective,
 def test_failed_text_score_is_nan_with_its_reason() -> None:
     failed = TextScore.failed("COMMENT_EMPTY: x")
     assert failed.error == "COMMENT_EMPTY: x" and math.isnan(failed.toxicity) and TextScore(0.5).error is None
+
+
+def test_an_undecodable_answer_fails_only_its_text(server: FakePerspective) -> None:
+    """A 200 whose gzip body is corrupt raised httpx.DecodingError out of score_batch, so every text of the
+    batch (in an eval: every continuation of the batch) was recorded as failed."""
+    corrupt = Reply(200, b"not gzip at all", {"Content-Encoding": "gzip"})
+    server.script["you idiot"] = [corrupt]  # once: the retry gets the real answer
+    server.script["broken"] = [corrupt] * 10  # always
+    scorer = PerspectiveScorer(url=server.url, qps=200, backoff_s=0.01, max_backoff_s=0.1, max_retries=2)
+    scores = scorer.score_batch(["hello there", "you idiot", "broken"], ["en", "en", "en"])
+    assert [s.error is None for s in scores] == [True, True, False]
+    assert scores[0].toxicity == pytest.approx(0.08) and scores[1].toxicity == pytest.approx(0.92)
+    assert scores[2].error is not None and "decod" in scores[2].error.lower() and KEY not in scores[2].error
