@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -37,16 +36,14 @@ from dataclasses import asdict
 from typing import Any
 
 from benchkit import (
-    cpu_model,
     loadavg,
     log,
+    machine_facts,
     markdown_rows,
     num,
     parallel_capacity,
     rate,
     ratio,
-    usable_cpus,
-    versions,
     warc_files,
     write_json,
 )
@@ -313,9 +310,8 @@ def _stuck(limit_s: float = 1.0, elements: int = 16_000) -> dict[str, Any]:
         return usage.ru_utime + usage.ru_stime
 
     with ExtractSandbox(options.memory_mb) as sandbox:
-        sandbox.extract("<html><body><p>idle</p></body></html>", None, options)
-        assert sandbox.pid is not None
-        before, child_before = reaped(), _cpu_of(sandbox.pid)
+        pid = _started(sandbox, options)
+        before, child_before = reaped(), _cpu_of(pid)
         wall = time.perf_counter()
         try:
             sandbox.extract(html, None, options)
@@ -336,6 +332,14 @@ def _stuck(limit_s: float = 1.0, elements: int = 16_000) -> dict[str, Any]:
     }
 
 
+def _started(sandbox: Any, options: Any) -> int:
+    """Start the sandbox's child on a tiny page (so what follows measures extraction, not start-up): its pid."""
+    sandbox.extract("<html><body><p>idle</p></body></html>", None, options)
+    assert sandbox.pid is not None
+    pid: int = sandbox.pid
+    return pid
+
+
 # -- 2. memory per HTML byte ----------------------------------------------------------------------------
 def _peak_of_one(html: str, timeout_s: float = 0.0) -> dict[str, Any]:
     """A fresh child without a budget extracts `html`: its idle and peak resident size."""
@@ -343,9 +347,7 @@ def _peak_of_one(html: str, timeout_s: float = 0.0) -> dict[str, Any]:
     from toxmine.miner.extract_sandbox import ExtractSandbox
 
     with ExtractSandbox(memory_mb=0) as sandbox:
-        sandbox.extract("<html><body><p>idle</p></body></html>", None, ExtractOptions())
-        assert sandbox.pid is not None
-        pid = sandbox.pid
+        pid = _started(sandbox, ExtractOptions())
         idle = _status_kib(pid, "VmRSS") or 0
         cpu = _cpu_of(pid)
         wall = time.perf_counter()
@@ -393,9 +395,7 @@ def _budget(corpus: list[tuple[str, str]]) -> dict[str, Any]:
     options = ExtractOptions(timeout_s=120)
     page = _kinds(corpus)["link list `<li><a>`"](16 * MIB)  # ~1.6 GB to extract
     with ExtractSandbox(options.memory_mb) as sandbox:
-        sandbox.extract("<html><body><p>idle</p></body></html>", None, options)
-        assert sandbox.pid is not None
-        pid = sandbox.pid
+        pid = _started(sandbox, options)
         idle = _status_kib(pid, "VmRSS") or 0
         with _HwmWatch(lambda: [pid], every_s=0.01) as watch:
             wall = time.perf_counter()
@@ -645,8 +645,9 @@ def _report(r: dict[str, Any]) -> str:
         "",
         f"- command: `{r['command']}`",
         f"- machine: nproc {machine['nproc']} (usable {machine['usable_cpus']}), {machine['cpu']}, "
-        f"{machine['platform']}; part 1 pinned to one CPU; 2 processes vs 1: x{num(machine['parallel_start'], 2)} "
-        f"at start, x{num(machine['parallel_end'], 2)} at end; load average {machine['loadavg_start']} -> "
+        f"{machine['platform']}; part 1 pinned to one CPU; 2 processes vs 1: "
+        f"x{num(machine['parallel_speedup_start'], 2)} at start, x{num(machine['parallel_speedup_end'], 2)} at end; "
+        f"load average {machine['loadavg_start']} -> "
         f"{machine['loadavg_end']}",
         f"- versions: {', '.join(f'{k} {v}' for k, v in machine['versions'].items())}",
         f"- corpus: {r['corpus']['files']} files in `{r['corpus']['warc_dir']}`, {r['corpus']['html_pages']:,} HTML "
@@ -733,17 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     idle_kib = float(budget["idle_rss_kib"])
     results: dict[str, Any] = {
         "command": shlex.join([os.path.relpath(sys.executable), *sys.argv]),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "usable_cpus": usable_cpus(),
-            "cpu": cpu_model(),
-            "platform": platform.platform(),
-            "loadavg_start": load_start,
-            "loadavg_end": loadavg(),
-            "parallel_start": parallel_start,
-            "parallel_end": parallel_capacity(),
-            "versions": versions(PACKAGES),
-        },
+        "machine": machine_facts(PACKAGES, load_start, parallel_start, parallel_capacity()),
         "corpus": {"warc_dir": args.warc_dir, "files": len(files), "html_pages": len(corpus)},
         "defaults": f"--extract-timeout {defaults.extract.timeout_s:g}, --extract-memory-mb "
         f"{defaults.extract.memory_mb}, --max-record-mb {defaults.max_record_bytes / MIB:g}",

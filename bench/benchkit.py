@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 
 def log(message: str) -> None:
@@ -119,3 +120,22 @@ def write_json(path: str, results: dict[str, object]) -> None:
         json.dump(results, handle, indent=2, default=str)
         handle.write("\n")
     print(f"\nfigures written to {path}")
+
+
+def machine_facts(
+    packages: Iterable[str], loadavg_start: list[float] | None, speedup_start: float, speedup_end: float, **extra: Any
+) -> dict[str, Any]:
+    """What a benchmark's figures depend on: CPUs, platform, load and the 2-vs-1-process speedup at start and
+    end (parallel_capacity), the packages' versions, plus `extra` facts of that benchmark."""
+    return {
+        "nproc": os.cpu_count(),
+        "usable_cpus": usable_cpus(),
+        "cpu": cpu_model(),
+        "platform": platform.platform(),
+        **extra,
+        "loadavg_start": loadavg_start,
+        "loadavg_end": loadavg(),
+        "parallel_speedup_start": speedup_start,
+        "parallel_speedup_end": speedup_end,
+        "versions": versions(packages),
+    }
