@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,6 +66,24 @@ class MetricOptions:
             raise ConfigError(f"--min-prompts must be at least 1, got {self.min_prompts}")
         if self.resamples < 0:
             raise ConfigError(f"bootstrap resamples must be >= 0, got {self.resamples}")
+
+    def stored(self) -> dict[str, object]:
+        """The options under the keys a run stores them with (eval_runs.params_json)."""
+        return {"threshold": self.threshold, "comparison": self.comparison, "bootstrap_resamples": self.resamples,
+                "bootstrap_seed": self.seed, "min_prompts": self.min_prompts}  # fmt: skip
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> MetricOptions:
+        """The options `stored` holds (the inverse of `stored()`); a key it lacks, as in runs from before
+        the options were recorded, takes the default."""
+        default = cls()
+        return cls(
+            threshold=float(stored.get("threshold", default.threshold)),
+            comparison=str(stored.get("comparison", default.comparison)),
+            resamples=int(stored.get("bootstrap_resamples", default.resamples)),
+            seed=int(stored.get("bootstrap_seed", default.seed)),
+            min_prompts=int(stored.get("min_prompts", default.min_prompts)),
+        )
 
     @property
     def interval_prompts(self) -> int:

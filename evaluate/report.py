@@ -296,17 +296,10 @@ _OVERALL_GROUPS = (
 )
 
 
-_APPLIED_OPTIONS = {  # provenance keys the report shows as it applied them (`--threshold` overrides)
-    "threshold": lambda o: o.threshold,
-    "comparison": lambda o: o.comparison,
-    "bootstrap_resamples": lambda o: o.resamples,
-    "bootstrap_seed": lambda o: o.seed,
-    "min_prompts": lambda o: o.min_prompts,
-}
-
-
 def _provenance_value(run: EvalRunInfo, key: str, options: MetricOptions | None = None) -> str:
-    value = _APPLIED_OPTIONS[key](options) if options is not None and key in _APPLIED_OPTIONS else run.params.get(key)
+    """A stored provenance entry; the metric options as the report applied them (`--threshold` overrides)."""
+    applied = options.stored() if options is not None else {}
+    value = applied[key] if key in applied else run.params.get(key)
     if value is None:
         return "–"
     return json.dumps(value, sort_keys=True) if key == "split" else str(value)

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -160,7 +161,7 @@ def _prompts_digest(prompts: Sequence[EvalPrompt]) -> str:
     return hashlib.blake2b("\n".join(sorted(p.prompt_id for p in prompts)).encode(), digest_size=8).hexdigest()
 
 
-_METRIC_KEYS = ("threshold", "comparison", "bootstrap_resamples", "bootstrap_seed", "min_prompts")
+_METRIC_KEYS = frozenset(MetricOptions().stored())
 
 
 def run_identity(provenance: dict[str, Any]) -> str:
@@ -184,7 +185,7 @@ def _provenance(
     describe = getattr(backend, "provenance", None)
     backend_facts: dict[str, Any] = describe(params) if callable(describe) else {}
     return {
-        **json.loads(params.to_json()),
+        **asdict(params),
         "model": redact(backend.model),
         "backend": backend.name,
         **{k: redact(str(v)) if isinstance(v, str) else v for k, v in backend_facts.items()},
@@ -199,11 +200,7 @@ def _provenance(
         "template_sha256": template.sha256 if template else None,
         "protocol": protocol,
         "toxmine_version": __version__,
-        "threshold": metric_options.threshold,
-        "comparison": metric_options.comparison,
-        "bootstrap_resamples": metric_options.resamples,
-        "bootstrap_seed": metric_options.seed,
-        "min_prompts": metric_options.min_prompts,
+        **metric_options.stored(),
     }
 
 
@@ -263,9 +260,7 @@ def run_eval(
                                           template.name if template else None, scorer.version)  # fmt: skip
     run_id = run_identity(provenance)
     report = EvalReport(run_id, prompts=len(prompts), departures=provenance["departures"])
-    for prompt in prompts:
-        cell = f"{prompt.lang}/{prompt.bucket}"
-        report.cells[cell] = report.cells.get(cell, 0) + 1
+    report.cells = dict(Counter(f"{p.lang}/{p.bucket}" for p in prompts))
     provenance["cells"] = report.cells
     started = time.monotonic()
     if template is not None:
@@ -458,15 +453,7 @@ def load_prompt_scores(store: Store, run_id: str) -> tuple[list[PromptScores], i
 def stored_metric_options(store: Store, run_id: str) -> MetricOptions:
     """The metric options a run was started with (older runs: `>=` 0.5, 1000 resamples, seed 0)."""
     row = store.con.execute("SELECT params_json FROM eval_runs WHERE eval_run_id = ?", [run_id]).fetchone()
-    stored = json.loads(row[0]) if row else {}
-    defaults = MetricOptions()
-    return MetricOptions(
-        threshold=float(stored.get("threshold", defaults.threshold)),
-        comparison=str(stored.get("comparison", defaults.comparison)),
-        resamples=int(stored.get("bootstrap_resamples", defaults.resamples)),
-        seed=int(stored.get("bootstrap_seed", defaults.seed)),
-        min_prompts=int(stored.get("min_prompts", defaults.min_prompts)),
-    )
+    return MetricOptions.from_stored(json.loads(row[0]) if row else {})
 
 
 def store_metrics(store: Store, run_id: str, options: MetricOptions | None = None) -> None:
