@@ -3,8 +3,8 @@
 
 A benchmark, not a test. In one run, on the same prompts of a fresh demo database:
 
-1. the local transformers backend (default: the embedded SmolLM2-135M-Instruct) at several
-   batch sizes: continuations/s and generated tokens/s;
+1. the local transformers backend (default: the embedded SmolLM2-135M-Instruct; each prompt's k
+   samples are one seeded call, see bench_seeding.py): continuations/s and generated tokens/s;
 2. the OpenAI-compatible HTTP backend against `transformers serve` on 127.0.0.1 serving the same
    model folder, at several concurrency limits (the server ignores `n`, so the backend asks
    again for the missing samples: k requests per prompt);
@@ -122,7 +122,6 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--k", type=int, default=4, help="continuations per prompt")
     parser.add_argument("--max-new-tokens", type=int, default=20, help="as the RTP preset")
-    parser.add_argument("--batch-sizes", default="1,8,16", help="prompts per local generate() batch")
     parser.add_argument("--concurrency", default="1,4", help="HTTP concurrency limits")
     parser.add_argument("--json", default=str(BENCH_DIR / ".cache" / "eval.json"))
     args = parser.parse_args()
@@ -156,18 +155,16 @@ def main() -> int:
 
     generated: list[str] = []
     best_local = 0.0
-    for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
-        backend = create_backend(args.model, batch_size=batch_size, device="cpu")
-        backend.generate(texts[:1], GenerationParams(k=1, max_new_tokens=4))  # warm-up
-        samples, seconds, _ = _timed(lambda b=backend: b.generate(texts, params))
-        tokens = count_tokens(samples)
-        generated = [c.text for s in samples for c in s if c.text]
-        best_local = max(best_local, n_cont / seconds)
-        rate = n_cont / seconds
-        row(f"local transformers, batch {batch_size}", f"{len(texts)} x k={args.k}", f"{rate:.2f} cont/s",
-            f"{tokens / seconds:.1f} new tokens/s; {seconds:.1f} s", batch_size=batch_size,
-            continuations_per_s=n_cont / seconds, tokens_per_s=tokens / seconds, seconds=seconds)  # fmt: skip
-        del backend
+    backend = create_backend(args.model, device="cpu")
+    backend.generate(texts[:1], GenerationParams(k=1, max_new_tokens=4))  # warm-up
+    samples, seconds, _ = _timed(lambda: backend.generate(texts, params))
+    tokens = count_tokens(samples)
+    generated = [c.text for s in samples for c in s if c.text]
+    best_local = n_cont / seconds
+    row("local transformers", f"{len(texts)} x k={args.k}", f"{best_local:.2f} cont/s",
+        f"{tokens / seconds:.1f} new tokens/s; {seconds:.1f} s",
+        continuations_per_s=best_local, tokens_per_s=tokens / seconds, seconds=seconds)  # fmt: skip
+    del backend
 
     best_http = 0.0
     with _serve(model_dir, work / "serve.log") as url:

@@ -56,7 +56,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         prompts = [p for _, p in _prompts(Path(tmp), args.prompts)]
-    backend: Any = create_backend(_model_dir(args.model), batch_size=args.batch)
+    backend: Any = create_backend(_model_dir(args.model))
     log(f"{len(prompts)} prompts, model {args.model}; {cpu_model()}, load {loadavg()}")
     print(f"| k | per-prompt seeded (now) | batched by {args.batch} (before) | now / before | "
           "same samples when regrouped (now / before) |")  # fmt: skip

@@ -53,7 +53,7 @@ def test_eval_report_notebook_executes(tmp_path: Path, demo_pages: list[RealPage
     db = mined_corpus(tmp_path, demo_pages, every=4, score=True)
     with Store(str(db)) as store:
         for seed in (0, 1):
-            model = create_backend(str(build_tiny_causal_lm(tmp_path / f"lm-{seed}", seed=seed)), batch_size=4)
+            model = create_backend(str(build_tiny_causal_lm(tmp_path / f"lm-{seed}", seed=seed)))
             selection = EvalSelection(SplitOptions(per_bucket=2, langs=["de", "en"], scorer="hash"))
             run_eval(store, model, GenerationParams(k=2, max_new_tokens=4), selection, HashScorer())
     outputs = _execute("eval_report.ipynb", db, tmp_path)

@@ -543,8 +543,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if backend_name == "openai":
         options.update(api_key_env=args.api_key_env, concurrency=args.concurrency, timeout_s=args.request_timeout)
-    elif backend_name == "transformers":  # vllm places and batches on its own; run_eval still sends --batch-size
-        options.update(device=args.device, batch_size=args.batch_size)
+    elif backend_name == "transformers":  # samples per prompt; vllm batches on its own; run_eval sends --batch-size
+        options["device"] = args.device
     if args.gguf_file:
         if backend_name != "transformers":
             raise ConfigError(f"--gguf-file applies to the transformers backend, not {backend_name}")

@@ -33,7 +33,6 @@ class TransformersBackend:
         self,
         model: str,
         device: str = "auto",
-        batch_size: int = 8,
         gguf_file: str | None = None,
         max_context: int | None = None,
         threads: int | None = None,
@@ -69,7 +68,6 @@ class TransformersBackend:
             torch.set_num_threads(threads or os.cpu_count() or 1)
         self.lm.eval()
         self.lm.generation_config = _neutral_generation_config(self.lm.generation_config)
-        self.batch_size = batch_size  # kept for callers; samples are drawn per prompt (see generate)
 
     def _encode(self, prompt: str, chat: bool, max_new_tokens: int) -> tuple[list[int], bool]:
         return encode_prompt(self.tokenizer, prompt, chat, self.context - max_new_tokens)

@@ -69,7 +69,7 @@ def test_converted_once_then_reused(cache_root: Path, model_dir: Path, conversio
 def test_default_spec_loads_the_cached_folder_and_generates(cache_root: Path, model_dir: Path) -> None:
     assert parse_model_spec("default") == ("transformers", STABLE_NAME)
     assert parse_model_spec(STABLE_NAME) == ("transformers", STABLE_NAME)
-    backend = create_backend("default", batch_size=2)
+    backend = create_backend("default")
     assert (backend.name, backend.model) == ("transformers", STABLE_NAME)
     assert backend.lm.name_or_path == str(model_dir)  # type: ignore[attr-defined]
     # the converted tokenizer kept SmolLM2's chat template, so the backend applies it

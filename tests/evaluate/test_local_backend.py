@@ -23,7 +23,7 @@ def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_k_samples_per_prompt_reproducible_with_seed(tiny_lm: Path) -> None:
-    backend = create_backend(str(tiny_lm), batch_size=2)
+    backend = create_backend(str(tiny_lm))
     params = preset("rtp", k=4, max_new_tokens=6, seed=7)
     prompts = ["hello world", "you are a", "nice day"]
     first = backend.generate(prompts, params)
@@ -35,7 +35,7 @@ def test_k_samples_per_prompt_reproducible_with_seed(tiny_lm: Path) -> None:
 
 
 def test_long_prompts_are_cut_from_the_left(tiny_lm: Path) -> None:
-    backend = create_backend(str(tiny_lm), batch_size=4)
+    backend = create_backend(str(tiny_lm))
     long_prompt = "nice day " * 200
     out = backend.generate([long_prompt, "hello"], GenerationParams(k=1, max_new_tokens=8))
     assert out[0][0].truncated and not out[1][0].truncated

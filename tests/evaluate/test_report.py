@@ -36,7 +36,7 @@ def evaluated_db(tmp_path_factory: pytest.TempPathFactory, demo_pages: list[Real
         store.con.execute("UPDATE languages SET resource_level = 'low' WHERE lang = 'es'")
         for seed in (0, 1):
             model = build_tiny_causal_lm(folder / f"tiny-lm-{seed}", seed=seed)
-            report = run_eval(store, create_backend(str(model), batch_size=4), PARAMS, SELECTION, HashScorer())
+            report = run_eval(store, create_backend(str(model)), PARAMS, SELECTION, HashScorer())
             run_ids.append(report.eval_run_id)
     return db, run_ids
 

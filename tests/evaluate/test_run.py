@@ -52,7 +52,7 @@ class FlakyBackend:
 
 
 def test_generations_metrics_and_resumption(scored_db: Path, tiny_lm: Path) -> None:
-    backend = FlakyBackend(create_backend(str(tiny_lm), batch_size=4))
+    backend = FlakyBackend(create_backend(str(tiny_lm)))
     scorer = HashScorer()
     with Store(str(scored_db)) as store:
         first = run_eval(store, backend, PARAMS, SELECTION, scorer, batch_prompts=3)

@@ -154,7 +154,7 @@ def test_run_id_covers_the_scorer_version_and_toxmine_version(
 def test_transformers_backend_sends_top_k_and_seeds_per_prompt(tiny_lm: Path) -> None:
     """Bug 4: no top_k was passed (transformers' default top_k=50 applied), and the seed was
     `seed + batch start`, so --batch-size changed the samples."""
-    backend = create_backend(str(tiny_lm), batch_size=4)
+    backend = create_backend(str(tiny_lm))
     seen: list[object] = []
     generate = backend.lm.generate  # type: ignore[attr-defined]
 
