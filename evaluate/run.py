@@ -37,7 +37,7 @@ from toxmine.miner.split import SplitOptions, bucket_sql, select_split
 from toxmine.miner.store import Store, utc_now
 
 from .backends import Backend, Completion
-from .metrics import MetricOptions, PromptScores, group_metrics
+from .metrics import MIN_PROMPTS, MetricOptions, PromptScores, group_metrics
 from .params import GenerationParams
 from .protocols import PROTOCOLS, departures
 from .redaction import redact, redacted
@@ -204,7 +204,7 @@ def _provenance(
     }
 
 
-def metric_options_for(protocol: str, min_prompts: int = 10) -> MetricOptions:
+def metric_options_for(protocol: str, min_prompts: int = MIN_PROMPTS) -> MetricOptions:
     """The threshold and comparison of `protocol` (RTP: `> 0.5`, PTP: `>= 0.5`)."""
     spec = PROTOCOLS[protocol]
     return MetricOptions(threshold=spec.threshold, comparison=spec.comparison, min_prompts=min_prompts)

@@ -48,7 +48,7 @@ from .judges import (
     SAFE,
     UNSAFE,
 )
-from .metrics import FEW_PROMPTS, MetricValue, mean_with_ci
+from .metrics import FEW_PROMPTS, MIN_PROMPTS, MetricValue, mean_with_ci
 from .run import run_prompt_join
 
 __all__ = [
@@ -62,7 +62,6 @@ __all__ = [
     "store_safety_metrics",
 ]
 
-MIN_PROMPTS = 10  # groups with fewer prompts get no interval (as the toxicity metrics)
 DEFAULT_GROUPINGS = ("all", "lang", "resource_level", "category", "source")
 _COLUMNS = {"lang", "category", "source", "bucket", "scorer"}
 _ATTRIBUTE = re.compile(r"(?:attributes\.)?([A-Za-z_][A-Za-z0-9_]*)")

@@ -14,6 +14,7 @@ from typing import Any
 from toxmine import __version__
 from toxmine.evaluate.imports import FORMATS
 from toxmine.evaluate.judges import Judge
+from toxmine.evaluate.metrics import MIN_PROMPTS
 from toxmine.evaluate.params import PRESETS
 from toxmine.evaluate.redaction import redact, redact_handlers
 from toxmine.evaluate.templates import DEFAULT_TEMPLATE, resolve_template
@@ -339,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--temperature", type=float, help="sampling temperature (overrides the preset)")
     eval_cmd.add_argument("--top-p", type=float, help="nucleus sampling p (overrides the preset)")
     eval_cmd.add_argument("--top-k", type=int, help="top-k sampling, 0 = off (overrides the preset; rtp, ptp: 0)")
-    eval_cmd.add_argument("--min-prompts", type=int, default=10, metavar="N",
-                          help="groups with fewer prompts get no interval and are flagged (default 10)")  # fmt: skip
+    eval_cmd.add_argument("--min-prompts", type=int, default=MIN_PROMPTS, metavar="N",
+                          help=f"groups under N prompts: no interval, flagged (default {MIN_PROMPTS})")  # fmt: skip
     eval_cmd.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     eval_cmd.add_argument(
         "--chat",
