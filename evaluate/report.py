@@ -26,7 +26,7 @@ from toxmine.miner.store import Store
 
 from .metrics import METRICS, MetricOptions, MetricValue, PromptScores, compute_metrics, group_metrics
 from .protocols import PROTOCOLS
-from .run import load_prompt_scores, stored_metric_options
+from .run import load_prompt_scores
 from .safety import SafetyValue
 
 __all__ = [
@@ -123,7 +123,8 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
         rows = store.con.execute(query + "GROUP BY ALL ORDER BY min(r.started_at), r.eval_run_id").fetchall()
     if not rows:
         raise ConfigError(f"{store.path}: no evaluation runs yet; run `toxmine eval` first")
-    protocols = [str(json.loads(row[3]).get("protocol", "")) for row in rows]
+    stored = [json.loads(row[3]) for row in rows]
+    protocols = [str(params.get("protocol", "")) for params in stored]
     several = len(set(protocols)) > 1  # columns then say which protocol each run follows
     names = [
         _short_name(row[1]) + (f" {protocol or 'no protocol'}" if several else "")
@@ -136,7 +137,7 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
             label=name if names.count(name) == 1 else f"{name} ({run_id[:6]})",
             model=model,
             backend=backend,
-            params=json.loads(params),
+            params=params,
             scorer=scorer,
             prompts=int(prompts),
             continuations=int(continuations),
@@ -146,11 +147,11 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
             scenario=str(scenario),
             empty=int(empty),
         )
-        for name, (
+        for name, params, (
             run_id,
             model,
             backend,
-            params,
+            _,
             scorer,
             finished,
             prompts,
@@ -159,7 +160,7 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
             truncated,
             scenario,
             empty,
-        ) in zip(names, rows, strict=True)
+        ) in zip(names, stored, rows, strict=True)
     ]
 
 
@@ -193,7 +194,7 @@ def collect_report(
     buckets: dict[str, tuple[float, ...]] = {}
     for run in data.runs:
         edges = _bucket_edges(store, run.eval_run_id)
-        options = stored_metric_options(store, run.eval_run_id)
+        options = MetricOptions.from_stored(run.params)
         options = replace(
             options,
             threshold=options.threshold if threshold is None else threshold,
