@@ -104,7 +104,7 @@ def _mine_child(argv: Sequence[str]) -> int:
     """`bench_ray.py _mine-child EXECUTOR N DB SHARDS FILE...`: mine once, print JSON on stdout."""
     executor, n, db_path, shard_dir, files = argv[0], int(argv[1]), argv[2], argv[3], list(argv[4:])
     from toxmine.miner import LocalFile, ProcessOptions, mine
-    from toxmine.miner.ray_mining import RayOptions, start_ray
+    from toxmine.miner.executors import RayOptions, start_ray
 
     inputs = [LocalFile(path) for path in files]
     result: dict[str, Any] = {"executor": executor, "cpus": n, "files": len(files)}
@@ -162,7 +162,7 @@ def _score_child(argv: Sequence[str]) -> int:
     import duckdb
     import ray
 
-    from toxmine.miner.ray_mining import RayOptions, start_ray
+    from toxmine.miner.executors import RayOptions, start_ray
     from toxmine.miner.score_stage import score_documents
     from toxmine.miner.scoring import create_scorer
     from toxmine.miner.scoring.ray_pool import RayScorerPool

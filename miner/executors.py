@@ -14,12 +14,24 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from .errors import ConfigError
 
-__all__ = ["EXECUTORS", "Executor", "PoolExecutor", "RayExecutor", "RayOptions", "SerialExecutor", "TaskFailed"]
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "PoolExecutor",
+    "RayExecutor",
+    "RayOptions",
+    "SerialExecutor",
+    "TaskFailed",
+    "import_ray",
+    "ray_session",
+    "start_ray",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,7 +69,7 @@ class SerialExecutor:
     """Tasks one after another in this process; `shuffle_seed` runs them in a shuffled order
     (the tests use it to show that no stage depends on completion order)."""
 
-    name = "serial"
+    name = "local"  # the local executor with one worker
 
     def __init__(self, shuffle_seed: int | None = None) -> None:
         self.workers = 1
@@ -160,7 +172,8 @@ class RayExecutor:
         while todo or pending:
             while todo and len(pending) < window:
                 index = todo.popleft()
-                pending[self._remote.remote(fn, items[index])] = index
+                call = self._remote.options(name=getattr(fn, "__name__", "task"))
+                pending[call.remote(fn, items[index])] = index
             ready, _ = ray.wait(list(pending), num_returns=1)
             index = pending.pop(ready[0])
             try:
@@ -189,6 +202,18 @@ def start_ray(options: RayOptions) -> bool:
         where = options.address or "a local instance"
         raise ConfigError(f"cannot start Ray at {where}: {str(exc).splitlines()[0]}") from exc
     return True
+
+
+@contextmanager
+def ray_session(options: RayOptions) -> Iterator[None]:
+    """Ray for the duration (see `start_ray`); shuts down only what it started."""
+    if not start_ray(options):
+        yield
+        return
+    try:
+        yield
+    finally:
+        import_ray().shutdown()
 
 
 EXECUTORS = ("local", "ray")

@@ -1,49 +1,54 @@
 """Run the mining pipeline over many inputs into one DuckDB file.
 
-Workers (processes on this machine, or Ray tasks on a cluster: see `ray_mining`) read, extract,
-identify and sign documents; this process is the single writer: it deduplicates against
-everything already stored and commits each input atomically with its `sources` row, in input
-order, so an interrupted run resumes to the same database whichever executor ran it.
+The stages are the same on every executor (this process, a pool of forked processes, or Ray
+tasks on a cluster; see `executors`): units (inputs, or record ranges of large files) are mined
+into Parquet files; the partitioned near-dedup (`neardup`) decides every duplicate against all
+stored documents and all new ones, with no process holding all signatures; each unit is
+finalized (documents with `dup_of`, kept signatures and bucket keys); and each input is
+committed atomically with its `sources` row, in input order. Every finished task's files are
+kept in the work folder until its input is committed, so an interrupted run resumes to the
+same database, redoing no finished unit or stage.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import multiprocessing
 import os
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from queue import Empty
 from typing import Any
 
-import pyarrow as pa
-
-from .dedup import DedupIndex
-from .errors import ConfigError
+from .errors import ConfigError, StoreError
+from .executors import Executor, PoolExecutor, RayExecutor, RayOptions, SerialExecutor, TaskFailed
 from .extract_sandbox import close_process_sandbox
 from .langid import FastTextLid
-from .process import InputResult, ProcessOptions, ProgressCallback, merge_parts, process_input
+from .layout import ensure_layout, publish_unit
+from .neardup import DedupJob, NewUnit, decide_duplicates
+from .process import InputResult, ProcessOptions, merge_parts
 from .progress import MiningProgress
-from .ray_mining import RayOptions, ray_results, ray_session
-from .sources import InputSource, LocalFile
-from .spill import read_spills_in_order
-from .store import Store
+from .sources import InputSource
+from .store import InputOutcome, Store, utc_now
+from .stored_bands import bands_folder_for, stored_band_files
+from .units import (
+    DEFAULT_UNIT_MB,
+    FinalizeTask,
+    FinalUnit,
+    MineTask,
+    Unit,
+    UnitResult,
+    finalize_unit,
+    mine_unit,
+    plan_units,
+    share_lid,
+)
 
-__all__ = ["MineReport", "mine", "shard_dir_for"]
+__all__ = ["MineReport", "mine", "work_dir_for"]
 
 log = logging.getLogger(__name__)
-
-_MAX_PARTS = 4  # most parts one local input is split into for parallel workers
-
-_DOC_COLUMNS = [
-    "doc_id", "url", "crawl", "warc_file", "warc_record_id", "warc_offset", "fetch_time",
-    "lang", "script", "lang_score", "text", "n_chars", "text_hash",
-]  # fmt: skip
 
 
 @dataclass
@@ -68,142 +73,72 @@ class MineReport:
         return not self.failed and not self.partial
 
 
-# -- worker side ---------------------------------------------------------------------------
-# One LID model per worker process, loaded by the pool initializer (fastText models cannot be
-# pickled); the module-level slot is that process's own, not state shared across the program.
-# Each worker extracts through its own sandbox process (`extract_sandbox.process_sandbox`,
-# started on its first page); the sandbox exits when its worker does, even on pool.terminate().
-_worker_slot: dict[str, Any] = {}
-
-
-def _worker_init(options: ProcessOptions, queue: Any) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle, once
-    _worker_slot["lid"] = FastTextLid(options.lid.model_path)
-    _worker_slot["options"] = options
-    _worker_slot["queue"] = queue
-
-
-def _worker_progress(source: str, records: int, documents: int) -> None:
-    _worker_slot["queue"].put((source, records, documents))
-
-
-@dataclass(frozen=True)
-class _Task:
-    """Part `part` of `parts` of input number `index` (see `process_input`)."""
-
-    index: int
-    source: InputSource
-    spill_path: str
-    part: int = 0
-    parts: int = 1
-
-
-def _worker_run(task: _Task) -> tuple[_Task, InputResult]:
-    options, lid = _worker_slot["options"], _worker_slot["lid"]
-    result = process_input(task.source, options, lid, task.spill_path, _worker_progress, part=(task.part, task.parts))
-    return task, result
-
-
-def _size_hint(source: InputSource) -> int:
-    """Bytes of a local input (0 when unknown), to start the longest inputs first."""
-    try:
-        return os.path.getsize(source.path) if isinstance(source, LocalFile) else 0
-    except OSError:
-        return 0
-
-
-def _tasks(todo: Sequence[InputSource], spill_dir: str, workers: int) -> list[_Task]:
-    """Work units in input order. With several workers a local file is split into interleaved
-    record parts, so that one slow file cannot leave the other workers idle at the end; each
-    part re-reads (decompresses) the whole file, about 1% of the work, hence at most 4 parts.
-    Remote inputs are read once, whole."""
-    parts = min(workers, _MAX_PARTS) if workers > 1 else 1
-    tasks = []
-    for index, source in enumerate(todo):
-        n = parts if isinstance(source, LocalFile) else 1
-        for part in range(n):
-            tasks.append(_Task(index, source, os.path.join(spill_dir, f"{index:06d}.{part}.arrow"), part, n))
-    return tasks
-
-
-def _start_pool(workers: int, options: ProcessOptions, queue: Any, context: Any) -> Any:
-    """A fork pool whose workers ignore SIGINT from birth: a terminal's Ctrl-C reaches every
-    process of the group, and the main process alone should answer it (one message, no worker
-    tracebacks). The main process ignores it only while forking (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        return context.Pool(workers, initializer=_worker_init, initargs=(options, queue))
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        return context.Pool(workers, initializer=_worker_init, initargs=(options, queue))
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _in_input_order(pool: Any, tasks: list[_Task]) -> Iterator[InputResult]:
-    """Run tasks largest input first (less idle time at the end) but yield each input's merged
-    result in input order, so commits, and hence dedup decisions, do not depend on scheduling."""
-    tasks = sorted(tasks, key=lambda t: -_size_hint(t.source))
-    pending: dict[int, list[tuple[int, InputResult]]] = {}
-    finished: dict[int, InputResult] = {}
-    next_index = 0
-    for task, result in pool.imap_unordered(_worker_run, tasks, chunksize=1):
-        parts = pending.setdefault(task.index, [])
-        parts.append((task.part, result))
-        if len(parts) == task.parts:
-            finished[task.index] = merge_parts([r for _, r in sorted(parts, key=lambda p: p[0])])
-            del pending[task.index]
-        while next_index in finished:
-            yield finished.pop(next_index)
-            next_index += 1
-
-
-# -- writer side ---------------------------------------------------------------------------
-class _Ingest:
-    """Deduplicate a spill file's documents against the index and shape them for DuckDB."""
-
-    def __init__(self, index: DedupIndex, next_seq: int) -> None:
-        self.index = index
-        self.next_seq = next_seq
-
-    def batches(self, spill_paths: list[str]) -> Iterator[tuple[pa.Table, pa.Table]]:
-        for batch in read_spills_in_order(spill_paths):
-            doc_ids = batch.column("doc_id").to_pylist()
-            hashes = batch.column("text_hash").to_pylist()
-            signatures = batch.column("minhash").to_pylist()
-            dup_of: list[str | None] = []
-            kept_ids: list[str] = []
-            kept_sigs: list[bytes] = []
-            seqs: list[int] = []
-            for doc_id, digest, signature in zip(doc_ids, hashes, signatures, strict=True):
-                duplicate = self.index.check_and_add(doc_id, digest, signature)
-                dup_of.append(duplicate)
-                if duplicate is None:
-                    kept_ids.append(doc_id)
-                    kept_sigs.append(signature)
-                    seqs.append(self.next_seq)
-                    self.next_seq += 1
-            docs = pa.Table.from_batches([batch.select(_DOC_COLUMNS)]).append_column(
-                "dup_of", pa.array(dup_of, pa.string())
-            )
-            sigs = pa.table(
-                {
-                    "doc_id": pa.array(kept_ids, pa.string()),
-                    "seq": pa.array(seqs, pa.int64()),
-                    "signature": pa.array(kept_sigs, pa.binary()),
-                }
-            )
-            yield docs, sigs
-
-
-def _spill_dir(db_path: str) -> str:
+def work_dir_for(db_path: str) -> str:
+    """Where a run keeps its unit and stage files by default: beside the database (kept across
+    runs, so that what an interrupted run finished is reused, not made again)."""
     folder = os.path.dirname(os.path.abspath(db_path))
-    return os.path.join(folder, f".{os.path.basename(db_path)}.spill")
+    return os.path.join(folder, f".{os.path.basename(db_path)}.work")
 
 
-def _load_index(store: Store, options: ProcessOptions) -> _Ingest:
-    index = DedupIndex(options.dedup)
-    index.load(store.kept_signatures())
-    return _Ingest(index, store.next_seq())
+def _executor(name: str | Executor, workers: int, ray: RayOptions | None) -> Executor:
+    if not isinstance(name, str):
+        return name
+    if name == "ray":
+        return RayExecutor(ray or RayOptions(num_cpus=workers))
+    if workers > 1:  # forked before DuckDB starts its threads
+        return PoolExecutor(workers)
+    return SerialExecutor()
+
+
+@dataclass
+class _Input:
+    """One input of the run: its units' results as they finish, then its merged result."""
+
+    source_name: str
+    parts: int
+    done: dict[int, UnitResult] = field(default_factory=dict)
+
+    def merged(self) -> InputResult:
+        return merge_parts([self.done[part].result for part in range(self.parts)])
+
+
+def _failed_unit(unit: Unit, error: str) -> UnitResult:
+    outcome = InputOutcome(source=unit.source.name, crawl=unit.source.crawl, status="failed", error=error)
+    outcome.finished_at = utc_now()
+    return UnitResult(unit, InputResult(outcome, [], 0), "")
+
+
+def _mine_units(
+    runner: Executor, units: list[Unit], options: ProcessOptions, folder: str, bar: MiningProgress
+) -> list[_Input]:
+    inputs: list[_Input] = []
+    for unit in units:
+        if unit.part == 0:
+            inputs.append(_Input(unit.source.name, unit.parts))
+    tasks = [MineTask(unit, options, folder) for unit in units]
+    for index, outcome in runner.map_unordered(mine_unit, tasks):
+        unit = units[index]
+        if isinstance(outcome, TaskFailed):
+            log.error("%s: task failed: %s", unit.source.name, outcome.message, extra={"source": unit.source.name})
+            outcome = _failed_unit(unit, f"{unit.source.name}: task failed: {outcome.message}")
+        state = inputs[unit.index]
+        state.done[unit.part] = outcome
+        log.debug("mined unit %d/%d of %s", unit.part + 1, unit.parts, unit.source.name)
+        bar.advance(unit.source.name, outcome.result.outcome.n_records, outcome.result.n_documents)
+        if len(state.done) == state.parts:
+            bar.input_done()
+    return inputs
+
+
+def _job_dir(work: str, units: list[NewUnit], stored: list[str], partitions: int) -> str:
+    """A stage folder named by everything the decision depends on (a resumed run finds it)."""
+    digest = hashlib.blake2b(digest_size=10)
+    for unit in units:
+        digest.update(f"{os.path.basename(unit.keys_path)}:{unit.start}\n".encode())
+    for path in stored:
+        digest.update(f"{os.path.basename(path)}\n".encode())
+    digest.update(str(partitions).encode())
+    return os.path.join(work, f"dedup-{digest.hexdigest()}")
 
 
 def _summaries(store: Store, run_id: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int]]]:
@@ -232,18 +167,52 @@ def _config_dict(options: ProcessOptions, workers: int, lid_path: str, executor:
     return config
 
 
-def _ray_progress(results: Iterator[InputResult], bar: MiningProgress) -> Iterator[InputResult]:
-    """Ray tasks report when they finish: advance the bar by each whole input."""
-    for result in results:
-        bar.advance(result.outcome.source, result.outcome.n_records, result.n_documents)
-        yield result
+def _numbered(store: Store, live: list[_Input]) -> list[tuple[UnitResult, int]]:
+    """The live units in input order, each with the ordinal of its first document: new documents
+    come after every ordinal an earlier run used."""
+    start = store.next_ordinal()
+    numbered = []
+    for state in live:
+        for part in range(state.parts):
+            done = state.done[part]
+            numbered.append((done, start))
+            start += done.result.n_documents
+    return numbered
 
 
-def shard_dir_for(db_path: str) -> str:
-    """Where the Ray executor keeps shards by default: beside the database (kept across runs,
-    so that shards finished by an interrupted run are loaded, not made again)."""
-    folder = os.path.dirname(os.path.abspath(db_path))
-    return os.path.join(folder, f".{os.path.basename(db_path)}.shards")
+def _decide(
+    runner: Executor, store: Store, numbered: list[tuple[UnitResult, int]], options: ProcessOptions, work: str,
+    bands: str, partitions: int, memory: str,
+) -> list[str]:  # fmt: skip
+    new_units = [NewUnit(done.keys_path, start) for done, start in numbered]
+    stored = stored_band_files(store, bands, options.dedup)
+    job = DedupJob(_job_dir(work, new_units, stored, partitions), partitions, tuple(new_units), tuple(stored), memory)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        log.info("near-dedup %s: %d/%d partitions", stage, done, total)
+
+    return decide_duplicates(job, runner, progress)
+
+
+def _finalize(
+    runner: Executor, numbered: list[tuple[UnitResult, int]], decisions: list[str], work: str, bands: str, memory: str
+) -> dict[str, FinalUnit]:
+    tasks = [
+        FinalizeTask(done.unit.key, done.result.spill_paths[0], done.keys_path, start, done.result.n_documents,
+                     tuple(decisions), work, bands, memory)
+        for done, start in numbered
+    ]  # fmt: skip
+    return _run_finalize(runner, tasks) if tasks else {}
+
+
+def _run_finalize(runner: Executor, tasks: list[FinalizeTask]) -> dict[str, FinalUnit]:
+    finals: dict[str, FinalUnit] = {}
+    for index, result in runner.map_unordered(finalize_unit, tasks):
+        if isinstance(result, TaskFailed):
+            raise StoreError(f"finalizing unit {tasks[index].key} failed: {result.message} (run again to resume)")
+        finals[result.key] = result
+        log.debug("unit %s finalized", result.key)
+    return finals
 
 
 def mine(
@@ -254,112 +223,98 @@ def mine(
     show_progress: bool = False,
     version: str = "0",
     memory_limit: str | None = None,
-    executor: str = "local",
+    executor: str | Executor = "local",
     ray: RayOptions | None = None,
-    shard_dir: str | None = None,
+    work_dir: str | None = None,
+    partitions: int | None = None,
+    unit_mb: float = DEFAULT_UNIT_MB,
+    task_memory: str = "1GB",
+    layout: str | None = None,
 ) -> MineReport:
     """Mine `inputs` into the DuckDB file at `db_path`; inputs already stored are skipped.
 
-    `memory_limit` (e.g. "512MB") caps DuckDB's buffer pool in the writer; by default DuckDB
-    may cache up to 80% of RAM of the growing database. `executor="ray"` runs the per-input work
-    as Ray tasks (`ray` says where; a local instance with `workers` CPUs by default) writing
-    Parquet shards to `shard_dir` (default: beside the database); the result is the same.
+    `memory_limit` (e.g. "512MB") caps DuckDB's buffer pool in this process; `task_memory` caps
+    each near-dedup task's (they spill to disk beyond it). `executor="ray"` runs every task on Ray
+    (`ray` says where; a local instance with `workers` CPUs by default). `work_dir` holds the
+    run's unit and stage files (default: beside the database; on a cluster, a folder every node
+    can read and write). `partitions` (default: the executor's CPUs) splits the near-dedup;
+    local files over `unit_mb` are mined in several record ranges. The result is the same whatever
+    the executor, workers, partitions or unit size. `layout` (`tables` or `parquet`, see `layout`)
+    is chosen when the database is made; None keeps the stored one.
     """
     options = options or ProcessOptions()
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    if executor not in ("local", "ray"):
+    if isinstance(executor, str) and executor not in ("local", "ray"):
         raise ConfigError(f"unknown executor {executor!r}; known: local, ray")
+    if partitions is not None and partitions < 1:
+        raise ConfigError(f"--partitions must be at least 1, got {partitions}")
+    if unit_mb <= 0:
+        raise ConfigError(f"--unit-mb must be positive, got {unit_mb}")
     lid = FastTextLid(options.lid.model_path)
     lid.check_langs(options.lid.langs)
+    share_lid(lid)
     started = time.monotonic()
+    work = work_dir or work_dir_for(db_path)
+    bands = bands_folder_for(db_path)
 
-    pool = None
-    queue: Any = None
-    ray_options = ray or RayOptions(num_cpus=workers)
     with ExitStack() as cleanup:
-        if executor == "ray":
-            cleanup.enter_context(ray_session(ray_options))
-        elif workers > 1:  # worker processes are forked before DuckDB starts its threads
-            context = multiprocessing.get_context("fork")
-            queue = context.Queue()
-            pool = _start_pool(workers, options, queue, context)
-            cleanup.callback(pool.join)
-            cleanup.callback(pool.terminate)
-        elif options.extract.sandbox:  # this process extracts (in its sandbox): end that with the run
-            cleanup.callback(close_process_sandbox)
+        runner = _executor(executor, workers, ray)
+        if isinstance(executor, str):  # a runner passed in is its owner's to close
+            cleanup.callback(runner.close)
+        if isinstance(runner, SerialExecutor) and options.extract.sandbox:
+            cleanup.callback(close_process_sandbox)  # this process extracts (in its sandbox)
         with Store(db_path, memory_limit=memory_limit) as store:
             store.ensure_settings(options.dedup.as_settings())
+            stored_layout = ensure_layout(store, layout)
             finished = store.finished_sources()
             todo = [source for source in inputs if source.name not in finished]
-            run_id = store.start_run(_config_dict(options, workers, lid.model_path, executor), version)
+            run_id = store.start_run(_config_dict(options, workers, lid.model_path, runner.name), version)
             report = MineReport(run_id=run_id, inputs=len(inputs), skipped=len(inputs) - len(todo))
             if report.skipped:
                 log.info("skipping %d inputs already in %s", report.skipped, db_path)
-            spill_dir = _spill_dir(db_path)
-            shutil.rmtree(spill_dir, ignore_errors=True)  # leftovers of an interrupted run
-            os.makedirs(spill_dir, exist_ok=True)
-            ingest = _load_index(store, options)
-            tasks = _tasks(todo, spill_dir, workers)
+            units = plan_units(todo, options, max(1, int(unit_mb * (1 << 20))))
             with MiningProgress(len(todo), show_progress) as bar:
-                results: Iterator[InputResult]
-                drainer = None
-                if executor == "ray":
-                    shards = shard_dir or shard_dir_for(db_path)
-                    results = _ray_progress(ray_results(todo, options, shards, ray_options), bar)
-                elif pool is None:
-                    callback: ProgressCallback = bar.advance
-                    results = (
-                        merge_parts([process_input(t.source, options, lid, t.spill_path, callback)]) for t in tasks
-                    )
-                else:
-                    stop = threading.Event()
-                    drainer = threading.Thread(target=_drain, args=(queue, bar, stop), daemon=True)
-                    drainer.start()
-                    results = _in_input_order(pool, tasks)
-                try:
-                    for result in results:
-                        _commit(store, ingest, result, run_id, report)
-                        bar.input_done()
-                finally:
-                    if drainer is not None:
-                        stop.set()
-                        drainer.join(timeout=5)
+                states = _mine_units(runner, units, options, os.path.join(work, "units"), bar)
+            results = [state.merged() for state in states]
+            live = [state for state, result in zip(states, results, strict=True) if result.outcome.status != "failed"]
+            for result in results:
+                if result.outcome.status == "failed":
+                    _record_failure(store, result, run_id, report)
+            numbered = _numbered(store, live)
+            decisions = _decide(runner, store, numbered, options, work, bands, partitions or runner.workers,
+                                task_memory)  # fmt: skip
+            finals = _finalize(runner, numbered, decisions, os.path.join(work, "final"), bands, task_memory)
+            for state, result in zip(states, results, strict=True):
+                if result.outcome.status != "failed":
+                    stored = [finals[state.done[part].unit.key] for part in range(state.parts)]
+                    if stored_layout == "parquet":
+                        for unit in stored:
+                            publish_unit(db_path, unit)
+                    _commit(store, result, stored, run_id, report, insert_rows=stored_layout == "tables")
             store.finish_run(run_id)
             report.languages, report.drops = _summaries(store, run_id)
-            shutil.rmtree(spill_dir, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
     report.elapsed_s = time.monotonic() - started
     return report
 
 
-def _drain(queue: Any, bar: MiningProgress, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            source, records, documents = queue.get(timeout=0.2)
-        except Empty:
-            continue
-        except (EOFError, OSError):
-            return
-        bar.advance(source, records, documents)
-
-
-def _commit(store: Store, ingest: _Ingest, result: InputResult, run_id: str, report: MineReport) -> None:
+def _record_failure(store: Store, result: InputResult, run_id: str, report: MineReport) -> None:
     outcome = result.outcome
     report.processed += 1
     report.records += outcome.n_records
-    if outcome.status == "failed":
-        store.record_failure(outcome, run_id)
-        report.failed.append((outcome.source, outcome.error or "failed"))
-        log.error("%s", outcome.error, extra={"source": outcome.source, "status": outcome.status})
-        return
-    # A failed commit rolls the input back and ends the run (the in-memory index then holds
-    # documents that were not stored; the next run rebuilds it from the database).
-    try:
-        n_docs, n_dups = store.commit_input(outcome, run_id, ingest.batches(result.spill_paths))
-    finally:
-        for path in result.spill_paths:
-            if os.path.exists(path):
-                os.remove(path)
+    store.record_failure(outcome, run_id)
+    report.failed.append((outcome.source, outcome.error or "failed"))
+    log.error("%s", outcome.error, extra={"source": outcome.source, "status": outcome.status})
+
+
+def _commit(
+    store: Store, result: InputResult, units: list[FinalUnit], run_id: str, report: MineReport, insert_rows: bool
+) -> None:
+    outcome = result.outcome
+    report.processed += 1
+    report.records += outcome.n_records
+    n_docs, n_dups = store.commit_units(outcome, run_id, units, insert_rows)
     report.documents += n_docs
     report.duplicates += n_dups
     if outcome.status == "partial":

@@ -145,17 +145,17 @@ def process_input(
     spill_path: str,
     progress: ProgressCallback | None = None,
     progress_every_s: float = 0.5,
-    part: tuple[int, int] = (0, 1),
+    offsets: tuple[int, int] | None = None,
 ) -> InputResult:
     """Read one input to the end and spill its documents. Never raises for bad data.
 
-    `part=(j, m)` handles only the records k (0-based, problems included) with k % m == j, so m
-    workers can share one input. The result is raw: `merge_parts` joins the parts of an input
-    (one or more) and settles its status as if it had been read at once. Pages are extracted as
+    `offsets=(start, end)` handles only the records (and problems) at start <= offset < end, so
+    several workers can share one input in contiguous record ranges. The result is raw:
+    `merge_parts` joins the parts of an input (one or more) and settles its status as if it had
+    been read at once. Pages are extracted as
     `extractor_for` says: in this process's extraction sandbox, unless `options.extract.sandbox` is off.
     """
     extract = extractor_for(options.extract)
-    index, parts = part
     outcome = InputOutcome(source=source.name, crawl=source.crawl, status="done")
     drops = DropCounts()
     problems: list[tuple[int, str]] = []
@@ -172,9 +172,7 @@ def process_input(
             n_docs += len(docs)
 
         try:
-            for k, event in enumerate(read_html_pages(source, options.max_record_bytes)):
-                if k % parts != index:
-                    continue
+            for event in read_html_pages(source, options.max_record_bytes, offsets=offsets):
                 if isinstance(event, RecordProblem):
                     problems.append((event.offset, event.message))
                     log.warning("%s at offset %d: %s", source.name, event.offset, event.message)

@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from types import TracebackType
+from typing import Protocol
 
 import duckdb
-import pyarrow as pa
 
 from .errors import ConfigError, StoreError
 
-__all__ = ["InputOutcome", "Store", "migrations", "utc_now"]
+__all__ = ["InputOutcome", "Store", "StoredUnit", "migrations", "utc_now"]
 
 _MIGRATION_NAME = re.compile(r"(\d+)_([\w-]+)\.sql")
 
@@ -34,6 +34,23 @@ def migrations() -> list[tuple[int, str, str]]:
         if match:
             found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+class StoredUnit(Protocol):
+    """The files of one finalized unit (see `units.FinalUnit`)."""
+
+    @property
+    def documents_path(self) -> str: ...
+    @property
+    def signatures_path(self) -> str: ...
+    @property
+    def bands_file(self) -> str: ...  # relative to the database's bands folder
+    @property
+    def start(self) -> int: ...
+    @property
+    def n_documents(self) -> int: ...
+    @property
+    def n_duplicates(self) -> int: ...
 
 
 @dataclass
@@ -137,44 +154,63 @@ class Store:
         rows = self.con.execute("SELECT source FROM sources WHERE status IN ('done', 'partial')").fetchall()
         return {row[0] for row in rows}
 
-    def kept_signatures(self) -> Iterator[tuple[str, str, bytes]]:
-        """(doc_id, text_hash, signature) of kept documents in insertion order."""
+    def kept_signatures(self) -> Iterator[tuple[str, str, bytes, int]]:
+        """(doc_id, text_hash, signature, seq) of kept documents in order."""
         cursor = self.con.execute(
-            "SELECT m.doc_id, d.text_hash, m.signature FROM doc_minhash m "
+            "SELECT m.doc_id, d.text_hash, m.signature, m.seq FROM doc_minhash m "
             "JOIN documents d USING (doc_id) ORDER BY m.seq"
         )
         while True:
             rows = cursor.fetchmany(10_000)
             if not rows:
                 return
-            for doc_id, digest, signature in rows:
-                yield doc_id, digest, bytes(signature)
+            for doc_id, digest, signature, seq in rows:
+                yield doc_id, digest, bytes(signature), int(seq)
 
-    def next_seq(self) -> int:
-        row = self.con.execute("SELECT coalesce(max(seq) + 1, 0) FROM doc_minhash").fetchone()
+    def next_ordinal(self) -> int:
+        """The ordinal of the next mined document: after every ordinal an earlier run used."""
+        row = self.con.execute(
+            "SELECT greatest((SELECT coalesce(max(seq) + 1, 0) FROM doc_minhash), "
+            "(SELECT coalesce(max(first_ordinal + n_documents), 0) FROM band_files))"
+        ).fetchone()
         return int(row[0]) if row else 0
 
-    def commit_input(
-        self, outcome: InputOutcome, run_id: str, batches: Iterable[tuple[pa.Table, pa.Table]]
-    ) -> tuple[int, int]:
-        """Store one input atomically: its documents, signatures, drops and `sources` row.
+    def band_files(self) -> list[tuple[str, int]]:
+        """(path relative to the bands folder, kept documents) of every stored band file."""
+        rows = self.con.execute("SELECT path, n_kept FROM band_files ORDER BY first_ordinal, path").fetchall()
+        return [(str(path), int(n)) for path, n in rows]
 
-        `batches` yields (documents, signatures) Arrow tables. Returns (documents, duplicates).
-        Any error rolls the whole input back.
-        """
+    def kept_count(self) -> int:
+        row = self.con.execute("SELECT count(*) FROM doc_minhash").fetchone()
+        return int(row[0]) if row else 0
+
+    def replace_band_files(self, rows: list[tuple[str, int, int, int]]) -> None:
+        """Forget every band file; record `rows` (path, first ordinal, ordinals used, kept) instead."""
+        with self.transaction() as con:
+            con.execute("DELETE FROM band_files")
+            con.executemany("INSERT INTO band_files VALUES (?, NULL, ?, ?, ?, NULL)", rows)
+
+    def commit_units(
+        self, outcome: InputOutcome, run_id: str, units: Sequence[StoredUnit], insert_rows: bool = True
+    ) -> tuple[int, int]:
+        """Store one input atomically: its units (their documents and kept signatures inserted
+        unless `insert_rows` is off, for the Parquet layout; their band files recorded), its drops
+        and its `sources` row. Returns (documents, duplicates). Any error rolls it all back."""
         con = self.con
-        n_docs = n_dups = 0
         with self.transaction():
             self._clear_source(outcome.source)
-            for docs, signatures in batches:
-                con.register("_docs_batch", docs)
-                con.register("_sig_batch", signatures)
-                con.execute("INSERT INTO documents BY NAME SELECT * FROM _docs_batch")
-                con.execute("INSERT INTO doc_minhash BY NAME SELECT * FROM _sig_batch")
-                con.unregister("_docs_batch")
-                con.unregister("_sig_batch")
-                n_docs += docs.num_rows
-                n_dups += docs.num_rows - signatures.num_rows
+            for unit in units:
+                if insert_rows:
+                    con.execute("INSERT INTO documents BY NAME SELECT * FROM read_parquet(?)", [unit.documents_path])
+                    con.execute("INSERT INTO doc_minhash BY NAME SELECT * FROM read_parquet(?)",
+                                [unit.signatures_path])  # fmt: skip
+                con.execute(
+                    "INSERT INTO band_files VALUES (?, ?, ?, ?, ?, ?)",
+                    [unit.bands_file, outcome.source, unit.start, unit.n_documents,
+                     unit.n_documents - unit.n_duplicates, run_id],
+                )  # fmt: skip
+            n_docs = sum(unit.n_documents for unit in units)
+            n_dups = sum(unit.n_duplicates for unit in units)
             self._write_source_row(outcome, run_id, n_docs, n_dups)
         return n_docs, n_dups
 
@@ -186,6 +222,7 @@ class Store:
 
     def _clear_source(self, source: str) -> None:
         """Forget an earlier failed attempt at `source` (its row and drop counts)."""
+        self.con.execute("DELETE FROM band_files WHERE source = ?", [source])
         self.con.execute("DELETE FROM drops WHERE source = ?", [source])
         self.con.execute("DELETE FROM sources WHERE source = ?", [source])
 

@@ -150,10 +150,15 @@ def _brief(exc: Exception) -> str:
 
 
 def read_html_pages(
-    source: InputSource, max_record_bytes: int = MAX_RECORD_BYTES, max_problems: int = 100
+    source: InputSource,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+    max_problems: int = 100,
+    offsets: tuple[int, int] | None = None,
 ) -> Iterator[ReaderEvent]:
     """Yield an event for every WARC record of `source`: a kept page, a skip, or a problem.
 
+    With `offsets=(start, end)` only records and problems at offsets start <= offset < end are
+    reported (earlier records are framed but not parsed; reading stops at `end`).
     Raises InputError when the source cannot be opened at all; everything else is reported
     as a RecordProblem so the rest of the file is still read.
     """
@@ -163,7 +168,12 @@ def read_html_pages(
     def open_at(offset: int) -> BinaryIO:
         return source.open(offset, deadline)
 
+    start, end = offsets if offsets is not None else (0, None)
     for item in frame_records(open_at, limits):
+        if end is not None and item.offset >= end:
+            return
+        if item.offset < start:
+            continue
         if isinstance(item, FramingProblem):
             yield RecordProblem(item.offset, item.message)
         else:

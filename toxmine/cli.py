@@ -21,6 +21,7 @@ from toxmine.evaluate.templates import DEFAULT_TEMPLATE, resolve_template
 from toxmine.miner.dedup import DedupOptions
 from toxmine.miner.demo import demo_warc_path
 from toxmine.miner.errors import ConfigError, ToxmineError
+from toxmine.miner.executors import RayOptions, ray_session
 from toxmine.miner.extract import ExtractOptions
 from toxmine.miner.http import HttpOptions
 from toxmine.miner.langid import LidOptions
@@ -29,12 +30,12 @@ from toxmine.miner.process import ProcessOptions
 from toxmine.miner.progress import configure_logging, progress_wanted
 from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, PROMPT_STYLES, PromptOptions
 from toxmine.miner.queries import format_rows, list_queries, load_query, run_sql
-from toxmine.miner.ray_mining import RayOptions, ray_session
 from toxmine.miner.score_stage import ScoreReport, score_documents
 from toxmine.miner.scoring import Scorer, create_scorer
 from toxmine.miner.sources import CC_BASE_URL, SourceSelection, parse_shard, resolve_inputs
 from toxmine.miner.split import SplitOptions, bucket_label, export_split
 from toxmine.miner.store import Store
+from toxmine.miner.units import DEFAULT_UNIT_MB
 
 __all__ = ["build_parser", "main"]
 
@@ -204,7 +205,7 @@ def _run_score(args: argparse.Namespace, scorer: Scorer) -> ScoreReport:
 def _add_executor_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     ex = parser.add_argument_group("executor")
     ex.add_argument("--executor", choices=["local", "ray"], default="local",
-                    help="local: this machine; ray: Ray tasks (one per input, writing Parquet shards) and a pool of "
+                    help="local: this machine (--workers processes); ray: every mining task on Ray, and a pool of "
                     "scorer actors")  # fmt: skip
     ex.add_argument("--ray-address", metavar="ADDR",
                     help="Ray cluster to join, e.g. ray://head:10001 or auto (default: start a local Ray instance "
@@ -217,11 +218,21 @@ def _add_executor_options(parser: argparse.ArgumentParser) -> argparse._Argument
 
 def _add_mine_options(parser: argparse.ArgumentParser, default_db: str) -> None:
     parser.add_argument("--db", default=default_db, help=f"DuckDB file to create or extend (default {default_db})")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (the DuckDB writer stays single)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes (local), or CPUs of a local Ray instance"
+    )
     parser.add_argument("--memory-limit", help="cap DuckDB's memory in the writer, e.g. 512MB (default: DuckDB's)")
+    parser.add_argument("--layout", choices=["tables", "parquet"],
+                        help="new database: documents in its tables (default), or as Parquet files in <db>.data/ "
+                        "with views of the same names (for corpora no single writer should load)")  # fmt: skip
     ex = _add_executor_options(parser)
-    ex.add_argument("--shard-dir", metavar="DIR",
-                    help="ray: folder for the shards, shared by all nodes (default: beside the database)")  # fmt: skip
+    ex.add_argument("--work-dir", "--shard-dir", dest="work_dir", metavar="DIR",
+                    help="folder for the run's unit and stage files until each input is stored; on a cluster one "
+                    "every node can read and write (default: beside the database)")  # fmt: skip
+    ex.add_argument("--partitions", type=int, metavar="N",
+                    help="near-dedup partitions, one task each per stage (default: the executor's CPUs)")  # fmt: skip
+    ex.add_argument("--unit-mb", type=float, default=DEFAULT_UNIT_MB, metavar="MB",
+                    help=f"local files over MB are mined in record ranges (default {DEFAULT_UNIT_MB})")  # fmt: skip
     lid = parser.add_argument_group("language ID")
     lid.add_argument(
         "--lid-model",
@@ -497,7 +508,10 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
             memory_limit=args.memory_limit,
             executor=args.executor,
             ray=ray_options,
-            shard_dir=args.shard_dir,
+            work_dir=args.work_dir,
+            partitions=args.partitions,
+            unit_mb=args.unit_mb,
+            layout=args.layout,
         )
         _print_report(report, args.db)
         if scorer is not None:

@@ -44,7 +44,7 @@ class RayScorerPool:
         chunk: int = 64,
         num_cpus: float = 0,
     ) -> None:
-        from toxmine.miner.ray_mining import import_ray
+        from toxmine.miner.executors import import_ray
 
         ray = import_ray()
         if actors < 1 or chunk < 1 or num_gpus < 0 or num_cpus < 0:
@@ -74,7 +74,7 @@ class RayScorerPool:
         return results
 
     def close(self) -> None:
-        from toxmine.miner.ray_mining import import_ray
+        from toxmine.miner.executors import import_ray
 
         ray = import_ray()
         for actor in self._actors:

@@ -337,7 +337,8 @@ def test_the_key_never_reaches_the_database_or_the_logs(
     assert all(seen.authorization == f"Bearer {KEY}" for seen in api.seen)  # sent stripped
     dump = _dump(scored_db)
     assert not _leaks(dump) and "Bearer ***" in dump
-    raw = b"".join(p.read_bytes() for p in scored_db.parent.glob(scored_db.name + "*"))
+    stored = [q for p in scored_db.parent.glob(scored_db.name + "*") for q in (p.rglob("*") if p.is_dir() else [p])]
+    raw = b"".join(q.read_bytes() for q in stored if q.is_file())  # the database, its WAL and its .data files
     assert KEY[:10].encode() not in raw
     assert "retrying" in caplog.text and not _leaks(caplog.text)
     captured = capsys.readouterr()

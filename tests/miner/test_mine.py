@@ -111,16 +111,20 @@ def test_two_workers_give_the_same_database(tmp_path: Path, demo_pages: list[Rea
 
 
 def test_inputs_split_across_workers_give_the_same_outcomes(tmp_path: Path, demo_pages: list[RealPage]) -> None:
-    """With several workers each local file is processed in interleaved parts; their merge must
+    """Local files over --unit-mb are mined in several record ranges (units); their merge must
     equal one reading: same documents in the same order, statuses, errors and drop counts."""
     paths, _ = _bad_local_inputs(tmp_path / "warc", demo_pages)
     paths += _corpus(tmp_path / "more", demo_pages[1::4], 2)
     one, three = tmp_path / "one.duckdb", tmp_path / "three.duckdb"
     first = mine(_sources(paths), str(one), workers=1)
-    again = mine(_sources(paths), str(three), workers=3)
+    again = mine(_sources(paths), str(three), workers=3, unit_mb=0.004)
     assert (len(first.failed), len(first.partial)) == (len(again.failed), len(again.partial)) == (2, 1)
     assert db_snapshot(one) == db_snapshot(three)
-    assert not list((tmp_path).glob(".three.duckdb.spill/*"))  # the parts' spill files are gone
+    assert not (tmp_path / ".three.duckdb.work").exists()  # the units' files are gone
+    con = duckdb.connect(str(three), read_only=True)
+    split = con.execute("SELECT count(*) FROM band_files WHERE source IS NOT NULL GROUP BY source").fetchall()
+    con.close()
+    assert max(n for (n,) in split) >= 3  # the inputs really were mined in several units
 
 
 def test_language_allowlist_and_threshold(tmp_path: Path, demo_pages: list[RealPage]) -> None:

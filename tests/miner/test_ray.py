@@ -20,15 +20,15 @@ import ray
 from corpora import db_snapshot
 from warc_builder import Page, RealPage, write_warc
 
-from toxmine.miner.mine import mine, shard_dir_for
+from toxmine.miner.mine import mine, work_dir_for
 from toxmine.miner.process import ProcessOptions
 from toxmine.miner.prompts import PromptOptions
-from toxmine.miner.ray_mining import process_to_shard, shard_key
 from toxmine.miner.score_stage import score_documents
 from toxmine.miner.scoring import create_scorer
 from toxmine.miner.scoring.ray_pool import RayScorerPool
 from toxmine.miner.sources import LocalFile
 from toxmine.miner.store import Store
+from toxmine.miner.units import MineTask, mine_unit, plan_units
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_ray_executor_equals_local(ray_cluster: None, reference: tuple[list[Loca
     report = mine(inputs, str(db), executor="ray", workers=2)
     assert report.processed == 3 and report.ok and report.duplicates >= 5
     assert db_snapshot(db) == db_snapshot(local)  # same kept doc_ids, dup_of links, signatures, sources
-    assert not list(Path(shard_dir_for(str(db))).iterdir())  # every shard loaded, then removed
+    assert not Path(work_dir_for(str(db))).exists()  # every unit stored, then its files removed
     con = duckdb.connect(str(db), read_only=True)
     config = json.loads(con.execute("SELECT config_json FROM runs").fetchone()[0])
     cross = con.execute(
@@ -85,14 +85,14 @@ def test_resume_reuses_finished_shards_and_skips_loaded_inputs(
     db = tmp_path / "resume.duckdb"
     first = mine(inputs[:1], str(db), executor="ray")
     assert first.processed == 1
-    # an interrupted run left the third input's shard finished but not loaded
-    shards = Path(shard_dir_for(str(db)))
+    # an interrupted run left the third input's unit mined but not stored
+    units = Path(work_dir_for(str(db))) / "units"
     options = ProcessOptions()
-    key = shard_key(inputs[2], options)
-    process_to_shard(inputs[2], options, str(shards), key)
-    marker = shards / f"{key}.json"
+    unit = plan_units([inputs[2]], options)[0]
+    mine_unit(MineTask(unit, options, str(units)))
+    marker = units / f"{unit.key}.json"
     note = json.loads(marker.read_text())
-    note["outcome"]["n_records"] += 1000  # a mark that shows whether the shard is loaded or made again
+    note["outcome"]["n_records"] += 1000  # a mark that shows whether the unit is reused or made again
     marker.write_text(json.dumps(note))
     second = mine(inputs, str(db), executor="ray")
     assert (second.skipped, second.processed) == (1, 2)
@@ -100,7 +100,7 @@ def test_resume_reuses_finished_shards_and_skips_loaded_inputs(
     assert snapshot["documents"] == expected["documents"] and snapshot["doc_minhash"] == expected["doc_minhash"]
     records = {row[0]: row[3] for row in snapshot["sources"]}
     assert records[inputs[2].name] == {row[0]: row[3] for row in expected["sources"]}[inputs[2].name] + 1000
-    assert not list(shards.iterdir())
+    assert not Path(work_dir_for(str(db))).exists()
 
 
 def test_scorer_actor_pool_scores_like_a_local_scorer(
@@ -128,7 +128,7 @@ def _ray_workers_of(parent: int) -> list[psutil.Process]:
     found = []
     for process in psutil.Process(parent).children(recursive=True):
         try:
-            if "process_to_shard" in " ".join(process.cmdline()):
+            if "mine_unit" in " ".join(process.cmdline()):
                 found.append(process)
         except psutil.Error:
             continue
