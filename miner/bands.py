@@ -4,7 +4,8 @@ one for its exact text hash.
 Two documents collide, as in `DedupIndex`, when they share the exact key or any band key. The
 keys are the band's raw signature values (no hash of them), so a shuffle of keys finds exactly
 the collisions datasketch's `MinHashLSH` finds. `khash` (CRC-32 of band and key) only picks the
-partition a key is shuffled to: `khash % partitions`, chosen per run.
+partition a key is shuffled to (a contiguous `khash` range per partition, see
+`neardup.key_range`); files of keys are sorted by it.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ new ones by their ordinal), each a duplicate of the earliest *kept* document it 
 
 Stages (each a list of independent tasks, one per partition; see `executors`):
 1. buckets: the bucket keys (`bands`) of new units and of stored kept documents, shuffled by
-   `khash % P`; a task groups its keys and keeps buckets with 2+ members, at least one new. It
+   `khash` range (`key_range`); a task groups its keys and keeps buckets with 2+ members, at least one new. It
    writes each member (incidence, partitioned by `ordinal % P`) and a star of edges per bucket.
 2. components: the collision graph's connected components by alternating large-star and
    small-star rounds (Kiveris et al., "Connected Components in MapReduce and Beyond", SoCC
@@ -133,12 +133,20 @@ def _once(task: _Task, work: Callable[[_Task], dict[str, int]]) -> dict[str, int
 
 
 # -- stage 1: buckets ---------------------------------------------------------------------------
+def key_range(partition: int, partitions: int) -> tuple[int, int]:
+    """The `khash` values (inclusive) of a partition: contiguous ranges, so that key files sorted
+    by `khash` let each task read only its own row groups, whatever the number of partitions."""
+    span = 1 << 32
+    return -(-partition * span // partitions), -(-(partition + 1) * span // partitions) - 1
+
+
 def _bucket_task(task: _Task) -> dict[str, int]:
     return _once(task, _buckets)
 
 
 def _buckets(task: _Task) -> dict[str, int]:
     job, p, parts = task.job, task.partition, task.job.partitions
+    low, high = key_range(p, parts)
     con = _connect(job)
     try:
         con.register("_units", pa.table({"path": [u.keys_path for u in job.new_units],
@@ -149,12 +157,13 @@ def _buckets(task: _Task) -> dict[str, int]:
             selects.append(
                 "SELECT k.band, k.key, u.start + k.row AS ordinal, k.doc_id, false AS stored "
                 "FROM read_parquet(?, filename = true) k JOIN _units u ON k.filename = u.path "
-                f"WHERE k.khash % {parts} = {p}"
+                f"WHERE k.khash BETWEEN {low} AND {high}"
             )
             params.append([u.keys_path for u in job.new_units])
         if job.stored_bands:
             selects.append(
-                f"SELECT band, key, ordinal, doc_id, true AS stored FROM read_parquet(?) WHERE khash % {parts} = {p}"
+                "SELECT band, key, ordinal, doc_id, true AS stored FROM read_parquet(?) "
+                f"WHERE khash BETWEEN {low} AND {high}"
             )
             params.append(list(job.stored_bands))
         if not selects:

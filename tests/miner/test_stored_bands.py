@@ -1,0 +1,60 @@
+"""Databases whose stored documents have no band files (mined before them, or moved without their
+`.data` folder) get them rebuilt from doc_minhash, and later runs deduplicate against every stored
+document exactly as an uninterrupted run does."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from warc_builder import Page, RealPage, write_warc
+
+from toxmine.miner.mine import mine
+from toxmine.miner.sources import LocalFile
+from toxmine.miner.stored_bands import bands_folder_for
+
+
+def _inputs(folder: Path, demo_pages: list[RealPage]) -> list[LocalFile]:
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = demo_pages[1::3]
+    paths = []
+    for i, chunk in enumerate([pages[0::2], pages[1::2] + pages[0:10]]):
+        path = folder / f"part-{i}.warc.gz"
+        write_warc(path, [Page(f"{p.url}#{i}", p.payload, content_type=p.content_type) for p in chunk])
+        paths.append(LocalFile(str(path)))
+    return paths
+
+
+def _decisions(db: Path) -> list[tuple[str, str | None]]:
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT doc_id, dup_of FROM documents ORDER BY doc_id").fetchall()
+    con.close()
+    return rows
+
+
+@pytest.mark.parametrize("how", ["older database", "bands folder lost"])
+def test_later_runs_deduplicate_against_documents_without_band_files(
+    tmp_path: Path, demo_pages: list[RealPage], how: str
+) -> None:
+    inputs = _inputs(tmp_path / "warc", demo_pages)
+    whole = tmp_path / "whole.duckdb"
+    mine(inputs, str(whole))
+    db = tmp_path / "old.duckdb"
+    mine(inputs[:1], str(db))
+    shutil.rmtree(bands_folder_for(str(db)))
+    if how == "older database":  # as toxmine <= 0.11 left it: no band files, kept documents numbered 0, 1, 2...
+        con = duckdb.connect(str(db))
+        con.execute("DELETE FROM band_files")
+        con.execute("UPDATE doc_minhash SET seq = r.n FROM (SELECT doc_id, row_number() OVER (ORDER BY seq) - 1 AS n "
+                    "FROM doc_minhash) r WHERE doc_minhash.doc_id = r.doc_id")  # fmt: skip
+        con.close()
+    report = mine(inputs, str(db))
+    assert report.duplicates >= 10  # the second input repeats pages of the first: found against stored ones
+    assert _decisions(db) == _decisions(whole)
+    con = duckdb.connect(str(db), read_only=True)
+    rebuilt = con.execute("SELECT count(*) FROM band_files WHERE source IS NULL").fetchone()
+    kept = con.execute("SELECT (SELECT sum(n_kept) FROM band_files), (SELECT count(*) FROM doc_minhash)").fetchone()
+    con.close()
+    assert rebuilt == (1,) and kept is not None and kept[0] == kept[1]
