@@ -129,7 +129,7 @@ def _mine_child(argv: Sequence[str]) -> int:
         ready = time.perf_counter()
         result["startup_s"] = ready - began
         tree_before, self_before = _tree_cpu(), _cpu_seconds(resource.RUSAGE_SELF)
-        report = mine(inputs, db_path, ProcessOptions(), workers=n, executor="ray", ray=options, shard_dir=shard_dir)
+        report = mine(inputs, db_path, ProcessOptions(), workers=n, executor="ray", ray=options, work_dir=shard_dir)
         mined = time.perf_counter()
         tree_after, self_after = _tree_cpu(), _cpu_seconds(resource.RUSAGE_SELF)
         ray.shutdown()

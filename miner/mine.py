@@ -12,6 +12,8 @@ same database, redoing no finished unit or stage.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import logging
 import os
@@ -282,8 +284,8 @@ def mine(
                 if result.outcome.status == "failed":
                     _record_failure(store, result, run_id, report)
             numbered = _numbered(store, live)
-            decisions = _decide(runner, store, numbered, options, work, bands, partitions or runner.workers,
-                                task_memory)  # fmt: skip
+            parts = partitions or runner.workers
+            decisions = _decide(runner, store, numbered, options, work, bands, parts, task_memory) if numbered else []
             finals = _finalize(runner, numbered, decisions, os.path.join(work, "final"), bands, task_memory)
             for state, result in zip(states, results, strict=True):
                 if result.outcome.status != "failed":
@@ -294,9 +296,19 @@ def mine(
                     _commit(store, result, stored, run_id, report, insert_rows=stored_layout == "tables")
             store.finish_run(run_id)
             report.languages, report.drops = _summaries(store, run_id)
-            shutil.rmtree(work, ignore_errors=True)
+            _clean(work)
     report.elapsed_s = time.monotonic() - started
     return report
+
+
+def _clean(work: str) -> None:
+    """Remove what this run made in the work folder (the folder too when nothing else is in it)."""
+    for name in ("units", "final", "tmp"):
+        shutil.rmtree(os.path.join(work, name), ignore_errors=True)
+    for path in glob.glob(os.path.join(glob.escape(work), "dedup-*")):
+        shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.rmdir(work)
 
 
 def _record_failure(store: Store, result: InputResult, run_id: str, report: MineReport) -> None:

@@ -23,7 +23,16 @@ from .prompts import DEFAULT_PROMPT_STYLE, PROMPT_STYLES, PromptOptions, bucket_
 from .scoring.base import Scorer, TextScore
 from .store import Store
 
-__all__ = ["ScoreReport", "ScoredTexts", "insert_scores", "score_documents", "score_texts", "text_digest"]
+__all__ = [
+    "ScoreReport",
+    "ScoredTexts",
+    "insert_scores",
+    "prepare_scoring",
+    "score_documents",
+    "score_page",
+    "score_texts",
+    "text_digest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +164,15 @@ def insert_scores(con: duckdb.DuckDBPyConnection, scorer: Scorer, scored: Scored
         con.unregister("_scores")
 
 
+def prepare_scoring(store: Store, options: PromptOptions | None) -> PromptOptions:
+    """The prompt options, checked and recorded (a database keeps one set)."""
+    options = options or PromptOptions()
+    PROMPT_STYLES[options.style].prepare()  # a missing dependency fails before any setting is stored
+    _record_legacy_style(store)
+    store.ensure_settings(_prompt_settings(options))
+    return options
+
+
 def score_documents(
     store: Store,
     scorer: Scorer,
@@ -164,10 +182,7 @@ def score_documents(
     progress: Callable[[int], None] | None = None,
 ) -> ScoreReport:
     """Build and score prompts for every kept document this scorer has not handled yet."""
-    options = options or PromptOptions()
-    PROMPT_STYLES[options.style].prepare()  # a missing dependency fails before any setting is stored
-    _record_legacy_style(store)
-    store.ensure_settings(_prompt_settings(options))
+    options = prepare_scoring(store, options)
     report = ScoreReport(scorer.name, scorer.version)
     started = time.monotonic()
     last = ""
@@ -181,14 +196,14 @@ def score_documents(
         if not docs:
             break
         last = docs[-1][0]
-        _score_page(store, scorer, options, docs, score_batch, report)
+        score_page(store, scorer, options, docs, score_batch, report)
         if progress is not None:
             progress(len(docs))
     report.elapsed_s = time.monotonic() - started
     return report
 
 
-def _score_page(
+def score_page(
     store: Store,
     scorer: Scorer,
     options: PromptOptions,
@@ -196,6 +211,8 @@ def _score_page(
     score_batch: int,
     report: ScoreReport,
 ) -> None:
+    """Cut `docs` (doc_id, lang, script, text) into prompts, score them through `store`'s score
+    cache, and store prompts, fresh scores and `scored_docs` rows in one transaction."""
     # spans, and the distinct texts they need scored (prompt, continuation, whole span)
     planned = []
     texts: dict[str, tuple[str, str | None]] = {}

@@ -31,7 +31,9 @@ from toxmine.miner.progress import configure_logging, progress_wanted
 from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, PROMPT_STYLES, PromptOptions
 from toxmine.miner.queries import format_rows, list_queries, load_query, run_sql
 from toxmine.miner.score_stage import ScoreReport, score_documents
+from toxmine.miner.score_units import score_stored_units
 from toxmine.miner.scoring import Scorer, create_scorer
+from toxmine.miner.scoring.ray_pool import RayScorerPool
 from toxmine.miner.sources import CC_BASE_URL, SourceSelection, parse_shard, resolve_inputs
 from toxmine.miner.split import SplitOptions, bucket_label, export_split
 from toxmine.miner.store import Store
@@ -190,7 +192,11 @@ def _run_score(args: argparse.Namespace, scorer: Scorer) -> ScoreReport:
         from tqdm import tqdm
 
         with tqdm(total=pending[0] if pending else 0, unit="doc", disable=not show, desc="scoring") as bar:
-            report = score_documents(store, scorer, _prompt_options(args), progress=bar.update)
+            if isinstance(scorer, RayScorerPool):  # actors read the stored units' files themselves
+                report = score_stored_units(store, args.db, scorer, scorer.score_units, _prompt_options(args),
+                                            progress=bar.update)  # fmt: skip
+            else:
+                report = score_documents(store, scorer, _prompt_options(args), progress=bar.update)
     print(
         f"scored with {report.scorer} ({report.scorer_version}): {report.documents:,} documents -> "
         f"{report.prompts:,} prompts; {report.texts_scored:,} texts scored, {report.cache_hits:,} from cache, "
@@ -531,7 +537,6 @@ def _mining_scorer(args: argparse.Namespace) -> Scorer:
     """The scorer, or with `--executor ray` a pool of Ray actors each holding one."""
     if args.executor != "ray":
         return _scorer(args)
-    from toxmine.miner.scoring.ray_pool import RayScorerPool
 
     name, options = _scorer_spec(args)
     return RayScorerPool(name, options, actors=args.scorer_actors or args.workers, num_gpus=args.scorer_gpus)

@@ -10,10 +10,11 @@ would leave the mining tasks none; they only work once mining is done.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import ConfigError
+from ..score_units import ScoredUnit, ScoreUnitTask, score_unit
 from .base import Scorer, TextScore, create_scorer
 
 __all__ = ["RayScorerPool"]
@@ -30,6 +31,9 @@ class _ScorerActor:
 
     def score(self, texts: list[str], langs: list[str | None]) -> list[TextScore]:
         return self.scorer.score_batch(texts, langs)
+
+    def score_unit(self, task: ScoreUnitTask) -> ScoredUnit:
+        return score_unit(self.scorer, task)
 
 
 class RayScorerPool:
@@ -72,6 +76,10 @@ class RayScorerPool:
         for scores in self._pool.map(lambda actor, job: actor.score.remote(*job), chunks):
             results.extend(scores)
         return results
+
+    def score_units(self, tasks: list[ScoreUnitTask]) -> Iterator[ScoredUnit]:
+        """Score stored units on the actors, each reading its unit's file itself; yields as they finish."""
+        yield from self._pool.map_unordered(lambda actor, task: actor.score_unit.remote(task), tasks)
 
     def close(self) -> None:
         from toxmine.miner.executors import import_ray

@@ -24,6 +24,7 @@ from toxmine.miner.mine import mine, work_dir_for
 from toxmine.miner.process import ProcessOptions
 from toxmine.miner.prompts import PromptOptions
 from toxmine.miner.score_stage import score_documents
+from toxmine.miner.score_units import score_stored_units
 from toxmine.miner.scoring import create_scorer
 from toxmine.miner.scoring.ray_pool import RayScorerPool
 from toxmine.miner.sources import LocalFile
@@ -121,6 +122,46 @@ def test_scorer_actor_pool_scores_like_a_local_scorer(
     query = "SELECT prompt_id, toxicity, prompt_toxicity, continuation_toxicity, bucket, scorer_version FROM prompts"
     rows = [duckdb.connect(str(c), read_only=True).execute(query + " ORDER BY prompt_id").fetchall() for c in copies]
     assert rows[0] == rows[1]
+
+
+def _scoring_tables(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {
+            "prompts": con.execute(
+                "SELECT * EXCLUDE (source, category, harmful, attributes_json) FROM prompts ORDER BY prompt_id"
+            ).fetchall(),
+            "scores": con.execute("SELECT * FROM scores ORDER BY ALL").fetchall(),
+            "scored_docs": con.execute("SELECT * FROM scored_docs ORDER BY ALL").fetchall(),
+        }
+    finally:
+        con.close()
+
+
+def test_actors_score_the_stored_units_like_a_local_run(
+    ray_cluster: None, reference: tuple[list[LocalFile], Path], tmp_path: Path
+) -> None:
+    """Actors read each unit's documents themselves (the database's tables, or the Parquet layout's
+    files) and return prompt files: the same prompts, scores and handled documents as score_documents."""
+    inputs, local = reference
+    here, tables = tmp_path / "here.duckdb", tmp_path / "tables.duckdb"
+    for copy in (here, tables):
+        copy.write_bytes(local.read_bytes())
+    parquet = tmp_path / "parquet.duckdb"
+    mine(inputs, str(parquet), layout="parquet", executor="ray", workers=2)
+    with Store(str(here)) as store:
+        expected = score_documents(store, create_scorer("lexicon"), PromptOptions(), score_batch=100)
+    pool = RayScorerPool("lexicon", actors=2, chunk=16)
+    try:
+        for db in (tables, parquet):
+            with Store(str(db)) as store:
+                report = score_stored_units(store, str(db), pool, pool.score_units, PromptOptions(), score_batch=100)
+            assert (report.documents, report.prompts) == (expected.documents, expected.prompts)
+            assert _scoring_tables(db) == _scoring_tables(here)
+            assert not Path(str(db) + ".scoring").exists()
+    finally:
+        pool.close()
+    assert expected.prompts > 50
 
 
 def _ray_workers_of(parent: int) -> list[psutil.Process]:
