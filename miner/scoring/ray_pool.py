@@ -47,6 +47,7 @@ class RayScorerPool:
         num_gpus: float = 0,
         chunk: int = 64,
         num_cpus: float = 0,
+        max_restarts: int = 3,
     ) -> None:
         from toxmine.miner.executors import import_ray
 
@@ -54,7 +55,9 @@ class RayScorerPool:
         if actors < 1 or chunk < 1 or num_gpus < 0 or num_cpus < 0:
             raise ConfigError(f"need actors >= 1, chunk >= 1, num_gpus >= 0, num_cpus >= 0; got {actors}, {chunk}, "
                               f"{num_gpus}, {num_cpus}")  # fmt: skip
-        actor_class = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(_ScorerActor)
+        # an actor that dies (a crashed GPU worker, a lost node) is restarted and its task retried
+        actor_class = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,
+                                 max_task_retries=max_restarts)(_ScorerActor)  # fmt: skip
         self._actors = [actor_class.remote(name, options or {}) for _ in range(actors)]
         try:
             identities = ray.get([actor.identity.remote() for actor in self._actors])

@@ -6,6 +6,7 @@ first task of each stage, which Ray then retries."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,14 +14,20 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import duckdb
 import pytest
 import ray
 from corpora import db_snapshot
+from plugin_scorers import HashScorer
 from warc_builder import Page, RealPage, write_warc
 
 from toxmine.miner.executors import RayExecutor, RayOptions, TaskFailed
 from toxmine.miner.mine import mine, work_dir_for
+from toxmine.miner.score_stage import score_documents
+from toxmine.miner.score_units import score_stored_units
+from toxmine.miner.scoring.ray_pool import RayScorerPool
 from toxmine.miner.sources import LocalFile
+from toxmine.miner.store import Store
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -133,3 +140,32 @@ def test_ray_workers_killed_in_every_stage_are_retried(reference: tuple[list[str
     assert killed - {"_small_star_task"} == {"mine_unit", "_bucket_task", "_large_star_task", "_label_task",
                                               "_decide_task", "finalize_unit"}  # fmt: skip
     assert db_snapshot(db) == db_snapshot(expected)
+
+
+def test_a_scorer_actor_killed_mid_unit_is_restarted_and_the_unit_retried(
+    reference: tuple[list[str], Path], tmp_path: Path
+) -> None:
+    """The actor scoring a unit dies by SIGKILL in its first batch: Ray restarts it, the unit is
+    scored again, and the prompts equal a local run's."""
+    _, mined = reference
+    here, there = tmp_path / "here.duckdb", tmp_path / "there.duckdb"
+    for copy in (here, there):
+        copy.write_bytes(mined.read_bytes())
+        shutil.copytree(str(mined) + ".data", str(copy) + ".data")
+    with Store(str(here)) as store:
+        expected = score_documents(store, HashScorer())
+    tests = str(Path(__file__).resolve().parents[1])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": tests}})  # fmt: skip
+    try:
+        pool = RayScorerPool("plugin_scorers:DyingOnceScorer", {"flag": str(tmp_path / "died")}, actors=1)
+        with Store(str(there)) as store:
+            report = score_stored_units(store, str(there), pool, pool.score_units)
+        pool.close()
+    finally:
+        ray.shutdown()
+    assert (tmp_path / "died").exists()
+    assert (report.documents, report.prompts) == (expected.documents, expected.prompts) and expected.prompts > 20
+    query = "SELECT prompt_id, toxicity, bucket FROM prompts ORDER BY prompt_id"
+    rows = [duckdb.connect(str(db), read_only=True).execute(query).fetchall() for db in (here, there)]
+    assert rows[0] == rows[1]
