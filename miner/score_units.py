@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -31,6 +32,8 @@ from .store import Store
 from .stored_bands import bands_folder_for, stored_band_files
 
 __all__ = ["ScoreUnitTask", "ScoredUnit", "score_stored_units", "score_unit"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,7 @@ def score_stored_units(
             con.execute("INSERT INTO scores SELECT * FROM read_parquet(?) ON CONFLICT DO NOTHING", [scored.scores_path])
             con.execute("INSERT INTO prompts BY NAME SELECT * FROM read_parquet(?)", [scored.prompts_path])
             con.execute("INSERT INTO scored_docs BY NAME SELECT * FROM read_parquet(?)", [scored.done_path])
+        log.info("scored unit %s: %d documents, %d prompts", scored.key, scored.documents, scored.prompts)
         report.documents += scored.documents
         report.prompts += scored.prompts
         report.texts_scored += scored.texts_scored

@@ -25,6 +25,7 @@ from toxmine.miner.executors import RayExecutor, RayOptions, TaskFailed
 from toxmine.miner.mine import mine, work_dir_for
 from toxmine.miner.score_stage import score_documents
 from toxmine.miner.score_units import score_stored_units
+from toxmine.miner.scoring import create_scorer
 from toxmine.miner.scoring.ray_pool import RayScorerPool
 from toxmine.miner.sources import LocalFile
 from toxmine.miner.store import Store
@@ -169,3 +170,35 @@ def test_a_scorer_actor_killed_mid_unit_is_restarted_and_the_unit_retried(
     query = "SELECT prompt_id, toxicity, bucket FROM prompts ORDER BY prompt_id"
     rows = [duckdb.connect(str(db), read_only=True).execute(query).fetchall() for db in (here, there)]
     assert rows[0] == rows[1]
+
+
+def test_driver_killed_while_actors_score_resumes_to_the_same_prompts(
+    reference: tuple[list[str], Path], tmp_path: Path
+) -> None:
+    """`toxmine score --executor ray` killed after its first unit is committed, then run again:
+    the prompts equal a local scoring run's, each unit committed once."""
+    _, mined = reference
+    here, there = tmp_path / "here.duckdb", tmp_path / "there.duckdb"
+    for copy in (here, there):
+        copy.write_bytes(mined.read_bytes())
+        shutil.copytree(str(mined) + ".data", str(copy) + ".data")
+    with Store(str(here)) as store:
+        score_documents(store, create_scorer("lexicon"))
+    command = [sys.executable, "-m", "toxmine", "score", "--db", str(there), "--executor", "ray", "--workers", "2",
+               "--scorer-actors", "1"]  # fmt: skip
+    env = {**os.environ, "CI": "1"}
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "scored unit" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)[-3000:]
+    rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    query = "SELECT prompt_id, toxicity, bucket, scorer FROM prompts ORDER BY prompt_id"
+    rows = [duckdb.connect(str(db), read_only=True).execute(query).fetchall() for db in (here, there)]
+    assert len(rows[0]) > 20 and rows[0] == rows[1]
