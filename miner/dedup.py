@@ -50,6 +50,12 @@ class DedupOptions:
             "dedup.hash": f"crc32/{_SCHEME}",
         }
 
+    @classmethod
+    def from_settings(cls, settings: dict[str, str]) -> DedupOptions:
+        """The options a database was built with (its `settings`; defaults for what it lacks)."""
+        fields = ("ngram", "bands", "rows", "char_ngram")
+        return cls(**{name: int(settings[f"dedup.{name}"]) for name in fields if f"dedup.{name}" in settings})
+
 
 def normalize_text(text: str) -> str:
     """Lowercase, NFKC, punctuation removed, digits as 0, whitespace collapsed."""

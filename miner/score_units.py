@@ -124,14 +124,7 @@ def local_unit_scorer(scorer: Scorer) -> UnitScorer:
 
 
 def _dedup_options(store: Store) -> DedupOptions:
-    stored = dict(store.con.execute("SELECT key, value FROM settings WHERE key LIKE 'dedup.%'").fetchall())
-    defaults = DedupOptions()
-    return DedupOptions(
-        ngram=int(stored.get("dedup.ngram", defaults.ngram)),
-        bands=int(stored.get("dedup.bands", defaults.bands)),
-        rows=int(stored.get("dedup.rows", defaults.rows)),
-        char_ngram=int(stored.get("dedup.char_ngram", defaults.char_ngram)),
-    )
+    return DedupOptions.from_settings(dict(store.con.execute("SELECT key, value FROM settings").fetchall()))
 
 
 def _pending_units(store: Store, scorer: Scorer) -> list[tuple[str, int, int, int]]:

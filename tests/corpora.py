@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,24 @@ def mined_corpus(folder: Path, demo_pages: list[RealPage], every: int, score: bo
         with Store(str(db)) as store:
             score_documents(store, HashScorer())
     return db
+
+
+def warcs_of(folder: Path, chunks: list[list[RealPage]]) -> list[LocalFile]:
+    """One WARC file per chunk of pages, `folder/part-<i>.warc.gz`; each page's URL gets `#<i>`, so
+    pages repeated across chunks are duplicates by text, not by record."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, chunk in enumerate(chunks):
+        path = folder / f"part-{i}.warc.gz"
+        write_warc(path, [Page(f"{p.url}#{i}", p.payload, content_type=p.content_type) for p in chunk])
+        files.append(LocalFile(str(path)))
+    return files
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """A copy of a mined database with its `.data` folder (band files, Parquet layout files)."""
+    target.write_bytes(source.read_bytes())
+    shutil.copytree(str(source) + ".data", str(target) + ".data")
 
 
 def db_snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:

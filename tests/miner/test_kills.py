@@ -6,7 +6,6 @@ first task of each stage, which Ray then retries."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,9 +16,9 @@ from typing import Any, TypeVar
 import duckdb
 import pytest
 import ray
-from corpora import db_snapshot
+from corpora import copy_database, db_snapshot, warcs_of
 from plugin_scorers import HashScorer
-from warc_builder import Page, RealPage, write_warc
+from warc_builder import RealPage
 
 from toxmine.miner.executors import RayExecutor, RayOptions, TaskFailed
 from toxmine.miner.mine import mine, work_dir_for
@@ -38,15 +37,8 @@ pytestmark = pytest.mark.slow
 
 def _inputs(folder: Path, demo_pages: list[RealPage]) -> list[str]:
     """Three WARC files whose pages repeat across files (duplicates between units)."""
-    folder.mkdir(parents=True, exist_ok=True)
     pages = demo_pages[::3]
-    chunks = [pages[0::3], pages[1::3], pages[2::3] + pages[0:10]]
-    paths = []
-    for i, chunk in enumerate(chunks):
-        path = folder / f"part-{i}.warc.gz"
-        write_warc(path, [Page(f"{p.url}#{i}", p.payload, content_type=p.content_type) for p in chunk])
-        paths.append(str(path))
-    return paths
+    return [f.path for f in warcs_of(folder, [pages[0::3], pages[1::3], pages[2::3] + pages[0:10]])]
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +143,7 @@ def test_a_scorer_actor_killed_mid_unit_is_restarted_and_the_unit_retried(
     _, mined = reference
     here, there = tmp_path / "here.duckdb", tmp_path / "there.duckdb"
     for copy in (here, there):
-        copy.write_bytes(mined.read_bytes())
-        shutil.copytree(str(mined) + ".data", str(copy) + ".data")
+        copy_database(mined, copy)
     with Store(str(here)) as store:
         expected = score_documents(store, HashScorer())
     tests = str(Path(__file__).resolve().parents[1])
@@ -180,8 +171,7 @@ def test_driver_killed_while_actors_score_resumes_to_the_same_prompts(
     _, mined = reference
     here, there = tmp_path / "here.duckdb", tmp_path / "there.duckdb"
     for copy in (here, there):
-        copy.write_bytes(mined.read_bytes())
-        shutil.copytree(str(mined) + ".data", str(copy) + ".data")
+        copy_database(mined, copy)
     with Store(str(here)) as store:
         score_documents(store, create_scorer("lexicon"))
     command = [sys.executable, "-m", "toxmine", "score", "--db", str(there), "--executor", "ray", "--workers", "2",

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from corpora import warcs_of
 from plugin_scorers import HashScorer
-from warc_builder import Page, RealPage, write_warc
+from warc_builder import RealPage
 
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.mine import mine
@@ -22,14 +23,8 @@ _RUN_COLUMNS = {"run_id", "started_at", "finished_at", "applied_at", "scored_at"
 
 
 def _inputs(folder: Path, demo_pages: list[RealPage]) -> list[LocalFile]:
-    folder.mkdir(parents=True, exist_ok=True)
     pages = demo_pages[::2]
-    paths = []
-    for i, chunk in enumerate([pages[0::2], pages[1::2] + pages[0:8]]):
-        path = folder / f"part-{i}.warc.gz"
-        write_warc(path, [Page(f"{p.url}#{i}", p.payload, content_type=p.content_type) for p in chunk])
-        paths.append(LocalFile(str(path)))
-    return paths
+    return warcs_of(folder, [pages[0::2], pages[1::2] + pages[0:8]])
 
 
 def _relations(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, list[str]]:

@@ -17,8 +17,8 @@ import duckdb
 import psutil
 import pytest
 import ray
-from corpora import db_snapshot
-from warc_builder import Page, RealPage, write_warc
+from corpora import db_snapshot, warcs_of
+from warc_builder import RealPage
 
 from toxmine.miner.mine import mine, work_dir_for
 from toxmine.miner.process import ProcessOptions
@@ -42,15 +42,8 @@ def ray_cluster() -> Iterator[None]:
 
 def _inputs(folder: Path, demo_pages: list[RealPage]) -> list[LocalFile]:
     """Three WARC files whose pages repeat across files (exact and near duplicates between shards)."""
-    folder.mkdir(parents=True, exist_ok=True)
     pages = demo_pages[::2]
-    files = [pages[0::3], pages[1::3], pages[2::3] + pages[0:12]]  # the third repeats pages of the first
-    paths = []
-    for i, chunk in enumerate(files):
-        path = folder / f"part-{i}.warc.gz"
-        write_warc(path, [Page(f"{p.url}#{i}", p.payload, content_type=p.content_type) for p in chunk])
-        paths.append(LocalFile(str(path)))
-    return paths
+    return warcs_of(folder, [pages[0::3], pages[1::3], pages[2::3] + pages[0:12]])  # the third repeats the first
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from warc_builder import Page, RealPage, write_warc
+from corpora import warcs_of
+from warc_builder import RealPage
 
 from toxmine.miner.mine import mine
 from toxmine.miner.sources import LocalFile
@@ -17,14 +18,8 @@ from toxmine.miner.stored_bands import bands_folder_for
 
 
 def _inputs(folder: Path, demo_pages: list[RealPage]) -> list[LocalFile]:
-    folder.mkdir(parents=True, exist_ok=True)
     pages = demo_pages[1::3]
-    paths = []
-    for i, chunk in enumerate([pages[0::2], pages[1::2] + pages[0:10]]):
-        path = folder / f"part-{i}.warc.gz"
-        write_warc(path, [Page(f"{p.url}#{i}", p.payload, content_type=p.content_type) for p in chunk])
-        paths.append(LocalFile(str(path)))
-    return paths
+    return warcs_of(folder, [pages[0::2], pages[1::2] + pages[0:10]])
 
 
 def _decisions(db: Path) -> list[tuple[str, str | None]]:
