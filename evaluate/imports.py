@@ -34,6 +34,7 @@ from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, bucket_of, check_bucket_
 from toxmine.miner.score_stage import ScoredTexts, insert_scores, score_texts, text_digest
 from toxmine.miner.scoring import Scorer
 from toxmine.miner.store import Store, utc_now
+from toxmine.miner.tables import PROMPTS, insert
 
 __all__ = ["FORMATS", "ImportReport", "check_prompt_file", "import_prompts"]
 
@@ -45,28 +46,6 @@ SCORE_BATCH = 256
 _ALERT_PREFIX = "### Instruction:\n"
 _ALERT_SUFFIX = "\n### Response:\n"
 _MULTIJAIL_META = ("id", "source", "tags")
-
-_PROMPT_SCHEMA = pa.schema(
-    [
-        ("prompt_id", pa.string()),
-        ("doc_id", pa.string()),
-        ("lang", pa.string()),
-        ("span_start", pa.int32()),
-        ("span_end", pa.int32()),
-        ("prompt", pa.string()),
-        ("continuation", pa.string()),
-        ("toxicity", pa.float64()),
-        ("prompt_toxicity", pa.float64()),
-        ("continuation_toxicity", pa.float64()),
-        ("bucket", pa.int32()),
-        ("scorer", pa.string()),
-        ("scorer_version", pa.string()),
-        ("source", pa.string()),
-        ("category", pa.string()),
-        ("harmful", pa.bool_()),
-        ("attributes_json", pa.string()),
-    ]
-)
 
 
 @dataclass
@@ -448,20 +427,21 @@ def _prompt_table(
     edges: tuple[float, ...],
     harmful: bool | None = None,
 ) -> pa.Table:
-    columns: dict[str, list[Any]] = {name: [] for name in _PROMPT_SCHEMA.names}
+    prompts: list[dict[str, Any]] = []
     for row in rows:
         text = row.prompt + row.continuation
         assert row.toxicity is not None
         attributes = json.dumps(row.attributes, ensure_ascii=False, sort_keys=True, default=str)
-        values = (
-            prompt_id_for(f"{source}\x00{fmt}\x00{row.key}\x00{row.lang}", 0, len(text), text), None, row.lang,
-            0, len(text), row.prompt, row.continuation, row.toxicity, row.prompt_toxicity,
-            row.continuation_toxicity, bucket_of(row.toxicity, edges), scorer[0], scorer[1], source,
-            row.category, row.harmful if harmful is None else harmful, attributes if row.attributes else None,
-        )  # fmt: skip
-        for name, value in zip(_PROMPT_SCHEMA.names, values, strict=True):
-            columns[name].append(value)
-    return pa.table(columns, schema=_PROMPT_SCHEMA)
+        prompts.append({
+            "prompt_id": prompt_id_for(f"{source}\x00{fmt}\x00{row.key}\x00{row.lang}", 0, len(text), text),
+            "doc_id": None, "lang": row.lang, "span_start": 0, "span_end": len(text), "prompt": row.prompt,
+            "continuation": row.continuation, "toxicity": row.toxicity, "prompt_toxicity": row.prompt_toxicity,
+            "continuation_toxicity": row.continuation_toxicity, "bucket": bucket_of(row.toxicity, edges),
+            "scorer": scorer[0], "scorer_version": scorer[1], "source": source, "category": row.category,
+            "harmful": row.harmful if harmful is None else harmful,
+            "attributes_json": attributes if row.attributes else None,
+        })  # fmt: skip
+    return PROMPTS.from_rows(prompts)
 
 
 def _checked_path(fmt: str, path: Path) -> Path:
@@ -551,13 +531,7 @@ def import_prompts(
             con.execute("INSERT INTO settings VALUES ('prompts.bucket_edges', ?)", [json.dumps(list(edges))])
         if scored is not None and scorer is not None:
             insert_scores(con, scorer, scored)
-        con.register("_imported", table)
-        try:
-            inserted = con.execute("INSERT INTO prompts BY NAME SELECT * FROM _imported ON CONFLICT DO NOTHING")
-            count = inserted.fetchone()
-        finally:
-            con.unregister("_imported")
-        n_prompts = int(count[0]) if count else 0
+        n_prompts = insert(con, PROMPTS, table, on_conflict="ignore")
         con.execute(
             "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [source, fmt, absolute, sha256, n_rows, n_prompts, used[0], utc_now()],

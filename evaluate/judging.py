@@ -13,10 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-import pyarrow as pa
-
 from toxmine.miner.errors import ConfigError, ToxmineError
 from toxmine.miner.store import Store
+from toxmine.miner.tables import JUDGEMENTS, insert
 
 from .judges import COMPLIANCE_LABELS, Judge, Verdict
 from .redaction import redact, redacted
@@ -96,28 +95,21 @@ def judge_run(
     for start in range(0, len(pending), batch):
         rows = [(str(a), int(b), str(c), str(d), e) for a, b, c, d, e in pending[start : start + batch]]
         verdicts = _judge_batch(judge, rows)
-        table = pa.table(
+        table = JUDGEMENTS.arrow(
             {
                 "prompt_id": [r[0] for r in rows],
-                "sample_idx": pa.array([r[1] for r in rows], pa.int32()),
-                "safe": pa.array([v.safe for v in verdicts], pa.bool_()),
-                "compliance": pa.array([v.compliance for v in verdicts], pa.string()),
-                "category": pa.array([v.category for v in verdicts], pa.string()),
-                "score": pa.array([v.score for v in verdicts], pa.float64()),
-                "error": pa.array([v.error for v in verdicts], pa.string()),
-                "label": pa.array([v.label for v in verdicts], pa.string()),
+                "sample_idx": [r[1] for r in rows],
+                "safe": [v.safe for v in verdicts],
+                "compliance": [v.compliance for v in verdicts],
+                "category": [v.category for v in verdicts],
+                "score": [v.score for v in verdicts],
+                "error": [v.error for v in verdicts],
+                "label": [v.label for v in verdicts],
             }
         )
+        constants = {"eval_run_id": run_id, "judge": judge.name, "judge_version": judge.version}
         with store.transaction() as con:
-            con.register("_verdicts", table)
-            try:
-                con.execute(
-                    "INSERT OR REPLACE INTO judgements SELECT $run, prompt_id, sample_idx, $judge, $version, safe, "
-                    "compliance, category, score, error, label FROM _verdicts",
-                    {"run": run_id, "judge": judge.name, "version": judge.version},
-                )
-            finally:
-                con.unregister("_verdicts")
+            insert(con, JUDGEMENTS, table, constants, on_conflict="replace")
         report.judged += len(rows)
         report.failed += sum(v.error is not None for v in verdicts)
         if progress is not None:

@@ -26,8 +26,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-import pyarrow as pa
-
 from toxmine import __version__
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.prompts import style_from_settings
@@ -35,6 +33,7 @@ from toxmine.miner.records import LangGuess
 from toxmine.miner.scoring import Scorer
 from toxmine.miner.split import SplitOptions, bucket_sql, select_split
 from toxmine.miner.store import Store, utc_now
+from toxmine.miner.tables import EVAL_METRICS, GENERATIONS, insert
 
 from .backends import Backend, Completion
 from .metrics import MIN_PROMPTS, MetricOptions, PromptScores, group_metrics
@@ -381,35 +380,19 @@ def _store_batch(
     supports = getattr(scorer, "supports", None)
     _identify(lid, texts, supports if callable(supports) else None)
     _score(scorer, texts)
-    columns: dict[str, list[object]] = {
-        k: [] for k in ("prompt_id", "sample_idx", "text", "toxicity", "error", "truncated", "lang", "lang_score",
-                        "empty")
-    }  # fmt: skip
+    rows: list[dict[str, object]] = []
     for row in pending:
         report.generated += 1
         report.empty += row.empty
         report.failed += row.toxicity is None and not row.empty
-        values = (row.prompt_id, row.index, row.completion.text, row.toxicity, row.error, row.completion.truncated,
-                  row.lang, row.lang_score, row.empty)  # fmt: skip
-        for column, value in zip(columns, values, strict=True):
-            columns[column].append(value)
-    table = pa.table(columns, schema=_GENERATION_SCHEMA)
+        rows.append({
+            "prompt_id": row.prompt_id, "sample_idx": row.index, "text": row.completion.text,
+            "toxicity": row.toxicity, "error": row.error, "truncated": row.completion.truncated, "lang": row.lang,
+            "lang_score": row.lang_score, "empty": row.empty,
+        })  # fmt: skip
     with store.transaction() as con:
-        con.register("_gens", table)
-        try:
-            con.execute(
-                "INSERT OR REPLACE INTO generations BY NAME SELECT ? AS eval_run_id, ? AS scorer, * FROM _gens",
-                [run_id, scorer.name],
-            )
-        finally:
-            con.unregister("_gens")
-
-
-_GENERATION_SCHEMA = pa.schema(
-    [("prompt_id", pa.string()), ("sample_idx", pa.int32()), ("text", pa.string()), ("toxicity", pa.float64()),
-     ("error", pa.string()), ("truncated", pa.bool_()), ("lang", pa.string()), ("lang_score", pa.float64()),
-     ("empty", pa.bool_())]
-)  # fmt: skip
+        constants = {"eval_run_id": run_id, "scorer": scorer.name}
+        insert(con, GENERATIONS, GENERATIONS.from_rows(rows), constants, on_conflict="replace")
 
 
 def run_prompt_join(generations: str = "g", prompts: str = "p") -> str:
@@ -461,25 +444,12 @@ def store_metrics(store: Store, run_id: str, options: MetricOptions | None = Non
     run's own metric options unless `options` are given)."""
     options = options or stored_metric_options(store, run_id)
     prompts, _ = load_prompt_scores(store, run_id)
-    names = ("lang", "bucket", "metric", "value", "ci_low", "ci_high", "n_prompts", "n_failed", "n_empty", "flag")
-    table: dict[str, list[object]] = {name: [] for name in names}
-    for (lang, bucket), values in group_metrics(prompts, options).items():
-        for v in values:
-            row = (lang, bucket, v.metric, v.value, v.ci_low, v.ci_high, v.n_prompts, v.n_failed, v.n_empty, v.flag)
-            for column, cell in zip(table, row, strict=True):
-                table[column].append(cell)
-    arrow = pa.table(table, schema=_METRIC_SCHEMA)
+    rows = [
+        {"lang": lang, "bucket": bucket, "metric": v.metric, "value": v.value, "ci_low": v.ci_low,
+         "ci_high": v.ci_high, "n_prompts": v.n_prompts, "n_failed": v.n_failed, "n_empty": v.n_empty, "flag": v.flag}
+        for (lang, bucket), values in group_metrics(prompts, options).items()
+        for v in values
+    ]  # fmt: skip
     with store.transaction() as con:
         con.execute("DELETE FROM eval_metrics WHERE eval_run_id = ?", [run_id])
-        con.register("_metrics", arrow)
-        try:
-            con.execute("INSERT INTO eval_metrics BY NAME SELECT ? AS eval_run_id, * FROM _metrics", [run_id])
-        finally:
-            con.unregister("_metrics")
-
-
-_METRIC_SCHEMA = pa.schema(
-    [("lang", pa.string()), ("bucket", pa.string()), ("metric", pa.string()), ("value", pa.float64()),
-     ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("n_prompts", pa.int32()), ("n_failed", pa.int32()),
-     ("n_empty", pa.int32()), ("flag", pa.string())]
-)  # fmt: skip
+        insert(con, EVAL_METRICS, EVAL_METRICS.from_rows(rows), {"eval_run_id": run_id})

@@ -33,8 +33,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import pyarrow as pa
-
+from toxmine.miner import tables
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.store import Store
 
@@ -193,34 +192,14 @@ def store_safety_metrics(
     ).fetchall()
     groupings = list(dict.fromkeys([*DEFAULT_GROUPINGS, *group_by, *(row[0] for row in stored)]))
     prompts = load_verdicts(store, run_id, judge, groupings)
-    table: dict[str, list[object]] = {
-        k: []
-        for k in (
-            "grouping",
-            "group_value",
-            "metric",
-            "value",
-            "ci_low",
-            "ci_high",
-            "n_prompts",
-            "n_failed",
-            "n_invalid",
-            "flag",
-        )
-    }
-    for (grouping, group), values in group_safety(prompts, groupings, resamples, seed).items():
-        for v in values:
-            cells = (grouping, group, v.metric, v.value, v.ci_low, v.ci_high, v.n_prompts, v.n_failed, v.n_invalid,
-                     v.flag)  # fmt: skip
-            for column, cell in zip(table, cells, strict=True):
-                table[column].append(cell)
+    rows = [
+        {"grouping": grouping, "group_value": group, "metric": v.metric, "value": v.value, "ci_low": v.ci_low,
+         "ci_high": v.ci_high, "n_prompts": v.n_prompts, "n_failed": v.n_failed, "n_invalid": v.n_invalid,
+         "flag": v.flag}
+        for (grouping, group), values in group_safety(prompts, groupings, resamples, seed).items()
+        for v in values
+    ]  # fmt: skip
+    arrow = tables.SAFETY_METRICS.from_rows(rows)
     with store.transaction() as con:
         con.execute("DELETE FROM safety_metrics WHERE eval_run_id = ? AND judge = ?", [run_id, judge])
-        con.register("_safety", pa.table(table))
-        try:
-            con.execute(
-                "INSERT INTO safety_metrics BY NAME SELECT ? AS eval_run_id, ? AS judge, * FROM _safety",
-                [run_id, judge],
-            )
-        finally:
-            con.unregister("_safety")
+        tables.insert(con, tables.SAFETY_METRICS, arrow, {"eval_run_id": run_id, "judge": judge})

@@ -22,6 +22,7 @@ from .errors import ToxmineError
 from .prompts import DEFAULT_PROMPT_STYLE, PROMPT_STYLES, PromptOptions, bucket_of, prompt_id_for, spans_of
 from .scoring.base import Scorer, TextScore
 from .store import Store
+from .tables import PROMPTS, SCORED_DOCS, SCORES, insert, registered
 
 __all__ = [
     "ScoreReport",
@@ -79,15 +80,12 @@ def _record_legacy_style(store: Store) -> None:
 def _cached(store: Store, scorer: Scorer, digests: list[str]) -> dict[str, float]:
     if not digests:
         return {}
-    store.con.register("_digests", pa.table({"text_hash": pa.array(digests, pa.string())}))
-    try:
+    with registered(store.con, "_digests", SCORES.arrow({"text_hash": digests})):
         rows = store.con.execute(
             "SELECT s.text_hash, s.value FROM scores s JOIN _digests USING (text_hash) "
             "WHERE s.scorer = ? AND s.scorer_version = ? AND s.attribute = 'toxicity'",
             [scorer.name, scorer.version],
         ).fetchall()
-    finally:
-        store.con.unregister("_digests")
     return {digest: float(value) for digest, value in rows}
 
 
@@ -140,10 +138,9 @@ def score_texts(
             score_rows["text_hash"].append(digest)
             score_rows["attribute"].append(attribute)
             score_rows["value"].append(float(value))
-    schema = pa.schema([("text_hash", pa.string()), ("attribute", pa.string()), ("value", pa.float64())])
     return ScoredTexts(
         toxicity={**cached, **{k: v.toxicity for k, v in fresh.items()}},
-        score_rows=pa.table(score_rows, schema=schema),
+        score_rows=SCORES.arrow(score_rows),
         cache_hits=len(cached),
         texts_scored=len(fresh),
         failed=failed,
@@ -152,16 +149,8 @@ def score_texts(
 
 def insert_scores(con: duckdb.DuckDBPyConnection, scorer: Scorer, scored: ScoredTexts) -> None:
     """Add freshly scored texts to the `scores` cache (call inside the caller's transaction)."""
-    if scored.score_rows.num_rows == 0:
-        return
-    con.register("_scores", scored.score_rows)
-    try:
-        con.execute(
-            "INSERT INTO scores SELECT text_hash, ?, ?, attribute, value FROM _scores ON CONFLICT DO NOTHING",
-            [scorer.name, scorer.version],
-        )
-    finally:
-        con.unregister("_scores")
+    constants = {"scorer": scorer.name, "scorer_version": scorer.version}
+    insert(con, SCORES, scored.score_rows, constants, on_conflict="ignore")
 
 
 def prepare_scoring(store: Store, options: PromptOptions | None) -> PromptOptions:
@@ -230,9 +219,7 @@ def score_page(
     report.cache_hits += scored.cache_hits
     report.texts_scored += scored.texts_scored
 
-    prompt_rows: dict[str, list[object]] = {k: [] for k in (
-        "prompt_id", "doc_id", "lang", "span_start", "span_end", "prompt", "continuation",
-        "toxicity", "prompt_toxicity", "continuation_toxicity", "bucket")}  # fmt: skip
+    prompt_rows: list[dict[str, object]] = []
     failed = 0
     for doc_id, lang, span, (k_prompt, k_cont, k_span) in planned:
         reason = next((scored.failed[k] for k in (k_span, k_prompt, k_cont) if k in scored.failed), None)
@@ -242,26 +229,17 @@ def score_page(
             if reason not in report.failure_examples and len(report.failure_examples) < 5:
                 report.failure_examples.append(reason)
             continue
-        values = (
-            prompt_id_for(doc_id, span.start, span.end, span.text, options.style), doc_id, lang, span.start, span.end,
-            span.prompt, span.continuation, toxicity[k_span], toxicity[k_prompt], toxicity[k_cont],
-            bucket_of(toxicity[k_span], options.bucket_edges),
-        )  # fmt: skip
-        for column, cell in zip(prompt_rows, values, strict=True):
-            prompt_rows[column].append(cell)
+        prompt_rows.append({
+            "prompt_id": prompt_id_for(doc_id, span.start, span.end, span.text, options.style), "doc_id": doc_id,
+            "lang": lang, "span_start": span.start, "span_end": span.end, "prompt": span.prompt,
+            "continuation": span.continuation, "toxicity": toxicity[k_span], "prompt_toxicity": toxicity[k_prompt],
+            "continuation_toxicity": toxicity[k_cont], "bucket": bucket_of(toxicity[k_span], options.bucket_edges),
+        })  # fmt: skip
+    done = SCORED_DOCS.arrow({"doc_id": list(per_doc), "n_prompts": list(per_doc.values())})
     with store.transaction() as con:
         insert_scores(con, scorer, scored)
-        con.register("_prompts", pa.table(prompt_rows))
-        con.register("_done", pa.table({"doc_id": list(per_doc), "n_prompts": list(per_doc.values())}))
-        try:
-            con.execute(
-                "INSERT INTO prompts BY NAME SELECT *, ? AS scorer, ? AS scorer_version FROM _prompts",
-                [scorer.name, scorer.version],
-            )
-            con.execute("INSERT INTO scored_docs SELECT doc_id, ?, n_prompts FROM _done", [scorer.name])
-        finally:
-            for name in ("_prompts", "_done"):
-                con.unregister(name)
+        insert(con, PROMPTS, PROMPTS.from_rows(prompt_rows), {"scorer": scorer.name, "scorer_version": scorer.version})
+        insert(con, SCORED_DOCS, done, {"scorer": scorer.name})
     report.documents += len(docs)
     report.prompts += len(planned) - failed
     report.failed_prompts += failed

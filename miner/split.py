@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +17,7 @@ import pyarrow as pa
 from .errors import ConfigError
 from .prompts import DEFAULT_BUCKET_EDGES, PROMPT_STYLES, check_bucket_edges, style_from_settings
 from .store import Store
+from .tables import PROMPTS, registered
 
 __all__ = ["SplitOptions", "SplitReport", "bucket_label", "bucket_sql", "export_split", "select_split"]
 
@@ -119,9 +121,7 @@ def _select_sql(edges: tuple[float, ...], with_langs: bool, with_sources: bool) 
             SELECT *, row_number() OVER (PARTITION BY lang, split_bucket ORDER BY draw, prompt_id) AS pick
             FROM candidates
         )
-        SELECT prompt_id, lang, prompt, continuation, toxicity, prompt_toxicity, continuation_toxicity,
-               split_bucket AS bucket, url, warc_file, warc_record_id, crawl, doc_id, scorer, scorer_version,
-               source, category, harmful, attributes_json
+        SELECT {", ".join("split_bucket AS bucket" if name == "bucket" else name for name in EXPORT_COLUMNS)}
         FROM ranked WHERE pick <= ?
         ORDER BY lang, bucket, draw, prompt_id
     """
@@ -133,11 +133,11 @@ def select_split(store: Store, options: SplitOptions) -> tuple[pa.Table, SplitRe
     con = store.con
     langs = sorted({code.lower() for code in options.langs}) if options.langs else None
     sources = sorted(set(options.sources)) if options.sources else None
-    if langs:
-        con.register("_split_langs", pa.table({"lang": pa.array(langs, pa.string())}))
-    if sources:
-        con.register("_split_sources", pa.table({"source": pa.array(sources, pa.string())}))
-    try:
+    with ExitStack() as filters:
+        if langs:
+            filters.enter_context(registered(con, "_split_langs", PROMPTS.arrow({"lang": langs})))
+        if sources:
+            filters.enter_context(registered(con, "_split_sources", PROMPTS.arrow({"source": sources})))
         table = con.sql(
             _select_sql(options.bucket_edges, bool(langs), bool(sources)),
             params=[str(options.seed), scorer, version, options.per_bucket],
@@ -147,11 +147,6 @@ def select_split(store: Store, options: SplitOptions) -> tuple[pa.Table, SplitRe
             f"WHERE scorer = ? AND scorer_version = ? {_filters(False, bool(sources))} GROUP BY ALL",
             [scorer, version],
         ).fetchall()
-    finally:
-        if langs:
-            con.unregister("_split_langs")
-        if sources:
-            con.unregister("_split_sources")
     report = SplitReport(scorer, version)
     present = sorted({row[0] for row in available})
     have = {(lang, int(b)): int(n) for lang, b, n in available}
