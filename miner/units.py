@@ -29,6 +29,7 @@ from .langid import FastTextLid
 from .process import InputResult, ProcessOptions, process_input
 from .sources import InputSource, LocalFile
 from .store import InputOutcome
+from .tables import DOCUMENTS
 
 __all__ = [
     "DEFAULT_UNIT_MB",
@@ -215,10 +216,7 @@ class FinalUnit:
     n_duplicates: int
 
 
-_DOCUMENT_COLUMNS = (
-    "doc_id, url, crawl, warc_file, warc_record_id, warc_offset, fetch_time, lang, script, lang_score, text, "
-    "n_chars, text_hash"
-)
+_DOCUMENT_COLUMNS = ", ".join(name for name in DOCUMENTS.columns if name != "dup_of")  # the mined ones
 
 
 def _quoted(path: str) -> str:
