@@ -154,19 +154,6 @@ class Store:
         rows = self.con.execute("SELECT source FROM sources WHERE status IN ('done', 'partial')").fetchall()
         return {row[0] for row in rows}
 
-    def kept_signatures(self) -> Iterator[tuple[str, str, bytes, int]]:
-        """(doc_id, text_hash, signature, seq) of kept documents in order."""
-        cursor = self.con.execute(
-            "SELECT m.doc_id, d.text_hash, m.signature, m.seq FROM doc_minhash m "
-            "JOIN documents d USING (doc_id) ORDER BY m.seq"
-        )
-        while True:
-            rows = cursor.fetchmany(10_000)
-            if not rows:
-                return
-            for doc_id, digest, signature, seq in rows:
-                yield doc_id, digest, bytes(signature), int(seq)
-
     def next_ordinal(self) -> int:
         """The ordinal of the next mined document: after every ordinal an earlier run used."""
         row = self.con.execute(
@@ -180,14 +167,9 @@ class Store:
         rows = self.con.execute("SELECT path, n_kept FROM band_files ORDER BY first_ordinal, path").fetchall()
         return [(str(path), int(n)) for path, n in rows]
 
-    def kept_count(self) -> int:
-        row = self.con.execute("SELECT count(*) FROM doc_minhash").fetchone()
-        return int(row[0]) if row else 0
-
-    def replace_band_files(self, rows: list[tuple[str, int, int, int]]) -> None:
-        """Forget every band file; record `rows` (path, first ordinal, ordinals used, kept) instead."""
+    def add_band_files(self, rows: list[tuple[str, int, int, int]]) -> None:
+        """Record band files made for stored documents (path, first ordinal, ordinals, kept)."""
         with self.transaction() as con:
-            con.execute("DELETE FROM band_files")
             con.executemany("INSERT INTO band_files VALUES (?, NULL, ?, ?, ?, NULL)", rows)
 
     def commit_units(

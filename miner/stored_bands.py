@@ -1,8 +1,10 @@
 """The bucket keys of stored kept documents, as the Parquet files the near-dedup reads.
 
-Each committed unit adds its file (`band_files`). A database mined before this layout, or one
-whose band folder was lost or moved without it, has its files rebuilt once from `doc_minhash`
-(streamed, in chunks), so later runs deduplicate against everything stored either way.
+Each committed unit adds its file (`band_files`). A file that is missing (a `.data` folder lost,
+or a database moved without it) is made again from `doc_minhash`, under its own name, and kept
+documents that no unit covers (a database mined before band files existed) get rebuilt files of
+their own; rows are only ever added, since with `--layout parquet` the same rows say which
+units the `documents` view shows. Either way later runs deduplicate against everything stored.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Iterator
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -24,41 +27,62 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 100_000  # kept documents per rebuilt file
 
+_KEPT = "SELECT m.doc_id, d.text_hash, m.signature, m.seq FROM doc_minhash m JOIN documents d USING (doc_id) "
+_UNCOVERED = (
+    "WHERE NOT EXISTS (SELECT 1 FROM band_files b WHERE m.seq BETWEEN b.first_ordinal "
+    "AND b.first_ordinal + b.n_documents - 1)"
+)
+
 
 def bands_folder_for(db_path: str) -> str:
     """Where a database keeps its band files: `<database>.data/bands` beside it."""
     return os.path.join(os.path.abspath(db_path) + ".data", "bands")
 
 
+def _rows(store: Store, query: str, params: list[object]) -> Iterator[tuple[str, str, bytes, int]]:
+    cursor = store.con.execute(query + " ORDER BY m.seq", params)
+    while batch := cursor.fetchmany(10_000):
+        for doc_id, digest, signature, seq in batch:
+            yield str(doc_id), str(digest), bytes(signature), int(seq)
+
+
+def _write(path: str, chunk: list[tuple[str, str, bytes, int]], options: DedupOptions) -> None:
+    ids, digests, signatures, seqs = zip(*chunk, strict=True) if chunk else ((), (), (), ())
+    table = keys_table(ids, digests, signatures, options, seqs, "ordinal")
+    table = table.take(pc.sort_indices(table, [("khash", "ascending"), ("ordinal", "ascending")]))
+    work = f"{path}.{uuid.uuid4().hex}.tmp"
+    pq.write_table(table, work, compression="zstd", row_group_size=8192)
+    os.replace(work, path)
+
+
 def stored_band_files(store: Store, folder: str, options: DedupOptions) -> list[str]:
-    """Paths of the band files covering every stored kept document (rebuilt when they do not)."""
-    files = store.band_files()
-    paths = [os.path.join(folder, name) for name, _ in files]
-    kept = store.kept_count()
-    if sum(n for _, n in files) == kept and all(os.path.exists(path) for path in paths):
-        return paths
-    log.warning("%s: rebuilding the band files of %d kept documents from doc_minhash", store.path, kept)
+    """Paths of the band files covering every stored kept document (made again where missing)."""
     os.makedirs(folder, exist_ok=True)
+    for name, first, count in store.con.execute(
+        "SELECT path, first_ordinal, n_documents FROM band_files ORDER BY first_ordinal"
+    ).fetchall():
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+            log.warning("%s: band file missing, made again from doc_minhash", path)
+            _write(path, list(_rows(store, _KEPT + "WHERE m.seq BETWEEN ? AND ?", [first, first + count - 1])),
+                   options)  # fmt: skip
     tag = uuid.uuid4().hex[:8]
-    rows: list[tuple[str, int, int, int]] = []
+    added: list[tuple[str, int, int, int]] = []
     chunk: list[tuple[str, str, bytes, int]] = []
 
     def flush() -> None:
-        if not chunk:
-            return
-        ids, digests, signatures, seqs = zip(*chunk, strict=True)
-        table = keys_table(ids, digests, signatures, options, seqs, "ordinal")
-        table = table.take(pc.sort_indices(table, [("khash", "ascending"), ("ordinal", "ascending")]))
-        name = f"rebuilt-{tag}-{len(rows):05d}.parquet"
-        pq.write_table(table, os.path.join(folder, f"{name}.tmp"), compression="zstd", row_group_size=8192)
-        os.replace(os.path.join(folder, f"{name}.tmp"), os.path.join(folder, name))
-        rows.append((name, seqs[0], seqs[-1] - seqs[0] + 1, len(chunk)))
+        name = f"rebuilt-{tag}-{len(added):05d}.parquet"
+        _write(os.path.join(folder, name), chunk, options)
+        added.append((name, chunk[0][3], chunk[-1][3] - chunk[0][3] + 1, len(chunk)))
         chunk.clear()
 
-    for row in store.kept_signatures():
+    for row in _rows(store, _KEPT + _UNCOVERED, []):  # kept documents no unit covers: an older database
         chunk.append(row)
         if len(chunk) >= _CHUNK:
             flush()
-    flush()
-    store.replace_band_files(rows)
-    return [os.path.join(folder, name) for name, *_ in rows]
+    if chunk:
+        flush()
+    if added:
+        log.warning("%s: band files made for %d kept documents mined before them", store.path, sum(r[3] for r in added))
+        store.add_band_files(added)
+    return [os.path.join(folder, name) for name, _ in store.band_files()]
