@@ -19,7 +19,7 @@ import pytest
 
 from toxmine.miner.bands import keys_table
 from toxmine.miner.dedup import DedupIndex, DedupOptions, normalize_text, text_hash
-from toxmine.miner.executors import SerialExecutor, TaskFailed
+from toxmine.miner.executors import RayExecutor, RayOptions, SerialExecutor, TaskFailed
 from toxmine.miner.neardup import DedupJob, NewUnit, decide_duplicates
 
 OPTIONS = DedupOptions()
@@ -181,3 +181,16 @@ def test_a_long_chain_converges(tmp_path: Path) -> None:
     _, expected = sequential([], docs)
     assert len(expected) >= 100
     assert distributed(tmp_path, [], docs, 0, 4, 3, SerialExecutor()) == expected
+
+
+@pytest.mark.slow
+def test_on_a_real_local_ray_instance(tmp_path: Path) -> None:
+    """The stages as Ray tasks (2 CPUs, completion order as Ray decides) decide the same."""
+    docs = synthetic_corpus(200, seed=11)
+    kept, expected = sequential(docs[:50], docs[50:])
+    runner = RayExecutor(RayOptions(num_cpus=2))
+    try:
+        got = distributed(tmp_path, kept, docs[50:], 50, 3, 4, runner)
+    finally:
+        runner.close()
+    assert got == expected and len(expected) > 30
