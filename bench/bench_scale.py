@@ -906,6 +906,7 @@ def print_model(model: dict[str, Any]) -> None:
         f"- wall per stage = CPU s per doc x docs / min(CPUs, tasks); component rounds measured: "
         f"{model['rounds_measured']} (scaled as measured: rounds grow ~log^2 of the longest chain, not of n)"
     )
+    print()
     rows = [
         [
             "stage",
