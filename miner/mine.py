@@ -265,6 +265,10 @@ def mine(
     share_lid(lid)
     started = time.monotonic()
     work = work_dir_for(db_path) if work_dir is None else _own_folder(work_dir, db_path)
+    try:  # the run's error, before any input is tried (each would fail, blamed for it)
+        os.makedirs(work, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--work-dir {work_dir or work}: cannot make the run's folder there ({exc})") from exc
     bands = bands_folder_for(db_path)
 
     with ExitStack() as cleanup:

@@ -7,10 +7,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+import duckdb
 import pytest
 from corpora import db_snapshot
 from warc_builder import Page, RealPage, write_warc
 
+from toxmine.miner.errors import ConfigError
 from toxmine.miner.executors import SerialExecutor, TaskFailed
 from toxmine.miner.mine import mine
 from toxmine.miner.sources import LocalFile
@@ -82,3 +84,18 @@ def test_the_work_folder_cleanup_leaves_the_users_files(tmp_path: Path, demo_pag
     assert report.ok and report.documents > 5
     assert all(path.read_text() == "the user's" for path in owned)
     assert sorted(p.name for p in scratch.iterdir()) == ["dedup-notes", "final", "tmp", "units"]
+
+
+def test_an_unusable_work_folder_is_a_clear_error_not_failed_inputs(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    """A --work-dir that cannot be a folder is the run's error, before any input is tried: not one
+    failed input per input, each blamed for the work folder."""
+    a = _warc(tmp_path / "w" / "a.warc.gz", demo_pages[0:10], "a")
+    not_a_folder = tmp_path / "scratch"
+    not_a_folder.write_text("a file")
+    db = tmp_path / "corpus.duckdb"
+    with pytest.raises(ConfigError, match="scratch"):
+        mine([LocalFile(a)], str(db), work_dir=str(not_a_folder))
+    if db.exists():
+        con = duckdb.connect(str(db), read_only=True)
+        assert con.execute("SELECT count(*) FROM sources").fetchone() == (0,)
+        con.close()
