@@ -281,7 +281,7 @@ def mine(
             store.ensure_settings(options.dedup.as_settings())
             stored_layout = ensure_layout(store, layout)
             finished = store.finished_sources()
-            todo = [source for source in inputs if source.name not in finished]
+            todo = list({source.name: source for source in inputs if source.name not in finished}.values())  # once each
             run_id = store.start_run(_config_dict(options, workers, lid.model_path, runner.name), version)
             report = MineReport(run_id=run_id, inputs=len(inputs), skipped=len(inputs) - len(todo))
             if report.skipped:

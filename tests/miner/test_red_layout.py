@@ -45,11 +45,16 @@ def test_lost_band_files_of_a_parquet_database_are_rebuilt_without_hiding_its_do
     tmp_path: Path, demo_pages: list[RealPage]
 ) -> None:
     inputs = _inputs(tmp_path / "warc", demo_pages)
+    empty = tmp_path / "warc" / "no-documents.warc.gz"  # a unit with no documents, between two with some
+    write_warc(empty, [Page(f"http://example.com/{i}.png", b"\x89PNG", content_type="image/png") for i in range(3)])
+    again = tmp_path / "warc" / "part-0-again.warc.gz"  # all duplicates of part-0
+    shutil.copy(inputs[0].path, again)
+    first = [inputs[0], LocalFile(str(empty)), LocalFile(str(again))]
     whole = tmp_path / "whole.duckdb"
-    mine(inputs[:1], str(whole), layout="parquet")
+    mine(first, str(whole), layout="parquet")
     mine(inputs, str(whole))
     db = tmp_path / "lost.duckdb"
-    mine(inputs[:1], str(db), layout="parquet")
+    mine(first, str(db), layout="parquet")
     stored = _count(db)
     shutil.rmtree(bands_folder_for(str(db)))
     report = mine(inputs, str(db))

@@ -99,3 +99,14 @@ def test_an_unusable_work_folder_is_a_clear_error_not_failed_inputs(tmp_path: Pa
         con = duckdb.connect(str(db), read_only=True)
         assert con.execute("SELECT count(*) FROM sources").fetchone() == (0,)
         con.close()
+
+
+def test_an_input_listed_twice_is_mined_once(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    """`mine([a, a])` (the API does not go through `resolve_inputs`) stores `a` once, as `mine([a])`."""
+    a = _warc(tmp_path / "w" / "a.warc.gz", demo_pages[0:20], "a")
+    db = tmp_path / "twice.duckdb"
+    report = mine([LocalFile(a), LocalFile(a)], str(db))
+    assert report.ok and report.skipped == 1
+    once = tmp_path / "once.duckdb"
+    mine([LocalFile(a)], str(once))
+    assert db_snapshot(db) == db_snapshot(once)
