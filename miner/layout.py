@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import ConfigError
+from .errors import ConfigError, StoreError
 from .store import Store, StoredUnit
 
 __all__ = ["BULK_TABLES", "LAYOUTS", "data_folder_for", "ensure_layout", "publish_unit"]
@@ -57,9 +57,23 @@ def ensure_layout(store: Store, wanted: str | None) -> str:
     if wanted is not None and wanted != stored:
         raise ConfigError(f"{store.path} was built with --layout {stored} (asked {wanted}); use it or a new database")
     if stored == "parquet":
+        _check_files(store, data_folder_for(store.path))
         with store.transaction():
             _views_over_parquet(store, data_folder_for(store.path))  # the folder may have moved
     return stored
+
+
+def _check_files(store: Store, folder: str) -> None:
+    """Every file the views need is in `folder` (else a view would fail, or show fewer documents)."""
+    names = [_SCHEMA_FILE] + [str(row[0]) for row in store.con.execute("SELECT path FROM band_files").fetchall()]
+    missing = [path for name in names for table in BULK_TABLES
+               if not os.path.exists(path := os.path.join(folder, table, name))]  # fmt: skip
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise StoreError(
+            f"{store.path}: its Parquet layout's file {missing[0]} is missing{more}; move the database's .data "
+            "folder beside it (or restore the files), then run again"
+        )
 
 
 def _views_over_parquet(store: Store, folder: str) -> None:

@@ -82,6 +82,13 @@ def work_dir_for(db_path: str) -> str:
     return os.path.join(folder, f".{os.path.basename(db_path)}.work")
 
 
+def _own_folder(work_dir: str, db_path: str) -> str:
+    """The run's folder inside a `--work-dir` the user names (which may hold the user's files, or
+    another database's runs): only this folder is ever cleaned."""
+    tag = hashlib.blake2b(os.path.abspath(db_path).encode(), digest_size=4).hexdigest()
+    return os.path.join(work_dir, f"toxmine-{os.path.basename(db_path)}-{tag}")
+
+
 def _executor(name: str | Executor, workers: int, ray: RayOptions | None) -> Executor:
     if not isinstance(name, str):
         return name
@@ -257,7 +264,11 @@ def mine(
     lid.check_langs(options.lid.langs)
     share_lid(lid)
     started = time.monotonic()
-    work = work_dir or work_dir_for(db_path)
+    work = work_dir_for(db_path) if work_dir is None else _own_folder(work_dir, db_path)
+    try:  # the run's error, before any input is tried (each would fail, blamed for it)
+        os.makedirs(work, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--work-dir {work_dir or work}: cannot make the run's folder there ({exc})") from exc
     bands = bands_folder_for(db_path)
 
     with ExitStack() as cleanup:
@@ -270,7 +281,7 @@ def mine(
             store.ensure_settings(options.dedup.as_settings())
             stored_layout = ensure_layout(store, layout)
             finished = store.finished_sources()
-            todo = list({source.name: source for source in inputs if source.name not in finished}.values())
+            todo = list({source.name: source for source in inputs if source.name not in finished}.values())  # once each
             run_id = store.start_run(_config_dict(options, workers, lid.model_path, runner.name), version)
             report = MineReport(run_id=run_id, inputs=len(inputs), skipped=len(inputs) - len(todo))
             if report.skipped:

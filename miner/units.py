@@ -154,13 +154,20 @@ def _write_json(path: str, data: object) -> None:
     os.replace(work, path)
 
 
+def _unreadable(result: InputResult) -> bool:
+    """Whether a unit's reading failed (the input, or every record it met): `merge_parts` fails such an input."""
+    return result.outcome.status == "failed" or (bool(result.problems) and result.outcome.n_records == 0)
+
+
 def mine_unit(task: MineTask) -> UnitResult:
     """Mine one unit into its documents and keys files; a unit already mined is returned as it is."""
     unit, options = task.unit, task.options
     docs, keys, marker = _paths(task.folder, unit.key)
     if os.path.exists(marker):
         with open(marker, encoding="utf-8") as handle:
-            return UnitResult(unit, _outcome_from_json(json.load(handle), docs), keys)
+            stored = _outcome_from_json(json.load(handle), docs)
+        if not _unreadable(stored):  # a failure is no finished unit: the next run reads the input again
+            return UnitResult(unit, stored, keys)
     os.makedirs(task.folder, exist_ok=True)
     log.debug("mining unit %d/%d of %s", unit.part + 1, unit.parts, unit.source.name)
     work = f"{docs}.{uuid.uuid4().hex}.tmp.parquet"
@@ -234,9 +241,17 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, path: str) -> None:
             os.remove(work)
 
 
+def _decision_tag(task: FinalizeTask) -> str:
+    """What a finalized unit depends on besides its key: its ordinals and the decision (whose folder
+    is named by everything it depends on), so that a resumed run whose inputs, or whose stored
+    documents, changed never takes a unit finalized for another decision."""
+    text = "\x00".join([str(task.start), str(task.n_documents), *task.decisions])
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
 def finalize_unit(task: FinalizeTask) -> FinalUnit:
     """Join a unit's documents with the decisions in its ordinal range; write the stored files."""
-    stem = os.path.join(task.folder, task.key)
+    stem = os.path.join(task.folder, f"{task.key}-{_decision_tag(task)}")
     documents, signatures = f"{stem}.documents.parquet", f"{stem}.signatures.parquet"
     bands_file = f"{task.key}.parquet"
     bands = os.path.join(task.bands_folder, bands_file)

@@ -279,12 +279,3 @@ def test_inputs_over_http_match_local_inputs(
     con_l = duckdb.connect(str(tmp_path / "local.duckdb"), read_only=True)
     query = "SELECT url, warc_offset, lang, text, dup_of IS NULL FROM documents ORDER BY url, warc_offset"
     assert con_r.execute(query).fetchall() == con_l.execute(query).fetchall()
-
-
-def test_an_input_listed_twice_is_mined_once(tmp_path: Path, demo_pages: list[RealPage]) -> None:
-    paths = _corpus(tmp_path / "warc", demo_pages[::4], 2)
-    once, twice = tmp_path / "once.duckdb", tmp_path / "twice.duckdb"
-    mine(_sources(paths), str(once))
-    report = mine(_sources([paths[0], paths[1], paths[0]]), str(twice), workers=2)
-    assert report.ok and report.processed == 2
-    assert db_snapshot(once)["documents"] == db_snapshot(twice)["documents"]
