@@ -45,6 +45,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchkit import (
+    cpu_seconds,
+    descendants_cpu,
     loadavg,
     log,
     machine_facts,
@@ -77,23 +79,6 @@ CLUSTER_CORES = (100, 1_000)
 
 
 # -- children ------------------------------------------------------------------------------------
-def _cpu_seconds(who: int) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _tree_cpu() -> dict[int, float]:
-    """CPU seconds of every live descendant (Ray's GCS, raylet, agents and workers) by pid."""
-    import psutil
-
-    seconds: dict[int, float] = {}
-    for child in psutil.Process().children(recursive=True):
-        try:
-            times = child.cpu_times()
-        except psutil.Error:
-            continue
-        seconds[child.pid] = times.user + times.system
-    return seconds
 
 
 def _noop() -> int:
@@ -109,11 +94,11 @@ def _mine_child(argv: Sequence[str]) -> int:
     inputs = [LocalFile(path) for path in files]
     result: dict[str, Any] = {"executor": executor, "cpus": n, "files": len(files)}
     if executor == "local":
-        cpu_self = _cpu_seconds(resource.RUSAGE_SELF)
+        cpu_self = cpu_seconds(resource.RUSAGE_SELF)
         started = time.perf_counter()
         report = mine(inputs, db_path, ProcessOptions(), workers=n)
         result["wall_s"] = result["mine_wall_s"] = time.perf_counter() - started
-        cpu = _cpu_seconds(resource.RUSAGE_SELF) - cpu_self + _cpu_seconds(resource.RUSAGE_CHILDREN)
+        cpu = cpu_seconds(resource.RUSAGE_SELF) - cpu_self + cpu_seconds(resource.RUSAGE_CHILDREN)
         result["cpu_s"] = result["mine_cpu_s"] = cpu
     else:
         started = time.perf_counter()
@@ -121,17 +106,17 @@ def _mine_child(argv: Sequence[str]) -> int:
 
         result["import_s"] = time.perf_counter() - started
         options = RayOptions(num_cpus=n)
-        cpu_began = _cpu_seconds(resource.RUSAGE_SELF)
+        cpu_began = cpu_seconds(resource.RUSAGE_SELF)
         began = time.perf_counter()
         start_ray(options)
         result["init_s"] = time.perf_counter() - began
         ray.get(ray.remote(num_cpus=1)(_noop).remote())
         ready = time.perf_counter()
         result["startup_s"] = ready - began
-        tree_before, self_before = _tree_cpu(), _cpu_seconds(resource.RUSAGE_SELF)
+        tree_before, self_before = descendants_cpu(), cpu_seconds(resource.RUSAGE_SELF)
         report = mine(inputs, db_path, ProcessOptions(), workers=n, executor="ray", ray=options, work_dir=shard_dir)
         mined = time.perf_counter()
-        tree_after, self_after = _tree_cpu(), _cpu_seconds(resource.RUSAGE_SELF)
+        tree_after, self_after = descendants_cpu(), cpu_seconds(resource.RUSAGE_SELF)
         ray.shutdown()
         ended = time.perf_counter()
         result["mine_wall_s"] = mined - ready
@@ -140,7 +125,7 @@ def _mine_child(argv: Sequence[str]) -> int:
         result["driver_cpu_s"] = self_after - self_before
         result["ray_processes_cpu_s"] = sum(cpu - tree_before.get(pid, 0.0) for pid, cpu in tree_after.items())
         result["mine_cpu_s"] = result["driver_cpu_s"] + result["ray_processes_cpu_s"]
-        result["cpu_s"] = _cpu_seconds(resource.RUSAGE_SELF) - cpu_began + sum(tree_after.values())
+        result["cpu_s"] = cpu_seconds(resource.RUSAGE_SELF) - cpu_began + sum(tree_after.values())
         result["ray_processes"] = len(tree_after)
     result.update(
         records=report.records,

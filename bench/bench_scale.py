@@ -48,6 +48,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from benchkit import (
+    cpu_seconds,
+    descendants_cpu,
     loadavg,
     log,
     machine_facts,
@@ -152,32 +154,13 @@ def _rss_now() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _cpu(who: int = resource.RUSAGE_SELF) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _children_cpu() -> dict[int, float]:
-    """CPU seconds of this process's live descendants (the extraction sandbox) by pid."""
-    import psutil
-
-    seconds: dict[int, float] = {}
-    for child in psutil.Process().children(recursive=True):
-        try:
-            times = child.cpu_times()
-        except psutil.Error:
-            continue
-        seconds[child.pid] = times.user + times.system
-    return seconds
-
-
 def _measured(fn: Callable[[Any], Any], item: Any) -> tuple[Any, dict[str, float]]:
     """Run a task; its CPU counts the worker's own and its live children's (the extraction sandbox)."""
-    rss_start, cpu, wall, before = _rss_now(), _cpu(), time.perf_counter(), _children_cpu()
+    rss_start, cpu, wall, before = _rss_now(), cpu_seconds(resource.RUSAGE_SELF), time.perf_counter(), descendants_cpu()
     result = fn(item)
-    after = _children_cpu()
+    after = descendants_cpu()
     return result, {
-        "cpu_s": _cpu() - cpu + sum(t - before.get(pid, 0.0) for pid, t in after.items()),
+        "cpu_s": cpu_seconds(resource.RUSAGE_SELF) - cpu + sum(t - before.get(pid, 0.0) for pid, t in after.items()),
         "wall_s": time.perf_counter() - wall,
         "rss_start": rss_start,
         "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -231,7 +214,7 @@ class MeasuredExecutor:
             "fn": name,
             "stage": _stage_of(fn, items[0]) if items else name,
             "tasks": len(items),
-            "driver_cpu_start": _cpu(),
+            "driver_cpu_start": cpu_seconds(resource.RUSAGE_SELF),
             "wall_start": time.perf_counter(),
         }
         for index, outcome in self.inner.map_unordered(functools.partial(_measured, fn), items):
@@ -242,7 +225,7 @@ class MeasuredExecutor:
             stats["stage"] = call["stage"]
             self.tasks.append(stats)
             yield index, result
-        call["driver_cpu_end"], call["wall_end"] = _cpu(), time.perf_counter()
+        call["driver_cpu_end"], call["wall_end"] = cpu_seconds(resource.RUSAGE_SELF), time.perf_counter()
         self.calls.append(call)
 
     def _capture(self, job: Any) -> None:
@@ -327,7 +310,7 @@ def _driver_child(argv: Sequence[str]) -> int:
     inputs = [LocalFile(path) for path in files]
     measured = None
     if impl == "old":
-        started_cpu, started = _cpu(), time.perf_counter()
+        started_cpu, started = cpu_seconds(resource.RUSAGE_SELF), time.perf_counter()
         report = mine(inputs, db_path, ProcessOptions(), workers=workers)
     else:
         from toxmine.miner.executors import PoolExecutor, RayExecutor, RayOptions
@@ -340,10 +323,10 @@ def _driver_child(argv: Sequence[str]) -> int:
             inner = None  # mine()'s own SerialExecutor, as a user gets it
         measured = MeasuredExecutor(inner, keep_keys or None) if inner is not None else None
         layout = "parquet" if impl == "parquet" else "tables"
-        started_cpu, started = _cpu(), time.perf_counter()
+        started_cpu, started = cpu_seconds(resource.RUSAGE_SELF), time.perf_counter()
         report = mine(inputs, db_path, ProcessOptions(), workers=workers, executor=measured or "local", layout=layout)
     result["wall_s"] = time.perf_counter() - started
-    result["driver_cpu_s"] = _cpu() - started_cpu
+    result["driver_cpu_s"] = cpu_seconds(resource.RUSAGE_SELF) - started_cpu
     result["driver_maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if measured is not None:
         ended = time.perf_counter()
@@ -351,7 +334,7 @@ def _driver_child(argv: Sequence[str]) -> int:
         result["tail_s"] = ended - summary.pop("last_stage_end") if summary.get("last_stage_end") else None
         result.update(summary)
         measured.close()
-    result["total_cpu_s"] = _cpu() + _cpu(resource.RUSAGE_CHILDREN)
+    result["total_cpu_s"] = cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN)
     result.update(
         records=report.records,
         documents=report.documents,
@@ -412,12 +395,12 @@ def _tasks_child(argv: Sequence[str]) -> int:
     key_rows = sum(pq.ParquetFile(u.keys_path).metadata.num_rows for u in units)
     key_bytes = sum(os.path.getsize(u.keys_path) for u in units)
     con = duckdb.connect(config={"threads": 1})
-    scan_cpu = _cpu()
+    scan_cpu = cpu_seconds(resource.RUSAGE_SELF)
     con.execute(
         "SELECT count(*), sum(octet_length(key)) FROM read_parquet(?) WHERE khash % ? = 0",
         [[u.keys_path for u in units], partitions],
     ).fetchall()
-    scan_cpu = _cpu() - scan_cpu
+    scan_cpu = cpu_seconds(resource.RUSAGE_SELF) - scan_cpu
     con.close()
     print(
         json.dumps(

@@ -139,3 +139,25 @@ def machine_facts(
         "parallel_speedup_end": speedup_end,
         "versions": versions(packages),
     }
+
+
+def cpu_seconds(who: int) -> float:
+    """User + system CPU seconds of `resource.getrusage(who)` (RUSAGE_SELF or RUSAGE_CHILDREN)."""
+    import resource
+
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def descendants_cpu() -> dict[int, float]:
+    """CPU seconds of every live descendant of this process, by pid."""
+    import psutil
+
+    seconds: dict[int, float] = {}
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        seconds[child.pid] = times.user + times.system
+    return seconds
