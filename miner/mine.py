@@ -218,7 +218,8 @@ def _run_finalize(runner: Executor, tasks: list[FinalizeTask]) -> dict[str, Fina
     finals: dict[str, FinalUnit] = {}
     for index, result in runner.map_unordered(finalize_unit, tasks):
         if isinstance(result, TaskFailed):
-            raise StoreError(f"finalizing unit {tasks[index].key} failed: {result.message} (run again to resume)")
+            raise StoreError(f"finalizing unit {tasks[index].key} failed: {result.message} (run again to resume; if "
+                             f"it fails the same way, delete {tasks[index].folder} and it is done again)")  # fmt: skip
         finals[result.key] = result
         log.debug("unit %s finalized", result.key)
     return finals

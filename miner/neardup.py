@@ -22,7 +22,6 @@ grouping and sorting inside each task, spilling to disk beyond `memory_limit`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import uuid
@@ -37,6 +36,7 @@ import pyarrow.parquet as pq
 from .bands import EXACT_BAND
 from .errors import StoreError
 from .executors import Executor, TaskFailed
+from .markers import read_marker, write_marker
 
 __all__ = ["DECISIONS_SCHEMA", "DedupJob", "NewUnit", "decide_duplicates"]
 
@@ -119,16 +119,12 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, path: str, params: list[An
 def _once(task: _Task, work: Callable[[_Task], dict[str, int]]) -> dict[str, int]:
     """Run `work` unless its marker says it ran; the marker is written last."""
     marker = _marker(task)
-    if os.path.exists(marker):
-        with open(marker, encoding="utf-8") as handle:
-            stored: dict[str, int] = json.load(handle)
-            return stored
+    found = read_marker(marker)
+    if found is not None:
+        return {str(k): int(v) for k, v in found.items()}
     os.makedirs(os.path.dirname(marker), exist_ok=True)
     result = work(task)
-    note = f"{marker}.{uuid.uuid4().hex}.tmp"
-    with open(note, "w", encoding="utf-8") as handle:
-        json.dump(result, handle)
-    os.replace(note, marker)
+    write_marker(marker, result)
     return result
 
 
@@ -370,7 +366,8 @@ def _run_stage(
             task = tasks[index]
             raise StoreError(
                 f"near-dedup stage {task.stage}, partition {task.partition} failed: {result.message} "
-                f"(work kept in {task.job.workdir}; run the same command again to resume)"
+                f"(work kept in {task.job.workdir}: run the same command again to resume; if it fails the same "
+                "way, a file there is damaged: delete that folder and the stage is done again)"
             )
         results[index] = result
         if progress is not None:

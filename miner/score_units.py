@@ -12,7 +12,6 @@ local run makes (tested). Finished units are marked done last and reused by a re
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -25,6 +24,7 @@ import duckdb
 
 from .dedup import DedupOptions
 from .layout import data_folder_for
+from .markers import read_marker, write_marker
 from .prompts import PromptOptions
 from .score_stage import ScoreReport, prepare_scoring, score_page
 from .scoring.base import Scorer
@@ -80,9 +80,9 @@ def score_unit(scorer: Scorer, task: ScoreUnitTask) -> ScoredUnit:
     """Score one unit's kept documents (where the scorer lives); a unit scored before is returned."""
     stem = os.path.join(task.folder, task.key)
     marker = f"{stem}.scored.json"
-    if os.path.exists(marker):
-        with open(marker, encoding="utf-8") as handle:
-            return ScoredUnit(**json.load(handle))
+    found = read_marker(marker)
+    if found is not None:
+        return ScoredUnit(**found)
     report = ScoreReport(scorer.name, scorer.version)
     paths = (f"{stem}.prompts.parquet", f"{stem}.scores.parquet", f"{stem}.done.parquet")
     with Store(":memory:") as local:
@@ -105,10 +105,7 @@ def score_unit(scorer: Scorer, task: ScoreUnitTask) -> ScoredUnit:
             _copy(con, query, path)
     scored = ScoredUnit(task.key, *paths, report.documents, report.prompts, report.texts_scored, report.cache_hits,
                         report.failed_prompts, report.failure_examples)  # fmt: skip
-    note = f"{marker}.{uuid.uuid4().hex}.tmp"
-    with open(note, "w", encoding="utf-8") as handle:
-        json.dump(asdict(scored), handle)
-    os.replace(note, marker)
+    write_marker(marker, asdict(scored))
     return scored
 
 

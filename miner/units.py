@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from .bands import keys_table
 from .langid import FastTextLid
+from .markers import read_marker, write_marker
 from .process import InputResult, ProcessOptions, process_input
 from .sources import InputSource, LocalFile
 from .store import InputOutcome
@@ -147,13 +148,6 @@ def _outcome_from_json(data: dict[str, Any], docs: str) -> InputResult:
     return InputResult(InputOutcome(**outcome), [docs], int(data["n_documents"]), problems)
 
 
-def _write_json(path: str, data: object) -> None:
-    work = f"{path}.{uuid.uuid4().hex}.tmp"
-    with open(work, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-    os.replace(work, path)
-
-
 def _unreadable(result: InputResult) -> bool:
     """Whether a unit's reading failed (the input, or every record it met): `merge_parts` fails such an input."""
     return result.outcome.status == "failed" or (bool(result.problems) and result.outcome.n_records == 0)
@@ -163,9 +157,9 @@ def mine_unit(task: MineTask) -> UnitResult:
     """Mine one unit into its documents and keys files; a unit already mined is returned as it is."""
     unit, options = task.unit, task.options
     docs, keys, marker = _paths(task.folder, unit.key)
-    if os.path.exists(marker):
-        with open(marker, encoding="utf-8") as handle:
-            stored = _outcome_from_json(json.load(handle), docs)
+    found = read_marker(marker)
+    if found is not None:
+        stored = _outcome_from_json(found, docs)
         if not _unreadable(stored):  # a failure is no finished unit: the next run reads the input again
             return UnitResult(unit, stored, keys)
     os.makedirs(task.folder, exist_ok=True)
@@ -189,7 +183,7 @@ def mine_unit(task: MineTask) -> UnitResult:
         if os.path.exists(work):
             os.remove(work)
     result.spill_paths = [docs]
-    _write_json(marker, _outcome_json(result))  # last: the unit is whole once its marker exists
+    write_marker(marker, _outcome_json(result))  # last: the unit is whole once its marker exists
     return UnitResult(unit, result, keys)
 
 
@@ -256,9 +250,9 @@ def finalize_unit(task: FinalizeTask) -> FinalUnit:
     bands_file = f"{task.key}.parquet"
     bands = os.path.join(task.bands_folder, bands_file)
     marker = f"{stem}.final.json"
-    if os.path.exists(marker):
-        with open(marker, encoding="utf-8") as handle:
-            return FinalUnit(**json.load(handle))
+    found = read_marker(marker)
+    if found is not None:
+        return FinalUnit(**found)
     os.makedirs(task.bands_folder, exist_ok=True)
     os.makedirs(task.folder, exist_ok=True)
     con = duckdb.connect(config={"threads": 1, "memory_limit": task.memory_limit})
@@ -291,5 +285,5 @@ def finalize_unit(task: FinalizeTask) -> FinalUnit:
     finally:
         con.close()
     final = FinalUnit(task.key, documents, signatures, bands_file, task.start, task.n_documents, n_duplicates)
-    _write_json(marker, asdict(final))
+    write_marker(marker, asdict(final))
     return final

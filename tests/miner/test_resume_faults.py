@@ -110,3 +110,26 @@ def test_an_input_listed_twice_is_mined_once(tmp_path: Path, demo_pages: list[Re
     once = tmp_path / "once.duckdb"
     mine([LocalFile(a)], str(once))
     assert db_snapshot(db) == db_snapshot(once)
+
+
+def test_damaged_task_markers_make_their_tasks_run_again(
+    tmp_path: Path, demo_pages: list[RealPage], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A marker damaged outside toxmine (cut, not JSON) is no finished task: the resumed run does
+    the task again, names the file in a warning, and stores what an uninterrupted run stores."""
+    a = _warc(tmp_path / "w" / "a.warc.gz", demo_pages[0:20], "a")
+    c = _warc(tmp_path / "w" / "c.warc.gz", demo_pages[10:30], "c")
+    db = tmp_path / "corpus.duckdb"
+    with pytest.raises(KeyboardInterrupt):
+        mine([LocalFile(a), LocalFile(c)], str(db), executor=InterruptedAfterFinalize())
+    work = Path(tmp_path / ".corpus.duckdb.work")
+    damaged = [*work.glob("units/*.json"), *work.glob("dedup-*/decide/*.json"), *work.glob("final/*.json")]
+    assert len(damaged) >= 3
+    for marker in damaged:
+        marker.write_text('{"outcome": {"sou')  # cut mid-write by something else
+    report = mine([LocalFile(a), LocalFile(c)], str(db))
+    assert report.ok
+    expected = tmp_path / "expected.duckdb"
+    mine([LocalFile(a), LocalFile(c)], str(expected))
+    assert db_snapshot(db) == db_snapshot(expected)
+    assert str(damaged[0]) in caplog.text and "unreadable task marker" in caplog.text
