@@ -375,8 +375,8 @@ def _sha256(path: Path) -> str:
 
 def _bucket_edges(store: Store, wanted: tuple[float, ...] | None) -> tuple[tuple[float, ...], bool]:
     """The bucket edges to use, and whether the database has none stored yet."""
-    row = store.con.execute("SELECT value FROM settings WHERE key = 'prompts.bucket_edges'").fetchone()
-    stored = tuple(float(x) for x in json.loads(row[0])) if row else None
+    value = store.settings().get("prompts.bucket_edges")
+    stored = tuple(float(x) for x in json.loads(value)) if value is not None else None
     if wanted is None:
         return stored or DEFAULT_BUCKET_EDGES, stored is None
     edges = tuple(float(x) for x in wanted)

@@ -147,8 +147,7 @@ def select_prompts(store: Store, selection: EvalSelection) -> tuple[list[EvalPro
 def _prompt_styles(store: Store, prompts: Sequence[EvalPrompt]) -> list[str]:
     if not any(p.source == "mined" for p in prompts):
         return []  # imported sets keep their own prompts
-    settings = dict(store.con.execute("SELECT key, value FROM settings WHERE key LIKE 'prompts.%'").fetchall())
-    return [style_from_settings(settings)]
+    return [style_from_settings(store.settings())]
 
 
 def _cutting_limit(selection: EvalSelection, prompts: Sequence[EvalPrompt]) -> int | None:

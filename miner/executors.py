@@ -125,13 +125,7 @@ class PoolExecutor:
 
     def map_unordered(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R | TaskFailed]]:
         jobs = [(index, fn, item) for index, item in enumerate(items)]
-        results = self._pool.imap_unordered(_call, jobs, chunksize=1)
-        while True:
-            try:
-                index, result = next(results)
-            except StopIteration:
-                return
-            yield index, result
+        yield from self._pool.imap_unordered(_call, jobs, chunksize=1)
 
     def close(self) -> None:
         self._pool.terminate()

@@ -17,8 +17,9 @@ import os
 
 from .errors import ConfigError, StoreError
 from .store import Store, StoredUnit
+from .task_files import quoted
 
-__all__ = ["BULK_TABLES", "LAYOUTS", "data_folder_for", "ensure_layout", "publish_unit"]
+__all__ = ["BULK_TABLES", "LAYOUTS", "data_folder_for", "ensure_layout", "publish_unit", "stored_layout"]
 
 LAYOUTS = ("tables", "parquet")
 BULK_TABLES = ("documents", "doc_minhash")
@@ -31,8 +32,9 @@ def data_folder_for(db_path: str) -> str:
     return os.path.abspath(db_path) + ".data"
 
 
-def _quoted(text: str) -> str:
-    return text.replace("'", "''")
+def stored_layout(store: Store) -> str | None:
+    """The layout a database was made with (None: not chosen yet)."""
+    return store.settings().get(_SETTING)
 
 
 def ensure_layout(store: Store, wanted: str | None) -> str:
@@ -40,8 +42,7 @@ def ensure_layout(store: Store, wanted: str | None) -> str:
     A database that already holds documents keeps its layout; asking for another is an error."""
     if wanted is not None and wanted not in LAYOUTS:
         raise ConfigError(f"unknown layout {wanted!r}; known: {', '.join(LAYOUTS)}")
-    row = store.con.execute("SELECT value FROM settings WHERE key = ?", [_SETTING]).fetchone()
-    stored = str(row[0]) if row else None
+    stored = stored_layout(store)
     if stored is None:
         count = store.con.execute("SELECT count(*) FROM documents").fetchone()
         layout = "tables" if count and count[0] else wanted or "tables"
@@ -85,9 +86,9 @@ def _views_over_parquet(store: Store, folder: str) -> None:
         ).fetchone()
         if kind and kind[0] == "BASE TABLE":
             schema = os.path.join(target, _SCHEMA_FILE)
-            store.con.execute(f"COPY (SELECT * FROM {table} WHERE false) TO '{_quoted(schema)}' (FORMAT parquet)")
+            store.con.execute(f"COPY (SELECT * FROM {table} WHERE false) TO '{quoted(schema)}' (FORMAT parquet)")
             store.con.execute(f"DROP TABLE {table}")
-        files = _quoted(os.path.join(target, "*.parquet"))
+        files = quoted(os.path.join(target, "*.parquet"))
         store.con.execute(
             f"CREATE OR REPLACE VIEW {table} AS SELECT * EXCLUDE (filename) FROM read_parquet('{files}', "
             "filename = true) WHERE parse_filename(filename) IN (SELECT path FROM band_files)"

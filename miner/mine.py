@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import ConfigError, StoreError
-from .executors import Executor, PoolExecutor, RayExecutor, RayOptions, SerialExecutor, TaskFailed
+from .executors import EXECUTORS, Executor, PoolExecutor, RayExecutor, RayOptions, SerialExecutor, TaskFailed
 from .extract_sandbox import close_process_sandbox
 from .langid import FastTextLid
 from .layout import ensure_layout, publish_unit
@@ -255,8 +255,8 @@ def mine(
     options = options or ProcessOptions()
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    if isinstance(executor, str) and executor not in ("local", "ray"):
-        raise ConfigError(f"unknown executor {executor!r}; known: local, ray")
+    if isinstance(executor, str) and executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     if partitions is not None and partitions < 1:
         raise ConfigError(f"--partitions must be at least 1, got {partitions}")
     if unit_mb <= 0:

@@ -24,19 +24,17 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .bands import EXACT_BAND
 from .errors import StoreError
 from .executors import Executor, TaskFailed
-from .markers import read_marker, write_marker
+from .task_files import copy_to_parquet, quoted, read_marker, task_connection, write_marker, write_parquet
 
 __all__ = ["DECISIONS_SCHEMA", "DedupJob", "NewUnit", "decide_duplicates"]
 
@@ -80,20 +78,7 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 def _connect(job: DedupJob) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={"threads": 1, "memory_limit": job.memory_limit})
-    spill = os.path.join(job.workdir, "tmp")
-    os.makedirs(spill, exist_ok=True)
-    con.execute(f"SET temp_directory = '{_quoted(spill)}'")
-    con.execute("SET preserve_insertion_order = true")
-    return con
-
-
-def _quoted(path: str) -> str:
-    return path.replace("'", "''")
-
-
-def _glob(job: DedupJob, stage: str) -> str:
-    return _quoted(os.path.join(job.workdir, stage, "*.parquet"))
+    return task_connection(job.memory_limit, os.path.join(job.workdir, "tmp"))
 
 
 def _output(task: _Task, name: str = "") -> str:
@@ -102,18 +87,6 @@ def _output(task: _Task, name: str = "") -> str:
 
 def _marker(task: _Task) -> str:
     return os.path.join(task.job.workdir, task.stage, f"{task.partition:05d}.done.json")
-
-
-def _copy(con: duckdb.DuckDBPyConnection, query: str, path: str, params: list[Any] | None = None) -> None:
-    """Write a query's rows to `path` as Parquet, whole or not at all."""
-    work = f"{path}.{uuid.uuid4().hex}.tmp"
-    try:
-        con.execute(f"COPY ({query}) TO '{_quoted(work)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 8192)",
-                    params or [])  # fmt: skip
-        os.replace(work, path)
-    finally:
-        if os.path.exists(work):
-            os.remove(work)
 
 
 def _once(task: _Task, work: Callable[[_Task], dict[str, int]]) -> dict[str, int]:
@@ -172,13 +145,13 @@ def _buckets(task: _Task) -> dict[str, int]:
             "SELECT band, key, min(ordinal) AS root FROM members GROUP BY band, key "
             "HAVING count(*) >= 2 AND bool_or(NOT stored))"
         )
-        _copy(
+        copy_to_parquet(
             con,
             f"SELECT m.ordinal % {parts} AS part, b.bucket, m.ordinal, m.doc_id, m.band = {EXACT_BAND} AS exact, "
             "m.stored FROM members m JOIN buckets b USING (band, key) ORDER BY part, m.ordinal, b.bucket",
             _output(task, ".members"),
         )
-        _copy(
+        copy_to_parquet(
             con,
             f"WITH star AS (SELECT b.root, m.ordinal FROM members m JOIN buckets b USING (band, key) "
             f"WHERE m.ordinal <> b.root) SELECT u % {parts} AS part, u, v FROM ("
@@ -195,7 +168,7 @@ def _buckets(task: _Task) -> dict[str, int]:
 def _edge_files(task: _Task) -> str:
     """The edge files of the stage `task.source` (the bucket stage writes members beside them)."""
     name = "*.edges.parquet" if task.source == "buckets" else "*.parquet"
-    return _quoted(os.path.join(task.job.workdir, task.source, name))
+    return quoted(os.path.join(task.job.workdir, task.source, name))
 
 
 def _edges_of(task: _Task) -> str:
@@ -230,7 +203,7 @@ def _large_star(task: _Task) -> dict[str, int]:
             "SELECT e.v AS a, m.m AS b FROM e JOIN (SELECT u, least(u, min(v)) AS m FROM e GROUP BY u) m USING (u) "
             "WHERE e.v > e.u"
         )
-        _copy(con, _symmetric(pairs, task.job.partitions), _output(task))
+        copy_to_parquet(con, _symmetric(pairs, task.job.partitions), _output(task))
         return {"unsettled": unsettled}
     finally:
         con.close()
@@ -250,7 +223,7 @@ def _small_star(task: _Task) -> dict[str, int]:
             "JOIN (SELECT u, min(v) AS m FROM e WHERE v < u GROUP BY u) m USING (u) "
             "UNION ALL SELECT u AS a, min(v) AS b FROM e WHERE v < u GROUP BY u"
         )
-        _copy(con, _symmetric(pairs, task.job.partitions), _output(task))
+        copy_to_parquet(con, _symmetric(pairs, task.job.partitions), _output(task))
         return {}
     finally:
         con.close()
@@ -270,8 +243,8 @@ def _labels(task: _Task) -> dict[str, int]:
             f"read_parquet('{_edge_files(task)}') "
             f"WHERE part = {q} GROUP BY u"
         )
-        members = _quoted(os.path.join(job.workdir, "buckets", "*.members.parquet"))
-        _copy(
+        members = quoted(os.path.join(job.workdir, "buckets", "*.members.parquet"))
+        copy_to_parquet(
             con,
             f"SELECT l.root % {parts} AS part, l.root, m.ordinal, m.bucket, m.doc_id, m.exact, m.stored "
             f"FROM read_parquet('{members}') m JOIN labels l USING (ordinal) WHERE m.part = {q} "
@@ -301,7 +274,7 @@ def _decide(task: _Task) -> dict[str, int]:
     con = _connect(job)
     dups: list[tuple[int, str]] = []
     try:
-        labelled = _quoted(os.path.join(job.workdir, "labels", "*.parquet"))
+        labelled = quoted(os.path.join(job.workdir, "labels", "*.parquet"))
         rows = _member_rows(
             con,
             f"SELECT root, ordinal, bucket, doc_id, exact, stored FROM read_parquet('{labelled}') "
@@ -339,10 +312,7 @@ def _decide(task: _Task) -> dict[str, int]:
         {"ordinal": pa.array([d[0] for d in dups], pa.int64()), "dup_of": pa.array([d[1] for d in dups], pa.string())},
         schema=DECISIONS_SCHEMA,
     )
-    path = _output(task)
-    work = f"{path}.{uuid.uuid4().hex}.tmp"
-    pq.write_table(table, work, compression="zstd", row_group_size=65536)
-    os.replace(work, path)
+    write_parquet(table, _output(task), row_group=65536)
     return {"duplicates": len(dups)}
 
 

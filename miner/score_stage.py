@@ -72,7 +72,7 @@ def _prompt_settings(options: PromptOptions) -> dict[str, str]:
 def _record_legacy_style(store: Store) -> None:
     """A database scored before prompt styles existed holds prompts.* settings but no prompts.style:
     its prompts were cut in the toxmine style, so record that and another style is refused."""
-    keys = {row[0] for row in store.con.execute("SELECT key FROM settings WHERE key LIKE 'prompts.%'").fetchall()}
+    keys = {key for key in store.settings() if key.startswith("prompts.")}
     if keys and "prompts.style" not in keys:
         store.ensure_settings({"prompts.style": DEFAULT_PROMPT_STYLE})
 

@@ -16,20 +16,17 @@ import logging
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
-import duckdb
-
 from .dedup import DedupOptions
-from .layout import data_folder_for
-from .markers import read_marker, write_marker
+from .layout import data_folder_for, stored_layout
 from .prompts import PromptOptions
 from .score_stage import ScoreReport, prepare_scoring, score_page
 from .scoring.base import Scorer
 from .store import Store
 from .stored_bands import bands_folder_for, stored_band_files
+from .task_files import copy_to_parquet, quoted, read_marker, write_marker
 
 __all__ = ["ScoreUnitTask", "ScoredUnit", "score_stored_units", "score_unit"]
 
@@ -66,16 +63,6 @@ class ScoredUnit:
     failure_examples: list[str] = field(default_factory=list)
 
 
-def _quoted(path: str) -> str:
-    return path.replace("'", "''")
-
-
-def _copy(con: duckdb.DuckDBPyConnection, query: str, path: str) -> None:
-    work = f"{path}.{uuid.uuid4().hex}.tmp"
-    con.execute(f"COPY ({query}) TO '{_quoted(work)}' (FORMAT parquet, COMPRESSION zstd)")
-    os.replace(work, path)
-
-
 def score_unit(scorer: Scorer, task: ScoreUnitTask) -> ScoredUnit:
     """Score one unit's kept documents (where the scorer lives); a unit scored before is returned."""
     stem = os.path.join(task.folder, task.key)
@@ -87,7 +74,7 @@ def score_unit(scorer: Scorer, task: ScoreUnitTask) -> ScoredUnit:
     paths = (f"{stem}.prompts.parquet", f"{stem}.scores.parquet", f"{stem}.done.parquet")
     with Store(":memory:") as local:
         con = local.con
-        cached = f"read_parquet('{_quoted(task.cache)}')" if task.cache else None
+        cached = f"read_parquet('{quoted(task.cache)}')" if task.cache else None
         if cached:
             con.execute(f"INSERT INTO scores SELECT * FROM {cached}")
         con.execute("CREATE TEMP TABLE skip (doc_id VARCHAR)")
@@ -102,7 +89,7 @@ def score_unit(scorer: Scorer, task: ScoreUnitTask) -> ScoredUnit:
             score_page(local, scorer, task.options, reader[start : start + task.page_size], task.score_batch, report)
         fresh = "SELECT * FROM scores" + (f" EXCEPT SELECT * FROM {cached}" if cached else "")
         for query, path in zip(("SELECT * FROM prompts", fresh, "SELECT * FROM scored_docs"), paths, strict=True):
-            _copy(con, query, path)
+            copy_to_parquet(con, query, path)
     scored = ScoredUnit(task.key, *paths, report.documents, report.prompts, report.texts_scored, report.cache_hits,
                         report.failed_prompts, report.failure_examples)  # fmt: skip
     write_marker(marker, asdict(scored))
@@ -120,10 +107,6 @@ def local_unit_scorer(scorer: Scorer) -> UnitScorer:
     return run
 
 
-def _dedup_options(store: Store) -> DedupOptions:
-    return DedupOptions.from_settings(dict(store.con.execute("SELECT key, value FROM settings").fetchall()))
-
-
 def _pending_units(store: Store, scorer: Scorer) -> list[tuple[str, int, int, int]]:
     """(band file, first ordinal, last ordinal, documents handled) of units with unscored kept documents."""
     rows = store.con.execute(
@@ -139,10 +122,13 @@ def _pending_units(store: Store, scorer: Scorer) -> list[tuple[str, int, int, in
 def _tasks(
     store: Store, db_path: str, scorer: Scorer, options: PromptOptions, work: str, page_size: int, score_batch: int
 ) -> Iterable[ScoreUnitTask]:
-    layout = store.con.execute("SELECT value FROM settings WHERE key = 'storage.layout'").fetchone()
+    layout = stored_layout(store)
     cache = os.path.join(work, "cache.parquet")
-    _copy(store.con, f"SELECT * FROM scores WHERE scorer = '{_quoted(scorer.name)}' AND scorer_version = "
-                     f"'{_quoted(scorer.version)}'", cache)  # fmt: skip
+    copy_to_parquet(
+        store.con,
+        f"SELECT * FROM scores WHERE scorer = '{quoted(scorer.name)}' AND scorer_version = '{quoted(scorer.version)}'",
+        cache,
+    )
     for name, first, last, handled in _pending_units(store, scorer):
         skip: tuple[str, ...] = ()
         if handled:
@@ -154,13 +140,17 @@ def _tasks(
                     [scorer.name, first, last],
                 ).fetchall()
             )
-        if layout and layout[0] == "parquet":
+        if layout == "parquet":
             documents = os.path.join(data_folder_for(db_path), "documents", name)
         else:  # the documents are in the database: export the unit's kept ones (DuckDB, not Python)
             documents = os.path.join(work, f"{name}.docs.parquet")
             if not os.path.exists(documents):
-                _copy(store.con, "SELECT d.* FROM documents d JOIN doc_minhash m USING (doc_id) "
-                      f"WHERE m.seq BETWEEN {first} AND {last}", documents)  # fmt: skip
+                copy_to_parquet(
+                    store.con,
+                    "SELECT d.* FROM documents d JOIN doc_minhash m USING (doc_id) "
+                    f"WHERE m.seq BETWEEN {first} AND {last}",
+                    documents,
+                )
         yield ScoreUnitTask(os.path.splitext(name)[0], documents, options, work, cache, skip, page_size, score_batch)
 
 
@@ -177,7 +167,8 @@ def score_stored_units(
     """Build and score prompts for every stored unit with kept documents this scorer has not
     handled, by `run` (default: in this process); commit each unit's files as it comes back."""
     options = prepare_scoring(store, options)
-    stored_band_files(store, bands_folder_for(db_path), _dedup_options(store))  # older databases: units to score
+    dedup = DedupOptions.from_settings(store.settings())
+    stored_band_files(store, bands_folder_for(db_path), dedup)  # databases from before band files: their units
     report = ScoreReport(scorer.name, scorer.version)
     started = time.monotonic()
     scorer_tag = hashlib.blake2b(f"{scorer.name}\x00{scorer.version}".encode(), digest_size=8).hexdigest()

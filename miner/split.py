@@ -188,7 +188,7 @@ def _card(store: Store, options: SplitOptions, report: SplitReport, langs: Seque
     sources = store.con.execute(
         "SELECT count(*), count(DISTINCT crawl), string_agg(DISTINCT crawl, ', ') FROM sources WHERE status != 'failed'"
     ).fetchone()
-    settings = dict(store.con.execute("SELECT key, value FROM settings").fetchall())
+    settings = store.settings()
     style = style_from_settings(settings)
     style_note = PROMPT_STYLES[style].description if style in PROMPT_STYLES else "unknown to this toxmine version"
     shortfall_note = (

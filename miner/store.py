@@ -124,9 +124,13 @@ class Store:
         return int(row[0]) if row and row[0] is not None else 0
 
     # -- settings and runs ----------------------------------------------------------------
+    def settings(self) -> dict[str, str]:
+        """The settings fixed for this database (dedup, prompts, layout)."""
+        return {str(key): str(value) for key, value in self.con.execute("SELECT key, value FROM settings").fetchall()}
+
     def ensure_settings(self, wanted: dict[str, str]) -> None:
         """Store settings on first use; raise ConfigError if they differ from stored ones."""
-        stored = dict(self.con.execute("SELECT key, value FROM settings").fetchall())
+        stored = self.settings()
         clashes = [f"{k}={stored[k]} (asked {v})" for k, v in wanted.items() if k in stored and stored[k] != v]
         if clashes:
             raise ConfigError(

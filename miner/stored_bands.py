@@ -15,11 +15,11 @@ import uuid
 from collections.abc import Iterator
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from .bands import keys_table
 from .dedup import DedupOptions
 from .store import Store
+from .task_files import write_parquet
 
 __all__ = ["bands_folder_for", "stored_band_files"]
 
@@ -50,9 +50,7 @@ def _write(path: str, chunk: list[tuple[str, str, bytes, int]], options: DedupOp
     ids, digests, signatures, seqs = zip(*chunk, strict=True) if chunk else ((), (), (), ())
     table = keys_table(ids, digests, signatures, options, seqs, "ordinal")
     table = table.take(pc.sort_indices(table, [("khash", "ascending"), ("ordinal", "ascending")]))
-    work = f"{path}.{uuid.uuid4().hex}.tmp"
-    pq.write_table(table, work, compression="zstd", row_group_size=8192)
-    os.replace(work, path)
+    write_parquet(table, path)
 
 
 def stored_band_files(store: Store, folder: str, options: DedupOptions) -> list[str]:

@@ -20,17 +20,16 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .bands import keys_table
 from .langid import FastTextLid
-from .markers import read_marker, write_marker
-from .process import InputResult, ProcessOptions, process_input
+from .process import InputResult, ProcessOptions, merge_parts, process_input
 from .sources import InputSource, LocalFile
 from .store import InputOutcome
 from .tables import DOCUMENTS
+from .task_files import copy_to_parquet, quoted, read_marker, task_connection, write_marker, write_parquet
 
 __all__ = [
     "DEFAULT_UNIT_MB",
@@ -50,7 +49,6 @@ log = logging.getLogger(__name__)
 _UNIT_FORMAT = 2  # part of every unit key: a change of layout never reuses old unit files
 DEFAULT_UNIT_MB = 256  # a 1 GB Common Crawl WARC file is 4 units
 _MAX_PARTS = 8  # each part reads its file from the start to its range's end: m parts cost (m+1)/2 reads
-_ROW_GROUP = 8192
 
 
 @dataclass(frozen=True)
@@ -149,8 +147,8 @@ def _outcome_from_json(data: dict[str, Any], docs: str) -> InputResult:
 
 
 def _unreadable(result: InputResult) -> bool:
-    """Whether a unit's reading failed (the input, or every record it met): `merge_parts` fails such an input."""
-    return result.outcome.status == "failed" or (bool(result.problems) and result.outcome.n_records == 0)
+    """Whether a unit's reading failed (the input, or every record it met), as `merge_parts` settles it."""
+    return merge_parts([result]).outcome.status == "failed"
 
 
 def mine_unit(task: MineTask) -> UnitResult:
@@ -175,9 +173,7 @@ def mine_unit(task: MineTask) -> UnitResult:
             options.dedup,
         )
         key_rows = key_rows.take(pc.sort_indices(key_rows, [("khash", "ascending"), ("row", "ascending")]))
-        key_work = f"{keys}.{uuid.uuid4().hex}.tmp"
-        pq.write_table(key_rows, key_work, compression="zstd", row_group_size=_ROW_GROUP)
-        os.replace(key_work, keys)
+        write_parquet(key_rows, keys)
         os.replace(work, docs)
     finally:
         if os.path.exists(work):
@@ -220,21 +216,6 @@ class FinalUnit:
 _DOCUMENT_COLUMNS = ", ".join(name for name in DOCUMENTS.columns if name != "dup_of")  # the mined ones
 
 
-def _quoted(path: str) -> str:
-    return path.replace("'", "''")
-
-
-def _copy(con: duckdb.DuckDBPyConnection, query: str, path: str) -> None:
-    work = f"{path}.{uuid.uuid4().hex}.tmp"
-    try:
-        con.execute(f"COPY ({query}) TO '{_quoted(work)}' (FORMAT parquet, COMPRESSION zstd, "
-                    f"ROW_GROUP_SIZE {_ROW_GROUP})")  # fmt: skip
-        os.replace(work, path)
-    finally:
-        if os.path.exists(work):
-            os.remove(work)
-
-
 def _decision_tag(task: FinalizeTask) -> str:
     """What a finalized unit depends on besides its key: its ordinals and the decision (whose folder
     is named by everything it depends on), so that a resumed run whose inputs, or whose stored
@@ -255,7 +236,7 @@ def finalize_unit(task: FinalizeTask) -> FinalUnit:
         return FinalUnit(**found)
     os.makedirs(task.bands_folder, exist_ok=True)
     os.makedirs(task.folder, exist_ok=True)
-    con = duckdb.connect(config={"threads": 1, "memory_limit": task.memory_limit})
+    con = task_connection(task.memory_limit)
     try:
         last = task.start + task.n_documents - 1
         if task.decisions:
@@ -267,16 +248,22 @@ def finalize_unit(task: FinalizeTask) -> FinalUnit:
             con.execute("CREATE TEMP TABLE dec (ordinal BIGINT, dup_of VARCHAR)")
         con.execute(
             f"CREATE TEMP VIEW d AS SELECT *, {task.start} + file_row_number AS ordinal "
-            f"FROM read_parquet('{_quoted(task.docs_path)}', file_row_number = true)"
+            f"FROM read_parquet('{quoted(task.docs_path)}', file_row_number = true)"
         )
-        _copy(con, f"SELECT {_DOCUMENT_COLUMNS}, dec.dup_of FROM d LEFT JOIN dec USING (ordinal) ORDER BY ordinal",
-              documents)  # fmt: skip
-        _copy(con, "SELECT doc_id, ordinal AS seq, minhash AS signature FROM d ANTI JOIN dec USING (ordinal) "
-              "ORDER BY ordinal", signatures)  # fmt: skip
-        _copy(
+        copy_to_parquet(
+            con,
+            f"SELECT {_DOCUMENT_COLUMNS}, dec.dup_of FROM d LEFT JOIN dec USING (ordinal) ORDER BY ordinal",
+            documents,
+        )
+        copy_to_parquet(
+            con,
+            "SELECT doc_id, ordinal AS seq, minhash AS signature FROM d ANTI JOIN dec USING (ordinal) ORDER BY ordinal",
+            signatures,
+        )
+        copy_to_parquet(
             con,
             f"SELECT k.khash, k.band, k.key, {task.start} + k.row AS ordinal, k.doc_id "
-            f"FROM read_parquet('{_quoted(task.keys_path)}') k ANTI JOIN dec ON dec.ordinal = {task.start} + k.row "
+            f"FROM read_parquet('{quoted(task.keys_path)}') k ANTI JOIN dec ON dec.ordinal = {task.start} + k.row "
             "ORDER BY k.khash, ordinal",
             bands,
         )

@@ -21,7 +21,7 @@ from toxmine.evaluate.templates import DEFAULT_TEMPLATE, resolve_template
 from toxmine.miner.dedup import DedupOptions
 from toxmine.miner.demo import demo_warc_path
 from toxmine.miner.errors import ConfigError, ToxmineError
-from toxmine.miner.executors import RayOptions, ray_session
+from toxmine.miner.executors import EXECUTORS, RayOptions, ray_session
 from toxmine.miner.extract import ExtractOptions
 from toxmine.miner.http import HttpOptions
 from toxmine.miner.langid import LidOptions
@@ -210,7 +210,7 @@ def _run_score(args: argparse.Namespace, scorer: Scorer) -> ScoreReport:
 
 def _add_executor_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     ex = parser.add_argument_group("executor")
-    ex.add_argument("--executor", choices=["local", "ray"], default="local",
+    ex.add_argument("--executor", choices=EXECUTORS, default="local",
                     help="local: this machine (--workers processes); ray: every mining task on Ray, and a pool of "
                     "scorer actors")  # fmt: skip
     ex.add_argument("--ray-address", metavar="ADDR",

@@ -1,0 +1,89 @@
+"""Files of pipeline tasks, each whole or absent: Parquet outputs and the small JSON marker a
+task writes last, saying that its outputs are whole. Everything is written under a temporary
+name and renamed. A marker that cannot be read (damaged outside toxmine) counts as absent: the
+task runs again, with a warning naming it. Tasks query with their own DuckDB connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["copy_to_parquet", "quoted", "read_marker", "task_connection", "write_marker", "write_parquet"]
+
+log = logging.getLogger(__name__)
+
+ROW_GROUP = 8192  # rows per Parquet row group of task outputs (readers prune by them)
+
+
+def quoted(text: str) -> str:
+    """`text` inside a single-quoted SQL string literal (a path, a name)."""
+    return text.replace("'", "''")
+
+
+@contextmanager
+def _whole(path: str) -> Iterator[str]:
+    """A temporary name to write `path` under; renamed to `path` when the block ends, else removed."""
+    work = f"{path}.{uuid.uuid4().hex}.tmp"
+    try:
+        yield work
+        os.replace(work, path)
+    finally:
+        if os.path.exists(work):
+            os.remove(work)
+
+
+def copy_to_parquet(
+    con: duckdb.DuckDBPyConnection, query: str, path: str, params: list[Any] | None = None, row_group: int = ROW_GROUP
+) -> None:
+    """Write a query's rows to `path` as Parquet, whole or not at all."""
+    with _whole(path) as work:
+        con.execute(f"COPY ({query}) TO '{quoted(work)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE "
+                    f"{row_group})", params or [])  # fmt: skip
+
+
+def write_parquet(table: pa.Table, path: str, row_group: int = ROW_GROUP) -> None:
+    """Write an Arrow table to `path` as Parquet, whole or not at all."""
+    with _whole(path) as work:
+        pq.write_table(table, work, compression="zstd", row_group_size=row_group)
+
+
+def task_connection(memory_limit: str, spill_folder: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for one task: one thread (a task is one CPU), `memory_limit`, spilling
+    to `spill_folder` beyond it."""
+    con = duckdb.connect(config={"threads": 1, "memory_limit": memory_limit})
+    if spill_folder is not None:
+        os.makedirs(spill_folder, exist_ok=True)
+        con.execute(f"SET temp_directory = '{quoted(spill_folder)}'")
+    return con
+
+
+def read_marker(path: str) -> dict[str, Any] | None:
+    """The marker's content, or None when there is none or it is unreadable."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        log.warning("%s: unreadable task marker, the task runs again (%s)", path, exc)
+        return None
+    if not isinstance(data, dict):
+        log.warning("%s: unreadable task marker, the task runs again (not an object)", path)
+        return None
+    return data
+
+
+def write_marker(path: str, data: dict[str, Any]) -> None:
+    """Write the marker whole."""
+    with _whole(path) as work, open(work, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
