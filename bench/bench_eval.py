@@ -52,7 +52,7 @@ def _prompts(folder: Path, n: int) -> list[tuple[str, str]]:
     """(lang, prompt) of `n` prompts of a fresh demo database, spread over languages and buckets."""
     from toxmine.miner.demo import demo_warc_path
     from toxmine.miner.mine import mine
-    from toxmine.miner.score_stage import score_documents
+    from toxmine.miner.score_units import score_documents
     from toxmine.miner.scoring import create_scorer
     from toxmine.miner.sources import LocalFile
     from toxmine.miner.split import SplitOptions, select_split

@@ -148,7 +148,7 @@ def _score_child(argv: Sequence[str]) -> int:
     import ray
 
     from toxmine.miner.executors import RayOptions, start_ray
-    from toxmine.miner.score_stage import score_documents
+    from toxmine.miner.score_units import score_documents
     from toxmine.miner.scoring import create_scorer
     from toxmine.miner.scoring.ray_pool import RayScorerPool
     from toxmine.miner.store import Store

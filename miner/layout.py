@@ -4,7 +4,12 @@ Parquet files beside it (`parquet`) with views of the same names and columns in 
 With `parquet`, `documents` and `doc_minhash` are one Parquet file per mined unit under
 `<database>.data/<table>/`, written by the tasks and moved there by the driver, which then only
 records the unit in `band_files`: the view shows a file once its unit is recorded, so a unit is
-visible whole or not at all, and the driver never reads a document. An analyst still runs
+visible whole or not at all, and the driver never reads a document. Scoring does the same for
+`prompts`, `scores` and `scored_docs`: one file per scored unit under `<database>.data/<table>/`,
+shown once recorded in `scored_files`; the rows written inside the database (imported prompts,
+evaluation's continuation scores) live in `<table>_rows` and the view shows both. `scores` is a
+cache keyed by (text_hash, scorer, scorer_version, attribute): two units of one run may score the
+same text, so its view keeps one row per key (the database's own, else the first file's). An analyst still runs
 `duckdb corpus.duckdb "SELECT ... FROM documents"`, as do `toxmine sql`, `query`, `split`, `eval`,
 the notebooks and the report. The views name the folder by its absolute path: move the database
 and its `.data` folder together, then run `toxmine mine` once (with no inputs) to point them at
@@ -14,15 +19,29 @@ the new place.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from .errors import ConfigError, StoreError
 from .store import Store, StoredUnit
+from .tables import ROWS_SUFFIX
 from .task_files import quoted
 
-__all__ = ["BULK_TABLES", "LAYOUTS", "data_folder_for", "ensure_layout", "publish_unit", "stored_layout"]
+__all__ = [
+    "BULK_TABLES",
+    "LAYOUTS",
+    "SCORED_TABLES",
+    "data_folder_for",
+    "ensure_layout",
+    "publish_scored",
+    "publish_unit",
+    "stored_layout",
+]
 
 LAYOUTS = ("tables", "parquet")
-BULK_TABLES = ("documents", "doc_minhash")
+BULK_TABLES = ("documents", "doc_minhash")  # files recorded in band_files
+SCORED_TABLES = ("prompts", "scores", "scored_docs")  # files recorded in scored_files, plus <table>_rows
+_KEYS = {"scores": "text_hash, scorer, scorer_version, attribute"}  # a cache: one row per key
+_RECORDS = {**dict.fromkeys(BULK_TABLES, "band_files"), **dict.fromkeys(SCORED_TABLES, "scored_files")}
 _SETTING = "storage.layout"
 _SCHEMA_FILE = "_schema.parquet"  # no rows: gives the view its columns while no unit is stored
 
@@ -65,10 +84,11 @@ def ensure_layout(store: Store, wanted: str | None) -> str:
 
 
 def _check_files(store: Store, folder: str) -> None:
-    """Every file the views need is in `folder` (else a view would fail, or show fewer documents)."""
-    names = [_SCHEMA_FILE] + [str(row[0]) for row in store.con.execute("SELECT path FROM band_files").fetchall()]
-    missing = [path for name in names for table in BULK_TABLES
-               if not os.path.exists(path := os.path.join(folder, table, name))]  # fmt: skip
+    """Every file the views need is in `folder` (else a view would fail, or show fewer rows)."""
+    missing: list[str] = []
+    for table, record in _RECORDS.items():
+        names = [_SCHEMA_FILE] + [str(row[0]) for row in store.con.execute(f"SELECT path FROM {record}").fetchall()]
+        missing += [path for name in names if not os.path.exists(path := os.path.join(folder, table, name))]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise StoreError(
@@ -78,30 +98,50 @@ def _check_files(store: Store, folder: str) -> None:
 
 
 def _views_over_parquet(store: Store, folder: str) -> None:
-    for table in BULK_TABLES:
+    con = store.con
+    for table, record in _RECORDS.items():
         target = os.path.join(folder, table)
         os.makedirs(target, exist_ok=True)
-        kind = store.con.execute(
-            "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [table]
-        ).fetchone()
+        kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()
         if kind and kind[0] == "BASE TABLE":
             schema = os.path.join(target, _SCHEMA_FILE)
-            store.con.execute(f"COPY (SELECT * FROM {table} WHERE false) TO '{quoted(schema)}' (FORMAT parquet)")
-            store.con.execute(f"DROP TABLE {table}")
+            con.execute(f"COPY (SELECT * FROM {table} WHERE false) TO '{quoted(schema)}' (FORMAT parquet)")
+            if table in SCORED_TABLES:  # its rows stay in the database, beside the files
+                con.execute(f"ALTER TABLE {table} RENAME TO {table}{ROWS_SUFFIX}")
+            else:
+                con.execute(f"DROP TABLE {table}")
         files = quoted(os.path.join(target, "*.parquet"))
-        store.con.execute(
-            f"CREATE OR REPLACE VIEW {table} AS SELECT * EXCLUDE (filename) FROM read_parquet('{files}', "
-            "filename = true) WHERE parse_filename(filename) IN (SELECT path FROM band_files)"
+        recorded = (
+            f"SELECT * EXCLUDE (filename), filename AS _origin FROM read_parquet('{files}', filename = true) "
+            f"WHERE parse_filename(filename) IN (SELECT path FROM {record})"
         )
+        if table in SCORED_TABLES:
+            recorded = f"SELECT *, '' AS _origin FROM {table}{ROWS_SUFFIX} UNION ALL BY NAME {recorded}"
+        if table in _KEYS:
+            first = f"row_number() OVER (PARTITION BY {_KEYS[table]} ORDER BY _origin) = 1"
+            recorded = f"SELECT * FROM ({recorded}) QUALIFY {first}"
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * EXCLUDE (_origin) FROM ({recorded})")
+
+
+def _move_into(folder: str, table: str, source: str, name: str, what: str) -> None:
+    """Move a task's file to `<folder>/<table>/<name>`; one moved by an interrupted commit is already there."""
+    target = os.path.join(folder, table, name)
+    if os.path.exists(source):
+        os.replace(source, target)
+    elif not os.path.exists(target):
+        raise ConfigError(f"{source}: the {what}'s file is missing; delete the work folder and run again")
 
 
 def publish_unit(db_path: str, unit: StoredUnit) -> None:
-    """Move a finalized unit's files into the Parquet layout's folders (before its unit is
-    recorded; a file moved by an interrupted commit is already in place)."""
+    """Move a finalized unit's files into the Parquet layout's folders (before its unit is recorded)."""
     folder = data_folder_for(db_path)
     for table, source in (("documents", unit.documents_path), ("doc_minhash", unit.signatures_path)):
-        target = os.path.join(folder, table, unit.bands_file)
-        if os.path.exists(source):
-            os.replace(source, target)
-        elif not os.path.exists(target):
-            raise ConfigError(f"{source}: the finalized unit's file is missing; delete the work folder and run again")
+        _move_into(folder, table, source, unit.bands_file, "finalized unit")
+
+
+def publish_scored(db_path: str, name: str, files: Mapping[str, str]) -> None:
+    """Move a scored unit's files ({table: path} for each of SCORED_TABLES) into the Parquet
+    layout's folders as `name` (before the caller records it in `scored_files`)."""
+    folder = data_folder_for(db_path)
+    for table in SCORED_TABLES:
+        _move_into(folder, table, files[table], name, "scored unit")

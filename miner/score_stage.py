@@ -1,9 +1,9 @@
-"""The scoring stage: kept documents -> prompt spans -> toxicity scores -> `prompts` rows.
+"""The scoring stage's steps: kept documents -> prompt spans -> toxicity scores -> `prompts` rows,
+through the score cache. `score_units.score_documents` runs them per stored unit.
 
-Resumable and cheap to re-run: documents already handled by a scorer are recorded in
-`scored_docs`, and every scored text is cached in `scores` under (text hash, scorer, version),
-so the same text is never scored twice by the same scorer version. Each page of documents is
-committed in one transaction.
+Documents handled by a scorer are recorded in `scored_docs`, and every scored text is cached in
+`scores` under (text hash, scorer, version), so the same text is never scored twice by the same
+scorer version.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -29,7 +27,6 @@ __all__ = [
     "ScoredTexts",
     "insert_scores",
     "prepare_scoring",
-    "score_documents",
     "score_page",
     "score_texts",
     "text_digest",
@@ -160,36 +157,6 @@ def prepare_scoring(store: Store, options: PromptOptions | None) -> PromptOption
     _record_legacy_style(store)
     store.ensure_settings(_prompt_settings(options))
     return options
-
-
-def score_documents(
-    store: Store,
-    scorer: Scorer,
-    options: PromptOptions | None = None,
-    page_size: int = 256,
-    score_batch: int = 256,
-    progress: Callable[[int], None] | None = None,
-) -> ScoreReport:
-    """Build and score prompts for every kept document this scorer has not handled yet."""
-    options = prepare_scoring(store, options)
-    report = ScoreReport(scorer.name, scorer.version)
-    started = time.monotonic()
-    last = ""
-    while True:
-        docs = store.con.execute(
-            "SELECT doc_id, lang, script, text FROM documents d WHERE dup_of IS NULL AND doc_id > ? "
-            "AND NOT EXISTS (SELECT 1 FROM scored_docs s WHERE s.doc_id = d.doc_id AND s.scorer = ?) "
-            "ORDER BY doc_id LIMIT ?",
-            [last, scorer.name, page_size],
-        ).fetchall()
-        if not docs:
-            break
-        last = docs[-1][0]
-        score_page(store, scorer, options, docs, score_batch, report)
-        if progress is not None:
-            progress(len(docs))
-    report.elapsed_s = time.monotonic() - started
-    return report
 
 
 def score_page(

@@ -1,34 +1,38 @@
 """Scoring where the documents are: each stored unit's kept documents are cut into prompts and
 scored by whoever holds the scorer (this process, or a Ray actor of `RayScorerPool`, on a GPU
 when asked), straight from the unit's Parquet file; prompts, fresh scores and handled documents
-come back as Parquet files that the driver commits, unit by unit, with DuckDB. The texts never
-pass through the driver's Python (with `--layout parquet`, not even through its process).
+come back as Parquet files that the driver commits, unit by unit: with `--layout tables` DuckDB
+inserts them; with `--layout parquet` the driver moves them into the database's `.data` folder and
+records them in `scored_files` (miner/layout.py), so texts never pass through the driver's process.
 
-A task scores with the very code of `score_documents` (`score_page`) against a private
-in-memory database holding the score cache, so prompts, scores and `scored_docs` are the ones a
-local run makes (tested). Finished units are marked done last and reused by a resumed run.
+Every scoring run takes this path, in this process or on actors: a task scores with `score_page`
+against a private in-memory database holding the score cache, so prompts, scores and
+`scored_docs` do not depend on where it ran (tested). Finished units are marked done last and reused by a resumed run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
 from .dedup import DedupOptions
-from .layout import data_folder_for, stored_layout
+from .errors import ConfigError
+from .layout import data_folder_for, publish_scored, stored_layout
 from .prompts import PromptOptions
 from .score_stage import ScoreReport, prepare_scoring, score_page
 from .scoring.base import Scorer
-from .store import Store
+from .store import Store, utc_now
 from .stored_bands import bands_folder_for, stored_band_files
 from .task_files import copy_to_parquet, quoted, read_marker, write_marker
 
-__all__ = ["ScoreUnitTask", "ScoredUnit", "score_stored_units", "score_unit"]
+__all__ = ["ScoreCache", "ScoreUnitTask", "ScoredUnit", "score_documents", "score_unit"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,9 @@ class ScoreUnitTask:
     skip: tuple[str, ...] = ()
     page_size: int = 256
     score_batch: int = 256
+    unit: str = ""  # the unit's band file
+    offset: int = 0  # the task's documents: these, in doc_id order, of the unit's unskipped kept ones
+    limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,33 +70,79 @@ class ScoredUnit:
     failure_examples: list[str] = field(default_factory=list)
 
 
-def score_unit(scorer: Scorer, task: ScoreUnitTask) -> ScoredUnit:
-    """Score one unit's kept documents (where the scorer lives); a unit scored before is returned."""
+class ScoreCache:
+    """One scorer's score cache in a private in-memory database, kept across the units one process
+    (this one, or a scorer actor) scores: a text is scored once per process, not once per unit.
+    Each unit's fresh scores are those added since the last unit that finished (a failed unit's
+    fresh scores go out with the next one)."""
+
+    def __init__(self) -> None:
+        self.store = Store(":memory:")
+        self._loaded: tuple[str, int] | None = None  # the cache file loaded, and its mtime
+        self._unsent_from = 0  # rowid of the first score no finished unit has written out
+
+    def load(self, path: str | None) -> None:
+        """Start from the rows of a `scores` Parquet file, as already written out; the same file
+        again (a later task of the same run) keeps the cache, another one (another run or
+        database, whose `scores` lack this cache's fresh rows) starts it anew."""
+        seen = (path or "", os.stat(path).st_mtime_ns if path else 0)
+        if seen == self._loaded:
+            return
+        self.store.close()
+        self.store = Store(":memory:")
+        if path:
+            self.store.con.execute("INSERT INTO scores SELECT * FROM read_parquet(?)", [path])
+        self._loaded = seen
+        self._unsent_from = self._next_rowid()
+
+    def _next_rowid(self) -> int:
+        row = self.store.con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM scores").fetchone()
+        return int(row[0]) if row else 0
+
+    def write_unit(self, paths: tuple[str, str, str]) -> None:
+        """Write the unit's prompts, fresh scores and handled documents to `paths`; start the next unit."""
+        con = self.store.con
+        fresh = f"SELECT * EXCLUDE (rowid) FROM (SELECT rowid, * FROM scores) WHERE rowid >= {self._unsent_from}"
+        for query, path in zip(("SELECT * FROM prompts", fresh, "SELECT * FROM scored_docs"), paths, strict=True):
+            copy_to_parquet(con, query, path)
+        self._unsent_from = self._next_rowid()
+        self.clear_unit()
+
+    def clear_unit(self) -> None:
+        """Forget the prompts and handled documents of a unit (written out, or failed)."""
+        self.store.con.execute("DELETE FROM prompts; DELETE FROM scored_docs")
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def score_unit(scorer: Scorer, task: ScoreUnitTask, cache: ScoreCache | None = None) -> ScoredUnit:
+    """Score one unit's kept documents (where the scorer lives) through `cache` (default: a fresh
+    one for this unit); a unit scored before is returned."""
     stem = os.path.join(task.folder, task.key)
     marker = f"{stem}.scored.json"
     found = read_marker(marker)
     if found is not None:
         return ScoredUnit(**found)
+    if cache is None:
+        with closing(ScoreCache()) as own:
+            return score_unit(scorer, task, own)
     report = ScoreReport(scorer.name, scorer.version)
     paths = (f"{stem}.prompts.parquet", f"{stem}.scores.parquet", f"{stem}.done.parquet")
-    with Store(":memory:") as local:
-        con = local.con
-        cached = f"read_parquet('{quoted(task.cache)}')" if task.cache else None
-        if cached:
-            con.execute(f"INSERT INTO scores SELECT * FROM {cached}")
-        con.execute("CREATE TEMP TABLE skip (doc_id VARCHAR)")
-        if task.skip:
-            con.executemany("INSERT INTO skip VALUES (?)", [(doc_id,) for doc_id in task.skip])
-        reader = con.execute(
-            "SELECT doc_id, lang, script, text FROM read_parquet(?) WHERE dup_of IS NULL "
-            "AND doc_id NOT IN (SELECT doc_id FROM skip) ORDER BY doc_id",
-            [task.documents],
-        ).fetchall()
-        for start in range(0, len(reader), task.page_size):
-            score_page(local, scorer, task.options, reader[start : start + task.page_size], task.score_batch, report)
-        fresh = "SELECT * FROM scores" + (f" EXCEPT SELECT * FROM {cached}" if cached else "")
-        for query, path in zip(("SELECT * FROM prompts", fresh, "SELECT * FROM scored_docs"), paths, strict=True):
-            copy_to_parquet(con, query, path)
+    cache.load(task.cache)
+    cache.clear_unit()
+    con = cache.store.con
+    con.execute("CREATE OR REPLACE TEMP TABLE skip (doc_id VARCHAR)")
+    if task.skip:
+        con.executemany("INSERT INTO skip VALUES (?)", [(doc_id,) for doc_id in task.skip])
+    reader = con.execute(
+        "SELECT doc_id, lang, script, text FROM read_parquet(?) WHERE dup_of IS NULL "
+        "AND doc_id NOT IN (SELECT doc_id FROM skip) ORDER BY doc_id LIMIT ? OFFSET ?",
+        [task.documents, task.limit, task.offset],
+    ).fetchall()
+    for start in range(0, len(reader), task.page_size):
+        score_page(cache.store, scorer, task.options, reader[start : start + task.page_size], task.score_batch, report)
+    cache.write_unit(paths)
     scored = ScoredUnit(task.key, *paths, report.documents, report.prompts, report.texts_scored, report.cache_hits,
                         report.failed_prompts, report.failure_examples)  # fmt: skip
     write_marker(marker, asdict(scored))
@@ -101,27 +154,41 @@ UnitScorer = Callable[[list[ScoreUnitTask]], Iterator[ScoredUnit]]
 
 
 def local_unit_scorer(scorer: Scorer) -> UnitScorer:
+    """Scores tasks one after the other in this process, through one score cache."""
+
     def run(tasks: list[ScoreUnitTask]) -> Iterator[ScoredUnit]:
-        return (score_unit(scorer, task) for task in tasks)
+        with closing(ScoreCache()) as cache:
+            for task in tasks:
+                yield score_unit(scorer, task, cache)
 
     return run
 
 
-def _pending_units(store: Store, scorer: Scorer) -> list[tuple[str, int, int, int]]:
-    """(band file, first ordinal, last ordinal, documents handled) of units with unscored kept documents."""
+def _pending_units(store: Store, scorer: Scorer) -> list[tuple[str, int, int, int, int]]:
+    """(band file, first ordinal, last ordinal, kept, handled) of units with unscored kept documents."""
     rows = store.con.execute(
-        "SELECT b.path, b.first_ordinal, b.first_ordinal + b.n_documents - 1, count(s.doc_id) "
+        "SELECT b.path, b.first_ordinal, b.first_ordinal + b.n_documents - 1, any_value(b.n_kept), count(s.doc_id) "
         "FROM band_files b LEFT JOIN doc_minhash m ON m.seq BETWEEN b.first_ordinal AND b.first_ordinal + "
         "b.n_documents - 1 LEFT JOIN scored_docs s ON s.doc_id = m.doc_id AND s.scorer = ? "
         "GROUP BY ALL HAVING count(s.doc_id) < any_value(b.n_kept) ORDER BY b.first_ordinal",
         [scorer.name],
     ).fetchall()
-    return [(str(p), int(a), int(b), int(n)) for p, a, b, n in rows]
+    return [(str(p), int(a), int(b), int(k), int(n)) for p, a, b, k, n in rows]
+
+
+_PAGE = 256  # documents cut and scored at a time inside a task
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.blake2b("\x00".join(parts).encode(), digest_size=8).hexdigest()
 
 
 def _tasks(
-    store: Store, db_path: str, scorer: Scorer, options: PromptOptions, work: str, page_size: int, score_batch: int
+    store: Store, db_path: str, scorer: Scorer, options: PromptOptions, work: str, task_docs: int, score_batch: int
 ) -> Iterable[ScoreUnitTask]:
+    """Tasks of up to `task_docs` kept documents the scorer has not handled, unit by stored unit;
+    a key names the unit, the scoring work folder (scorer and prompt options), the documents
+    skipped and the task's first document."""
     layout = stored_layout(store)
     cache = os.path.join(work, "cache.parquet")
     copy_to_parquet(
@@ -129,7 +196,7 @@ def _tasks(
         f"SELECT * FROM scores WHERE scorer = '{quoted(scorer.name)}' AND scorer_version = '{quoted(scorer.version)}'",
         cache,
     )
-    for name, first, last, handled in _pending_units(store, scorer):
+    for name, first, last, kept, handled in _pending_units(store, scorer):
         skip: tuple[str, ...] = ()
         if handled:
             skip = tuple(
@@ -151,35 +218,54 @@ def _tasks(
                     f"WHERE m.seq BETWEEN {first} AND {last}",
                     documents,
                 )
-        yield ScoreUnitTask(os.path.splitext(name)[0], documents, options, work, cache, skip, page_size, score_batch)
+        stem = f"{os.path.splitext(name)[0]}.{os.path.basename(work)}" + (f".{_digest(*skip)}" if skip else "")
+        for offset in range(0, kept - handled, task_docs):
+            yield ScoreUnitTask(f"{stem}.{offset}", documents, options, work, cache, skip, _PAGE, score_batch, name,
+                                offset, task_docs)  # fmt: skip
 
 
-def score_stored_units(
+def score_documents(
     store: Store,
-    db_path: str,
     scorer: Scorer,
-    run: UnitScorer | None = None,
     options: PromptOptions | None = None,
-    page_size: int = 256,
+    task_docs: int = 4096,
     score_batch: int = 256,
     progress: Callable[[int], None] | None = None,
+    run: UnitScorer | None = None,
 ) -> ScoreReport:
-    """Build and score prompts for every stored unit with kept documents this scorer has not
-    handled, by `run` (default: in this process); commit each unit's files as it comes back."""
+    """Build and score prompts for every kept document this scorer has not handled, in tasks of
+    up to `task_docs` documents of one stored unit, by `run` (default: in this process;
+    `RayScorerPool.score_units`: on its actors); commit each task's files as it comes back (a
+    failed run keeps the tasks committed). `progress` gets each task's documents."""
+    db_path = store.path
+    if db_path == ":memory:":
+        raise ConfigError("scoring works on a database file (its units' files live beside it), not :memory:")
     options = prepare_scoring(store, options)
     dedup = DedupOptions.from_settings(store.settings())
     stored_band_files(store, bands_folder_for(db_path), dedup)  # databases from before band files: their units
     report = ScoreReport(scorer.name, scorer.version)
     started = time.monotonic()
-    scorer_tag = hashlib.blake2b(f"{scorer.name}\x00{scorer.version}".encode(), digest_size=8).hexdigest()
-    work = os.path.join(os.path.abspath(db_path) + ".scoring", scorer_tag)  # a resumed run reuses finished units
+    # a resumed run reuses finished units of the same scorer and prompt options
+    scorer_tag = _digest(scorer.name, scorer.version, json.dumps(asdict(options), sort_keys=True, default=str))
+    work = os.path.join(os.path.abspath(db_path) + ".scoring", scorer_tag)
     os.makedirs(work, exist_ok=True)
-    tasks = list(_tasks(store, db_path, scorer, options, work, page_size, score_batch))
-    for scored in (run or local_unit_scorer(scorer))(tasks):
-        with store.transaction() as con:
-            con.execute("INSERT INTO scores SELECT * FROM read_parquet(?) ON CONFLICT DO NOTHING", [scored.scores_path])
-            con.execute("INSERT INTO prompts BY NAME SELECT * FROM read_parquet(?)", [scored.prompts_path])
-            con.execute("INSERT INTO scored_docs BY NAME SELECT * FROM read_parquet(?)", [scored.done_path])
+    tasks = {task.key: task for task in _tasks(store, db_path, scorer, options, work, task_docs, score_batch)}
+    parquet = stored_layout(store) == "parquet"
+    for scored in (run or local_unit_scorer(scorer))(list(tasks.values())):
+        if parquet:
+            files = {"prompts": scored.prompts_path, "scores": scored.scores_path, "scored_docs": scored.done_path}
+            publish_scored(db_path, f"{scored.key}.parquet", files)
+            store.con.execute(
+                "INSERT INTO scored_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [f"{scored.key}.parquet", tasks[scored.key].unit, scorer.name, scorer.version, scored.documents,
+                 scored.prompts, utc_now()],
+            )  # fmt: skip
+        else:
+            with store.transaction() as con:
+                con.execute("INSERT INTO scores SELECT * FROM read_parquet(?) ON CONFLICT DO NOTHING",
+                            [scored.scores_path])  # fmt: skip
+                con.execute("INSERT INTO prompts BY NAME SELECT * FROM read_parquet(?)", [scored.prompts_path])
+                con.execute("INSERT INTO scored_docs BY NAME SELECT * FROM read_parquet(?)", [scored.done_path])
         log.info("scored unit %s: %d documents, %d prompts", scored.key, scored.documents, scored.prompts)
         report.documents += scored.documents
         report.prompts += scored.prompts

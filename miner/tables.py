@@ -23,6 +23,7 @@ __all__ = [
     "GENERATIONS",
     "JUDGEMENTS",
     "PROMPTS",
+    "ROWS_SUFFIX",
     "SAFETY_METRICS",
     "SCORED_DOCS",
     "SCORES",
@@ -130,6 +131,19 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> Ite
         con.unregister(name)
 
 
+ROWS_SUFFIX = "_rows"
+"""With the Parquet layout a bulk table is a view over files; rows written inside the database go to
+`<table>_rows`, which the view shows too (miner/layout.py)."""
+
+
+def _target(con: duckdb.DuckDBPyConnection, table: Table) -> str:
+    """Where rows for `table` go: the table, or its `_rows` table when `table` is a view."""
+    kind = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [table.name]
+    ).fetchall()
+    return f"{table.name}{ROWS_SUFFIX}" if kind and kind[0][0] == "VIEW" else table.name
+
+
 Conflict = Literal["error", "ignore", "replace"]
 
 
@@ -158,6 +172,6 @@ def insert(
     tail = " ON CONFLICT DO NOTHING" if on_conflict == "ignore" else ""
     with registered(con, view, rows):
         result = con.execute(
-            f"{verb} INTO {table.name} BY NAME SELECT {fixed}* FROM {view}{tail}", list(constants.values())
+            f"{verb} INTO {_target(con, table)} BY NAME SELECT {fixed}* FROM {view}{tail}", list(constants.values())
         ).fetchall()  # all of it: a result left unread keeps the connection busy
     return int(result[0][0]) if result else 0

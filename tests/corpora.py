@@ -11,7 +11,7 @@ from plugin_scorers import HashScorer
 from warc_builder import Page, RealPage, write_warc
 
 from toxmine.miner.mine import mine
-from toxmine.miner.score_stage import score_documents
+from toxmine.miner.score_units import score_documents
 from toxmine.miner.sources import LocalFile
 from toxmine.miner.store import Store, migrations
 

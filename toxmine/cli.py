@@ -30,8 +30,8 @@ from toxmine.miner.process import ProcessOptions
 from toxmine.miner.progress import configure_logging, progress_wanted
 from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, PROMPT_STYLES, PromptOptions
 from toxmine.miner.queries import format_rows, list_queries, load_query, run_sql
-from toxmine.miner.score_stage import ScoreReport, score_documents
-from toxmine.miner.score_units import score_stored_units
+from toxmine.miner.score_stage import ScoreReport
+from toxmine.miner.score_units import score_documents
 from toxmine.miner.scoring import Scorer, create_scorer
 from toxmine.miner.scoring.ray_pool import RayScorerPool
 from toxmine.miner.sources import CC_BASE_URL, SourceSelection, parse_shard, resolve_inputs
@@ -192,11 +192,8 @@ def _run_score(args: argparse.Namespace, scorer: Scorer) -> ScoreReport:
         from tqdm import tqdm
 
         with tqdm(total=pending[0] if pending else 0, unit="doc", disable=not show, desc="scoring") as bar:
-            if isinstance(scorer, RayScorerPool):  # actors read the stored units' files themselves
-                report = score_stored_units(store, args.db, scorer, scorer.score_units, _prompt_options(args),
-                                            progress=bar.update)  # fmt: skip
-            else:
-                report = score_documents(store, scorer, _prompt_options(args), progress=bar.update)
+            on_actors = scorer.score_units if isinstance(scorer, RayScorerPool) else None  # they read the files
+            report = score_documents(store, scorer, _prompt_options(args), progress=bar.update, run=on_actors)
     print(
         f"scored with {report.scorer} ({report.scorer_version}): {report.documents:,} documents -> "
         f"{report.prompts:,} prompts; {report.texts_scored:,} texts scored, {report.cache_hits:,} from cache, "

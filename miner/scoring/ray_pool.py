@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from ..score_units import ScoredUnit, ScoreUnitTask, score_unit
+from ..score_units import ScoreCache, ScoredUnit, ScoreUnitTask, score_unit
 from .base import Scorer, TextScore, create_scorer
 
 __all__ = ["RayScorerPool"]
@@ -25,6 +25,7 @@ class _ScorerActor:
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         self.scorer: Scorer = create_scorer(name, **options)
+        self.cache: ScoreCache | None = None  # made by the first unit: kept across the actor's units
 
     def identity(self) -> tuple[str, str]:
         return self.scorer.name, self.scorer.version
@@ -33,7 +34,9 @@ class _ScorerActor:
         return self.scorer.score_batch(texts, langs)
 
     def score_unit(self, task: ScoreUnitTask) -> ScoredUnit:
-        return score_unit(self.scorer, task)
+        if self.cache is None:
+            self.cache = ScoreCache()
+        return score_unit(self.scorer, task, self.cache)
 
 
 class RayScorerPool:

@@ -17,7 +17,8 @@ import pytest
 
 from toxmine.evaluate.imports import FORMATS, import_prompts
 from toxmine.miner.errors import ConfigError, InputError
-from toxmine.miner.score_stage import score_documents
+from toxmine.miner.layout import LAYOUTS, ensure_layout
+from toxmine.miner.score_units import score_documents
 from toxmine.miner.scoring import Scorer, create_scorer
 from toxmine.miner.store import Store
 
@@ -56,9 +57,12 @@ def lexicon() -> Scorer:
     return create_scorer("lexicon")
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
+@pytest.fixture(params=LAYOUTS)
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    """A new database of each layout: with `parquet`, imports write to `prompts_rows` and `scores_rows`
+    under the views `prompts` and `scores`, which every test reads."""
     with Store(str(tmp_path / "corpus.duckdb")) as opened:
+        ensure_layout(opened, request.param)
         yield opened
 
 

@@ -20,7 +20,7 @@ from toxmine.evaluate.backends import Completion, create_backend
 from toxmine.evaluate.params import GenerationParams
 from toxmine.evaluate.run import EvalSelection, load_prompt_scores, run_eval
 from toxmine.evaluate.safety import load_verdicts
-from toxmine.miner.score_stage import score_documents
+from toxmine.miner.score_units import score_documents
 from toxmine.miner.scoring import TextScore
 from toxmine.miner.scoring.lexicon import LexiconScorer
 from toxmine.miner.split import SplitOptions

@@ -22,8 +22,7 @@ from warc_builder import RealPage
 
 from toxmine.miner.executors import RayExecutor, RayOptions, TaskFailed
 from toxmine.miner.mine import mine, work_dir_for
-from toxmine.miner.score_stage import score_documents
-from toxmine.miner.score_units import score_stored_units
+from toxmine.miner.score_units import score_documents
 from toxmine.miner.scoring import create_scorer
 from toxmine.miner.scoring.ray_pool import RayScorerPool
 from toxmine.miner.sources import LocalFile
@@ -152,7 +151,7 @@ def test_a_scorer_actor_killed_mid_unit_is_restarted_and_the_unit_retried(
     try:
         pool = RayScorerPool("plugin_scorers:DyingOnceScorer", {"flag": str(tmp_path / "died")}, actors=1)
         with Store(str(there)) as store:
-            report = score_stored_units(store, str(there), pool, pool.score_units)
+            report = score_documents(store, pool, run=pool.score_units)
         pool.close()
     finally:
         ray.shutdown()
@@ -163,15 +162,20 @@ def test_a_scorer_actor_killed_mid_unit_is_restarted_and_the_unit_retried(
     assert rows[0] == rows[1]
 
 
+@pytest.mark.parametrize("layout", ["tables", "parquet"])
 def test_driver_killed_while_actors_score_resumes_to_the_same_prompts(
-    reference: tuple[list[str], Path], tmp_path: Path
+    reference: tuple[list[str], Path], tmp_path: Path, layout: str
 ) -> None:
-    """`toxmine score --executor ray` killed after its first unit is committed, then run again:
-    the prompts equal a local scoring run's, each unit committed once."""
-    _, mined = reference
+    """`toxmine score --executor ray` killed after its first task is committed, then run again:
+    the prompts equal a local scoring run's, each task committed once (with `--layout parquet`:
+    its files recorded once in scored_files)."""
+    paths, mined = reference
     here, there = tmp_path / "here.duckdb", tmp_path / "there.duckdb"
-    for copy in (here, there):
-        copy_database(mined, copy)
+    copy_database(mined, here)
+    if layout == "tables":
+        copy_database(mined, there)
+    else:
+        assert mine([LocalFile(p) for p in paths], str(there), layout="parquet", unit_mb=0.02).ok
     with Store(str(here)) as store:
         score_documents(store, create_scorer("lexicon"))
     command = [sys.executable, "-m", "toxmine", "score", "--db", str(there), "--executor", "ray", "--workers", "2",
@@ -192,3 +196,6 @@ def test_driver_killed_while_actors_score_resumes_to_the_same_prompts(
     query = "SELECT prompt_id, toxicity, bucket, scorer FROM prompts ORDER BY prompt_id"
     rows = [duckdb.connect(str(db), read_only=True).execute(query).fetchall() for db in (here, there)]
     assert len(rows[0]) > 20 and rows[0] == rows[1]
+    tasks = "SELECT count(*), count(DISTINCT path) FROM scored_files"
+    recorded = duckdb.connect(str(there), read_only=True).execute(tasks).fetchone()
+    assert recorded is not None and recorded[0] == recorded[1] and (recorded[0] > 1) == (layout == "parquet")

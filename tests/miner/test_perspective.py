@@ -21,7 +21,7 @@ from warc_builder import RealPage
 from toxmine.cli import main
 from toxmine.evaluate.imports import import_prompts
 from toxmine.miner.errors import ConfigError
-from toxmine.miner.score_stage import score_documents
+from toxmine.miner.score_units import score_documents
 from toxmine.miner.scoring import TextScore, create_scorer
 from toxmine.miner.scoring.perspective import KEY_VARIABLE, MAX_TEXT_BYTES, PerspectiveScorer
 from toxmine.miner.store import Store

@@ -24,7 +24,7 @@ from toxmine.miner.prompts import (
     split_at_tokens,
     style_from_settings,
 )
-from toxmine.miner.score_stage import score_documents
+from toxmine.miner.score_units import score_documents
 from toxmine.miner.store import Store
 
 # The example of the PolygloToxicityPrompts dataset card (ptp-en): its text, prompt and continuation.

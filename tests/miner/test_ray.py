@@ -23,8 +23,7 @@ from warc_builder import RealPage
 from toxmine.miner.mine import mine, work_dir_for
 from toxmine.miner.process import ProcessOptions
 from toxmine.miner.prompts import PromptOptions
-from toxmine.miner.score_stage import score_documents
-from toxmine.miner.score_units import score_stored_units
+from toxmine.miner.score_units import score_documents
 from toxmine.miner.scoring import create_scorer
 from toxmine.miner.scoring.ray_pool import RayScorerPool
 from toxmine.miner.sources import LocalFile
@@ -148,7 +147,7 @@ def test_actors_score_the_stored_units_like_a_local_run(
     try:
         for db in (tables, parquet):
             with Store(str(db)) as store:
-                report = score_stored_units(store, str(db), pool, pool.score_units, PromptOptions(), score_batch=100)
+                report = score_documents(store, pool, PromptOptions(), score_batch=100, run=pool.score_units)
             assert (report.documents, report.prompts) == (expected.documents, expected.prompts)
             assert _scoring_tables(db) == _scoring_tables(here)
             assert not Path(str(db) + ".scoring").exists()

@@ -13,7 +13,7 @@ from tiny_models import build_tiny_classifier
 from warc_builder import RealPage
 
 from toxmine.miner.errors import ConfigError, ToxmineError
-from toxmine.miner.score_stage import score_documents
+from toxmine.miner.score_units import score_documents
 from toxmine.miner.scoring import SCORERS, create_scorer
 from toxmine.miner.scoring.lexicon import LexiconScorer
 from toxmine.miner.scoring.transformer import token_budget_batches
@@ -125,14 +125,14 @@ def mined_db(tmp_path: Path, demo_pages: list[RealPage]) -> Path:
 def test_scoring_stage_caches_and_resumes(mined_db: Path) -> None:
     scorer = HashScorer()
     with Store(str(mined_db)) as store:
-        report = score_documents(store, scorer, page_size=7)
+        report = score_documents(store, scorer, task_docs=7)
         assert report.documents > 20 and report.prompts > 50
         assert report.texts_scored == len(scorer.calls) == len(set(scorer.calls))  # no text scored twice
         assert score_documents(store, scorer).documents == 0  # nothing left to do
         # forget the prompts (not the scores): rebuilding them costs no scoring at all
         store.con.execute("DELETE FROM prompts; DELETE FROM scored_docs")
         calls_before = len(scorer.calls)
-        again = score_documents(store, scorer, page_size=50)
+        again = score_documents(store, scorer, task_docs=50)
         assert again.prompts == report.prompts and again.texts_scored == 0 and len(scorer.calls) == calls_before
         # every distinct text comes from the cache (a text shared by two pages is looked up twice)
         assert again.cache_hits >= report.texts_scored
@@ -144,14 +144,14 @@ def test_scoring_stage_caches_and_resumes(mined_db: Path) -> None:
         assert attributes == {"toxicity", "length"}
 
 
-def test_scorer_failure_keeps_committed_pages(mined_db: Path) -> None:
+def test_scorer_failure_keeps_committed_tasks(mined_db: Path) -> None:
     with Store(str(mined_db)) as store:
         with pytest.raises(ToxmineError, match="scorer hash failed on a batch"):
-            score_documents(store, HashScorer(fail_after=150), page_size=5)
+            score_documents(store, HashScorer(fail_after=150), task_docs=5)
         stored = store.con.execute("SELECT count(*) FROM scored_docs").fetchone()
         assert stored is not None and stored[0] > 0
         prompts_before = store.con.execute("SELECT count(*) FROM prompts").fetchone()
-        report = score_documents(store, HashScorer(), page_size=5)
+        report = score_documents(store, HashScorer(), task_docs=5)
         assert report.documents > 0
         total = store.con.execute("SELECT count(*) FROM scored_docs").fetchone()
         kept = store.con.execute("SELECT count(*) FROM documents WHERE dup_of IS NULL").fetchone()
