@@ -15,27 +15,17 @@ from dataclasses import dataclass, replace
 
 from toxmine.miner.errors import ConfigError, ToxmineError
 from toxmine.miner.store import Store
-from toxmine.miner.tables import JUDGEMENTS, insert
+from toxmine.miner.tables import JUDGEMENTS
 
+from . import eval_tables
+from .eval_tables import PendingJudgement
 from .judges import COMPLIANCE_LABELS, Judge, Verdict
 from .redaction import redact, redacted
-from .run import run_prompt_join
 from .safety import store_safety_metrics
 
 __all__ = ["JudgeReport", "judge_run"]
 
 log = logging.getLogger(__name__)
-
-_PENDING = f"""
-    SELECT g.prompt_id, g.sample_idx, p.prompt, g.text, p.lang
-    FROM generations g
-    {run_prompt_join()}
-    LEFT JOIN judgements j ON j.eval_run_id = g.eval_run_id AND j.prompt_id = g.prompt_id
-        AND j.sample_idx = g.sample_idx AND j.judge = $judge
-    WHERE g.eval_run_id = $run AND g.text IS NOT NULL
-      AND (j.prompt_id IS NULL OR j.error IS NOT NULL OR j.judge_version <> $version)
-    ORDER BY g.prompt_id, g.sample_idx
-"""
 
 
 @dataclass
@@ -63,9 +53,9 @@ def _checked(verdicts: Sequence[Verdict], expected: int, judge: Judge) -> list[V
     return checked
 
 
-def _judge_batch(judge: Judge, rows: Sequence[tuple[str, int, str, str, str | None]]) -> list[Verdict]:
+def _judge_batch(judge: Judge, rows: Sequence[PendingJudgement]) -> list[Verdict]:
     try:
-        verdicts = judge.judge_batch([r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows])
+        verdicts = judge.judge_batch([r.prompt for r in rows], [r.text for r in rows], [r.lang for r in rows])
     except ConfigError:
         raise  # a misconfigured judge (bad key, unreachable endpoint) stops the run; stored verdicts stay
     except ToxmineError as exc:
@@ -87,18 +77,18 @@ def judge_run(
 ) -> JudgeReport:
     """Label the run's continuations not yet labelled by this judge version; then store the
     safety metrics (per language, resource level, category, source and `group_by`)."""
-    if store.con.execute("SELECT 1 FROM eval_runs WHERE eval_run_id = ?", [run_id]).fetchone() is None:
+    if not eval_tables.run_exists(store, run_id):
         raise ConfigError(f"{store.path}: no evaluation run {run_id}")
     report = JudgeReport(run_id, judge.name, judge.version)
     started = time.monotonic()
-    pending = store.con.execute(_PENDING, {"judge": judge.name, "run": run_id, "version": judge.version}).fetchall()
+    pending = eval_tables.pending_judgements(store, run_id, judge.name, judge.version)
     for start in range(0, len(pending), batch):
-        rows = [(str(a), int(b), str(c), str(d), e) for a, b, c, d, e in pending[start : start + batch]]
+        rows = pending[start : start + batch]
         verdicts = _judge_batch(judge, rows)
         table = JUDGEMENTS.arrow(
             {
-                "prompt_id": [r[0] for r in rows],
-                "sample_idx": [r[1] for r in rows],
+                "prompt_id": [r.prompt_id for r in rows],
+                "sample_idx": [r.sample_idx for r in rows],
                 "safe": [v.safe for v in verdicts],
                 "compliance": [v.compliance for v in verdicts],
                 "category": [v.category for v in verdicts],
@@ -107,9 +97,7 @@ def judge_run(
                 "label": [v.label for v in verdicts],
             }
         )
-        constants = {"eval_run_id": run_id, "judge": judge.name, "judge_version": judge.version}
-        with store.transaction() as con:
-            insert(con, JUDGEMENTS, table, constants, on_conflict="replace")
+        eval_tables.store_judgements(store, run_id, judge.name, judge.version, table)
         report.judged += len(rows)
         report.failed += sum(v.error is not None for v in verdicts)
         if progress is not None:

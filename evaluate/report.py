@@ -19,11 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from toxmine.miner.corpus_reads import resource_levels
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES
 from toxmine.miner.split import bucket_label
 from toxmine.miner.store import Store
 
+from . import eval_tables
 from .metrics import METRICS, MetricOptions, MetricValue, PromptScores, compute_metrics, group_metrics
 from .protocols import PROTOCOLS
 from .run import load_prompt_scores
@@ -101,66 +103,41 @@ class _Section:
 
 # -- collecting --------------------------------------------------------------------------------
 def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]:
-    query = (
-        "SELECT r.eval_run_id, r.model, r.backend, r.params_json, r.scorer, r.finished_at IS NOT NULL, "
-        "count(DISTINCT g.prompt_id), count(g.prompt_id), "
-        "count(*) FILTER (WHERE g.prompt_id IS NOT NULL AND g.toxicity IS NULL AND NOT g.empty), "
-        "count(DISTINCT g.prompt_id) FILTER (WHERE g.truncated), coalesce('template ' || any_value(t.name), 'plain'), "
-        "count(*) FILTER (WHERE g.empty) "
-        "FROM eval_runs r LEFT JOIN generations g USING (eval_run_id) LEFT JOIN templates t USING (template_sha256) "
-    )
     if run_ids:
-        known = {row[0] for row in store.con.execute("SELECT eval_run_id FROM eval_runs").fetchall()}
+        known = set(eval_tables.run_ids(store))
         unknown = [r for r in run_ids if r not in known]
         if unknown:
             raise ConfigError(
                 f"{store.path}: no evaluation run {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        rows = store.con.execute(query + "WHERE r.eval_run_id IN ? GROUP BY ALL", [list(run_ids)]).fetchall()
-        order = {run_id: i for i, run_id in enumerate(run_ids)}
-        rows.sort(key=lambda row: order[row[0]])
-    else:
-        rows = store.con.execute(query + "GROUP BY ALL ORDER BY min(r.started_at), r.eval_run_id").fetchall()
-    if not rows:
+    runs = eval_tables.run_summaries(store, run_ids)
+    if not runs:
         raise ConfigError(f"{store.path}: no evaluation runs yet; run `toxmine eval` first")
-    stored = [json.loads(row[3]) for row in rows]
+    stored = [json.loads(run.params_json) for run in runs]
     protocols = [str(params.get("protocol", "")) for params in stored]
     several = len(set(protocols)) > 1  # columns then say which protocol each run follows
     names = [
-        _short_name(row[1]) + (f" {protocol or 'no protocol'}" if several else "")
-        + ("" if row[10] == "plain" else f" [{row[10]}]")
-        for row, protocol in zip(rows, protocols, strict=True)
+        _short_name(run.model) + (f" {protocol or 'no protocol'}" if several else "")
+        + ("" if run.scenario == "plain" else f" [{run.scenario}]")
+        for run, protocol in zip(runs, protocols, strict=True)
     ]  # fmt: skip
     return [
         EvalRunInfo(
-            eval_run_id=run_id,
-            label=name if names.count(name) == 1 else f"{name} ({run_id[:6]})",
-            model=model,
-            backend=backend,
+            eval_run_id=run.eval_run_id,
+            label=name if names.count(name) == 1 else f"{name} ({run.eval_run_id[:6]})",
+            model=run.model,
+            backend=run.backend,
             params=params,
-            scorer=scorer,
-            prompts=int(prompts),
-            continuations=int(continuations),
-            failed=int(failed),
-            truncated=int(truncated),
-            finished=bool(finished),
-            scenario=str(scenario),
-            empty=int(empty),
+            scorer=run.scorer,
+            prompts=run.prompts,
+            continuations=run.continuations,
+            failed=run.failed,
+            truncated=run.truncated,
+            finished=run.finished,
+            scenario=run.scenario,
+            empty=run.empty,
         )
-        for name, params, (
-            run_id,
-            model,
-            backend,
-            _,
-            scorer,
-            finished,
-            prompts,
-            continuations,
-            failed,
-            truncated,
-            scenario,
-            empty,
-        ) in zip(names, stored, rows, strict=True)
+        for name, params, run in zip(names, stored, runs, strict=True)
     ]
 
 
@@ -170,8 +147,8 @@ def _short_name(model: str) -> str:
 
 
 def _bucket_edges(store: Store, run_id: str) -> tuple[float, ...]:
-    row = store.con.execute("SELECT split FROM eval_runs WHERE eval_run_id = ?", [run_id]).fetchone()
-    return tuple(json.loads(row[0])["bucket_edges"]) if row else DEFAULT_BUCKET_EDGES
+    settings = eval_tables.run_settings(store, run_id)
+    return tuple(settings.split["bucket_edges"]) if settings else DEFAULT_BUCKET_EDGES
 
 
 def collect_report(
@@ -189,7 +166,7 @@ def collect_report(
     `seed` override them for every run.
     """
     data = ReportData(_run_infos(store, run_ids), database=store.path)
-    data.levels = dict(store.con.execute("SELECT lang, resource_level FROM languages").fetchall())
+    data.levels = resource_levels(store)
     langs: set[str] = set()
     buckets: dict[str, tuple[float, ...]] = {}
     for run in data.runs:
@@ -236,28 +213,20 @@ def collect_report(
 def _collect_safety(store: Store, data: ReportData, judge: str | None) -> None:
     """The stored safety metrics of the runs by `judge` (default: the judge that labelled most runs)."""
     run_ids = [run.eval_run_id for run in data.runs]
-    judges = store.con.execute(
-        "SELECT judge, count(DISTINCT eval_run_id) FROM safety_metrics WHERE eval_run_id IN ? GROUP BY judge "
-        "ORDER BY 2 DESC, judge",
-        [run_ids],
-    ).fetchall()
+    judges = eval_tables.safety_judges(store, run_ids)
     if judge is None and not judges:
         return
     if judge is not None and judge not in {j for j, _ in judges}:
         known = ", ".join(j for j, _ in judges) or "none"
         raise ConfigError(f"{store.path}: judge {judge!r} labelled none of these runs; judges: {known}")
     data.judge = judge or judges[0][0]
-    rows = store.con.execute(
-        "SELECT eval_run_id, grouping, group_value, metric, value, ci_low, ci_high, n_prompts, n_failed, n_invalid, "
-        "flag FROM safety_metrics WHERE eval_run_id IN ? AND judge = ?",
-        [run_ids, data.judge],
-    ).fetchall()
     groups: dict[str, set[str]] = {}
-    for run_id, grouping, group, metric, value, low, high, n_prompts, n_failed, n_invalid, flag in rows:
-        data.safety[(run_id, grouping, group, metric)] = SafetyValue(
-            metric, value, low, high, n_prompts, n_failed, flag=flag, n_invalid=n_invalid
-        )
-        groups.setdefault(grouping, set()).add(group)
+    for row in eval_tables.stored_safety_metrics(store, run_ids, data.judge):
+        data.safety[(row.eval_run_id, row.grouping, row.group_value, row.metric)] = SafetyValue(
+            row.metric, row.value, row.ci_low, row.ci_high, row.n_prompts, row.n_failed, flag=row.flag,
+            n_invalid=row.n_invalid,
+        )  # fmt: skip
+        groups.setdefault(row.grouping, set()).add(row.group_value)
     for grouping, values in groups.items():
         key = f"safety:{grouping}"
         if grouping == "lang":

@@ -31,11 +31,13 @@ from toxmine.miner.errors import ConfigError
 from toxmine.miner.prompts import style_from_settings
 from toxmine.miner.records import LangGuess
 from toxmine.miner.scoring import Scorer
-from toxmine.miner.split import SplitOptions, bucket_sql, select_split
+from toxmine.miner.split import SplitOptions, select_split
 from toxmine.miner.store import Store, utc_now
-from toxmine.miner.tables import EVAL_METRICS, GENERATIONS, insert
+from toxmine.miner.tables import EVAL_METRICS, GENERATIONS
 
+from . import eval_tables
 from .backends import Backend, Completion
+from .eval_tables import run_prompt_join
 from .metrics import MIN_PROMPTS, MetricOptions, PromptScores, group_metrics
 from .params import GenerationParams
 from .protocols import PROTOCOLS, departures
@@ -208,14 +210,6 @@ def metric_options_for(protocol: str, min_prompts: int = MIN_PROMPTS) -> MetricO
     return MetricOptions(threshold=spec.threshold, comparison=spec.comparison, min_prompts=min_prompts)
 
 
-def _done_pairs(store: Store, run_id: str) -> set[tuple[str, int]]:
-    rows = store.con.execute(
-        "SELECT prompt_id, sample_idx FROM generations WHERE eval_run_id = ? AND (toxicity IS NOT NULL OR empty)",
-        [run_id],
-    ).fetchall()
-    return {(str(p), int(i)) for p, i in rows}
-
-
 def _lid_name(lid: LanguageIdentifier) -> str:
     path = getattr(lid, "model_path", None)
     return os.path.basename(path) if isinstance(path, str) else type(lid).__name__
@@ -263,17 +257,12 @@ def run_eval(
     started = time.monotonic()
     if template is not None:
         record_template(store, template)
-    with store.transaction() as con:
-        con.execute(
-            "INSERT INTO eval_runs (eval_run_id, model, backend, params_json, split, scorer, started_at, "
-            "template_sha256, prompt_scorer, prompt_scorer_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            # a resumed run: the id fixes everything else, but the metric options may differ (recomputed below)
-            "ON CONFLICT (eval_run_id) DO UPDATE SET params_json = excluded.params_json",
-            [run_id, redact(backend.model), backend.name, json.dumps(provenance, sort_keys=True, default=str),
-             selection.to_json(), scorer.name, utc_now(), provenance["template_sha256"], prompt_scorer,
-             prompt_version],
-        )  # fmt: skip
-    done = _done_pairs(store, run_id)
+    # a resumed run keeps its record but takes the new provenance: its metric options may differ (recomputed below)
+    eval_tables.start_run(store, eval_tables.EvalRunStart(
+        run_id, redact(backend.model), backend.name, json.dumps(provenance, sort_keys=True, default=str),
+        selection.to_json(), scorer.name, utc_now(), provenance["template_sha256"], prompt_scorer, prompt_version,
+    ))  # fmt: skip
+    done = eval_tables.done_pairs(store, run_id)
     todo = [p for p in prompts if any((p.prompt_id, i) not in done for i in range(params.k))]
     report.skipped = len(prompts) - len(todo)
     for start in range(0, len(todo), batch_prompts):
@@ -284,8 +273,7 @@ def run_eval(
         if progress is not None:
             progress(len(batch))
     store_metrics(store, run_id)
-    with store.transaction() as con:
-        con.execute("UPDATE eval_runs SET finished_at = ? WHERE eval_run_id = ?", [utc_now(), run_id])
+    eval_tables.finish_run(store, run_id)
     report.elapsed_s = time.monotonic() - started
     return report
 
@@ -389,43 +377,25 @@ def _store_batch(
             "toxicity": row.toxicity, "error": row.error, "truncated": row.completion.truncated, "lang": row.lang,
             "lang_score": row.lang_score, "empty": row.empty,
         })  # fmt: skip
-    with store.transaction() as con:
-        constants = {"eval_run_id": run_id, "scorer": scorer.name}
-        insert(con, GENERATIONS, GENERATIONS.from_rows(rows), constants, on_conflict="replace")
-
-
-def run_prompt_join(generations: str = "g", prompts: str = "p") -> str:
-    """SQL joining a run's generations to the prompt rows of the scorer its split was drawn with (one
-    row per prompt: `prompts` is keyed by prompt id and scorer). A run without a recorded prompt scorer
-    (only hand-made ones: migration 008 fills older runs in) joins any scorer's row."""
-    return (
-        f"JOIN eval_runs _run ON _run.eval_run_id = {generations}.eval_run_id "
-        f"JOIN prompts {prompts} ON {prompts}.prompt_id = {generations}.prompt_id "
-        f"AND {prompts}.scorer = coalesce(_run.prompt_scorer, {prompts}.scorer)"
-    )
+    eval_tables.store_generations(store, run_id, scorer.name, GENERATIONS.from_rows(rows))
 
 
 def load_prompt_scores(store: Store, run_id: str) -> tuple[list[PromptScores], int]:
     """The stored continuation scores of an evaluation, one entry per prompt, and its k. Prompt
     language, bucket and toxicity come from the prompt rows of the scorer the run's split used."""
-    params = store.con.execute("SELECT params_json, split FROM eval_runs WHERE eval_run_id = ?", [run_id]).fetchone()
-    if params is None:
+    settings = eval_tables.run_settings(store, run_id)
+    if settings is None:
         raise ConfigError(f"{store.path}: no evaluation {run_id}")
-    edges = tuple(json.loads(params[1])["bucket_edges"])
-    k = int(json.loads(params[0])["k"])
-    rows = store.con.execute(
-        f"SELECT g.prompt_id, p.lang, {bucket_sql(edges, 'p.toxicity')} AS bucket, p.prompt_toxicity, g.sample_idx, "
-        "CASE WHEN g.empty THEN NULL ELSE g.toxicity END, g.empty "  # older runs' empties kept a score
-        f"FROM generations g {run_prompt_join()} WHERE g.eval_run_id = ? "
-        "ORDER BY g.prompt_id, g.sample_idx",
-        [run_id],
-    ).fetchall()
+    edges = tuple(settings.split["bucket_edges"])
+    k = int(settings.params["k"])
     by_prompt: dict[str, tuple[str, int, float | None, list[float | None], list[bool]]] = {}
-    for prompt_id, lang, bucket, prompt_toxicity, index, toxicity, empty in rows:
-        entry = by_prompt.setdefault(prompt_id, (lang, int(bucket), prompt_toxicity, [None] * k, [False] * k))
-        if 0 <= index < k:
-            entry[3][index] = toxicity
-            entry[4][index] = bool(empty)
+    for sample in eval_tables.sample_scores(store, run_id, edges):
+        entry = by_prompt.setdefault(
+            sample.prompt_id, (sample.lang, sample.bucket, sample.prompt_toxicity, [None] * k, [False] * k)
+        )
+        if 0 <= sample.sample_idx < k:
+            entry[3][sample.sample_idx] = sample.toxicity
+            entry[4][sample.sample_idx] = sample.empty
     return [
         PromptScores(pid, lang, bucket, tuple(scores), n_empty=sum(empties), prompt_toxicity=prompt_toxicity)
         for pid, (lang, bucket, prompt_toxicity, scores, empties) in by_prompt.items()
@@ -434,8 +404,8 @@ def load_prompt_scores(store: Store, run_id: str) -> tuple[list[PromptScores], i
 
 def stored_metric_options(store: Store, run_id: str) -> MetricOptions:
     """The metric options a run was started with (older runs: `>=` 0.5, 1000 resamples, seed 0)."""
-    row = store.con.execute("SELECT params_json FROM eval_runs WHERE eval_run_id = ?", [run_id]).fetchone()
-    return MetricOptions.from_stored(json.loads(row[0]) if row else {})
+    settings = eval_tables.run_settings(store, run_id)
+    return MetricOptions.from_stored(settings.params if settings else {})
 
 
 def store_metrics(store: Store, run_id: str, options: MetricOptions | None = None) -> None:
@@ -449,6 +419,4 @@ def store_metrics(store: Store, run_id: str, options: MetricOptions | None = Non
         for (lang, bucket), values in group_metrics(prompts, options).items()
         for v in values
     ]  # fmt: skip
-    with store.transaction() as con:
-        con.execute("DELETE FROM eval_metrics WHERE eval_run_id = ?", [run_id])
-        insert(con, EVAL_METRICS, EVAL_METRICS.from_rows(rows), {"eval_run_id": run_id})
+    eval_tables.replace_metrics(store, run_id, EVAL_METRICS.from_rows(rows))

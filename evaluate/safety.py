@@ -29,14 +29,14 @@ other prompts column or imported attribute named in `group_by` (e.g. a demograph
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from toxmine.miner import tables
-from toxmine.miner.errors import ConfigError
 from toxmine.miner.store import Store
 
+from . import eval_tables
+from .eval_tables import group_expression
 from .judges import (
     DIRECT_REFUSAL,
     FULL_COMPLIANCE,
@@ -48,7 +48,6 @@ from .judges import (
     UNSAFE,
 )
 from .metrics import FEW_PROMPTS, MIN_PROMPTS, MetricValue, mean_with_ci
-from .run import run_prompt_join
 
 __all__ = [
     "DEFAULT_GROUPINGS",
@@ -62,8 +61,6 @@ __all__ = [
 ]
 
 DEFAULT_GROUPINGS = ("all", "lang", "resource_level", "category", "source")
-_COLUMNS = {"lang", "category", "source", "bucket", "scorer"}
-_ATTRIBUTE = re.compile(r"(?:attributes\.)?([A-Za-z_][A-Za-z0-9_]*)")
 
 Outcome = tuple[str, str | None]  # (label: safe | unsafe | invalid, compliance) of one judged continuation
 _CONDITIONS: dict[str, Callable[[Outcome], bool | None]] = {
@@ -79,8 +76,6 @@ _CONDITIONS: dict[str, Callable[[Outcome], bool | None]] = {
 }
 SAFETY_METRICS = tuple(_CONDITIONS)
 _HARMFUL_ONLY = frozenset({"safety_score", "unsafe_rate"})
-_LABEL = """coalesce(j.label, CASE WHEN j.error IS NULL AND j.safe IS NOT NULL
-                               THEN CASE WHEN j.safe THEN 'safe' ELSE 'unsafe' END END)"""
 
 
 @dataclass(frozen=True)
@@ -100,42 +95,13 @@ class PromptVerdicts:
     outcomes: tuple[Outcome | None, ...]
 
 
-def group_expression(name: str) -> str:
-    """SQL for a grouping over the prompts alias `p`: a column, or a key of the imported attributes."""
-    if name in _COLUMNS:
-        return f"CAST(p.{name} AS VARCHAR)"
-    if name == "resource_level":
-        return "coalesce(l.resource_level, 'unknown')"
-    match = _ATTRIBUTE.fullmatch(name)
-    if not match:
-        raise ConfigError(f"cannot group by {name!r}: give a prompts column ({', '.join(sorted(_COLUMNS))}) "
-                          "or an imported attribute name (letters, digits, _)")  # fmt: skip
-    return f"json_extract_string(p.attributes_json, '$.{match[1]}')"
-
-
 def load_verdicts(store: Store, run_id: str, judge: str, groupings: Sequence[str]) -> list[PromptVerdicts]:
     """Every prompt of the run with its continuations' verdicts by `judge`, and its groups."""
     named = [g for g in groupings if g != "all"]
-    expressions = ", ".join(f"{group_expression(g)} AS g{i}" for i, g in enumerate(named))
-    rows = store.con.execute(
-        f"""
-        SELECT g.prompt_id, coalesce(p.harmful, p.toxicity >= 0.5) AS harmful,
-               j.error IS NULL AND {_LABEL} IS NOT NULL AS judged, {_LABEL} AS label, j.compliance
-               {", " + expressions if expressions else ""}
-        FROM generations g
-        {run_prompt_join()}
-        LEFT JOIN languages l ON l.lang = p.lang
-        LEFT JOIN judgements j ON j.eval_run_id = g.eval_run_id AND j.prompt_id = g.prompt_id
-            AND j.sample_idx = g.sample_idx AND j.judge = ?
-        WHERE g.eval_run_id = ?
-        ORDER BY g.prompt_id, g.sample_idx
-        """,
-        [judge, run_id],
-    ).fetchall()
     prompts: dict[str, tuple[bool, dict[str, str | None], list[Outcome | None]]] = {}
-    for prompt_id, harmful, judged, label, compliance, *groups in rows:
-        entry = prompts.setdefault(prompt_id, (bool(harmful), dict(zip(named, groups, strict=True)), []))
-        entry[2].append((str(label), compliance) if judged else None)
+    for row in eval_tables.sample_verdicts(store, run_id, judge, named):
+        entry = prompts.setdefault(row.prompt_id, (bool(row.harmful), dict(zip(named, row.groups, strict=True)), []))
+        entry[2].append((str(row.label), row.compliance) if row.judged else None)
     return [PromptVerdicts(pid, harmful, groups, tuple(o)) for pid, (harmful, groups, o) in prompts.items()]
 
 
@@ -187,10 +153,8 @@ def store_safety_metrics(
 ) -> None:
     """(Re)compute and store the run's safety metrics by `judge` for the default groupings, `group_by`
     and every grouping stored for it before (so a later run without `group_by` keeps them)."""
-    stored = store.con.execute(
-        "SELECT DISTINCT grouping FROM safety_metrics WHERE eval_run_id = ? AND judge = ? ORDER BY 1", [run_id, judge]
-    ).fetchall()
-    groupings = list(dict.fromkeys([*DEFAULT_GROUPINGS, *group_by, *(row[0] for row in stored)]))
+    stored = eval_tables.stored_groupings(store, run_id, judge)
+    groupings = list(dict.fromkeys([*DEFAULT_GROUPINGS, *group_by, *stored]))
     prompts = load_verdicts(store, run_id, judge, groupings)
     rows = [
         {"grouping": grouping, "group_value": group, "metric": v.metric, "value": v.value, "ci_low": v.ci_low,
@@ -199,7 +163,4 @@ def store_safety_metrics(
         for (grouping, group), values in group_safety(prompts, groupings, resamples, seed).items()
         for v in values
     ]  # fmt: skip
-    arrow = tables.SAFETY_METRICS.from_rows(rows)
-    with store.transaction() as con:
-        con.execute("DELETE FROM safety_metrics WHERE eval_run_id = ? AND judge = ?", [run_id, judge])
-        tables.insert(con, tables.SAFETY_METRICS, arrow, {"eval_run_id": run_id, "judge": judge})
+    eval_tables.replace_safety_metrics(store, run_id, judge, tables.SAFETY_METRICS.from_rows(rows))

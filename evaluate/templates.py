@@ -21,6 +21,8 @@ from pathlib import Path
 from toxmine.miner.errors import InputError
 from toxmine.miner.store import Store
 
+from . import eval_tables
+
 __all__ = [
     "BUILTIN_TEMPLATES",
     "DEFAULT_TEMPLATE",
@@ -76,8 +78,4 @@ def resolve_template(spec: str) -> Template:
 
 def record_template(store: Store, template: Template) -> None:
     """Keep the template's text in the database (once per checksum)."""
-    with store.transaction() as con:
-        con.execute(
-            "INSERT INTO templates VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            [template.sha256, template.name, template.text],
-        )
+    eval_tables.record_template(store, template.sha256, template.name, template.text)

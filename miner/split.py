@@ -7,25 +7,26 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
 
+from .corpus_reads import EXPORT_COLUMNS, bucket_sql, prompt_scorers, prompt_sources, sample_prompts, sources_summary
 from .errors import ConfigError
 from .prompts import DEFAULT_BUCKET_EDGES, PROMPT_STYLES, check_bucket_edges, style_from_settings
 from .store import Store
-from .tables import PROMPTS, registered
 
-__all__ = ["SplitOptions", "SplitReport", "bucket_label", "bucket_sql", "export_split", "select_split"]
-
-EXPORT_COLUMNS = (
-    "prompt_id", "lang", "prompt", "continuation", "toxicity", "prompt_toxicity", "continuation_toxicity",
-    "bucket", "url", "warc_file", "warc_record_id", "crawl", "doc_id", "scorer", "scorer_version",
-    "source", "category", "harmful", "attributes_json",
-)  # fmt: skip
+__all__ = [
+    "EXPORT_COLUMNS",
+    "SplitOptions",
+    "SplitReport",
+    "bucket_label",
+    "bucket_sql",
+    "export_split",
+    "select_split",
+]
 
 
 @dataclass(frozen=True)
@@ -68,88 +69,40 @@ def bucket_label(edges: tuple[float, ...], index: int) -> str:
     return f"[{edges[index]:g}, {edges[index + 1]:g}{close}"
 
 
-def bucket_sql(edges: tuple[float, ...], column: str = "toxicity") -> str:
-    """A SQL CASE giving the bucket index of `column` (last bucket closed at 1)."""
-    whens = " ".join(f"WHEN {column} < {edges[i + 1]!r} THEN {i}" for i in range(len(edges) - 2))
-    return f"CASE {whens} ELSE {len(edges) - 2} END"
-
-
 def _pick_scorer(store: Store, wanted: str | None, sources: Sequence[str] | None = None) -> tuple[str, str]:
-    rows = store.con.execute(
-        "SELECT scorer, scorer_version, count(*) FROM prompts "
-        "WHERE $sources IS NULL OR list_contains($sources, source) GROUP BY ALL ORDER BY 3 DESC",
-        {"sources": list(sources) if sources else None},
-    ).fetchall()
+    rows = prompt_scorers(store, sources)  # most prompts first
     if not rows and sources:
-        have = [r[0] for r in store.con.execute("SELECT DISTINCT source FROM prompts ORDER BY 1").fetchall()]
+        have = prompt_sources(store)
         raise ConfigError(
             f"{store.path}: no prompts from source {', '.join(sources)}; have {', '.join(have) or 'none'}"
         )
     if not rows:
         raise ConfigError(f"{store.path}: no prompts yet; run `toxmine score` (or mine without --no-score) first")
     if wanted is None:
-        scorers = sorted({r[0] for r in rows})
+        scorers = sorted({r.scorer for r in rows})
         if len(scorers) > 1:
             raise ConfigError(
                 f"{store.path} has prompts from several scorers ({', '.join(scorers)}); pick one with --scorer"
             )
         wanted = scorers[0]
-    versions = [r[1] for r in rows if r[0] == wanted]
+    versions = [r.scorer_version for r in rows if r.scorer == wanted]
     if not versions:
         raise ConfigError(
-            f"{store.path}: no prompts from scorer {wanted!r}; have {', '.join(sorted({r[0] for r in rows}))}"
+            f"{store.path}: no prompts from scorer {wanted!r}; have {', '.join(sorted({r.scorer for r in rows}))}"
         )
     return wanted, versions[0]
-
-
-def _filters(with_langs: bool, with_sources: bool, alias: str = "") -> str:
-    prefix = f"{alias}." if alias else ""
-    lang_filter = f"AND {prefix}lang IN (SELECT lang FROM _split_langs)" if with_langs else ""
-    source_filter = f"AND {prefix}source IN (SELECT source FROM _split_sources)" if with_sources else ""
-    return f"{lang_filter} {source_filter}"
-
-
-def _select_sql(edges: tuple[float, ...], with_langs: bool, with_sources: bool) -> str:
-    return f"""
-        WITH candidates AS (
-            SELECT p.*, {bucket_sql(edges, "p.toxicity")} AS split_bucket,
-                   d.url, d.warc_file, d.warc_record_id, d.crawl,
-                   md5(CAST(? AS VARCHAR) || ':' || p.prompt_id) AS draw
-            FROM prompts p LEFT JOIN documents d USING (doc_id)
-            WHERE p.scorer = ? AND p.scorer_version = ? {_filters(with_langs, with_sources, "p")}
-        ), ranked AS (
-            SELECT *, row_number() OVER (PARTITION BY lang, split_bucket ORDER BY draw, prompt_id) AS pick
-            FROM candidates
-        )
-        SELECT {", ".join("split_bucket AS bucket" if name == "bucket" else name for name in EXPORT_COLUMNS)}
-        FROM ranked WHERE pick <= ?
-        ORDER BY lang, bucket, draw, prompt_id
-    """
 
 
 def select_split(store: Store, options: SplitOptions) -> tuple[pa.Table, SplitReport]:
     """The stratified sample as an Arrow table (columns EXPORT_COLUMNS), and its counts."""
     scorer, version = _pick_scorer(store, options.scorer, options.sources)
-    con = store.con
     langs = sorted({code.lower() for code in options.langs}) if options.langs else None
     sources = sorted(set(options.sources)) if options.sources else None
-    with ExitStack() as filters:
-        if langs:
-            filters.enter_context(registered(con, "_split_langs", PROMPTS.arrow({"lang": langs})))
-        if sources:
-            filters.enter_context(registered(con, "_split_sources", PROMPTS.arrow({"source": sources})))
-        table = con.sql(
-            _select_sql(options.bucket_edges, bool(langs), bool(sources)),
-            params=[str(options.seed), scorer, version, options.per_bucket],
-        ).to_arrow_table()
-        available = con.execute(
-            f"SELECT lang, {bucket_sql(options.bucket_edges)} AS b, count(*) FROM prompts "
-            f"WHERE scorer = ? AND scorer_version = ? {_filters(False, bool(sources))} GROUP BY ALL",
-            [scorer, version],
-        ).fetchall()
+    sample = sample_prompts(store, scorer, version, options.bucket_edges, options.per_bucket, options.seed, langs,
+                            sources)  # fmt: skip
+    table, have = sample.table, sample.available
     report = SplitReport(scorer, version)
-    present = sorted({row[0] for row in available})
-    have = {(lang, int(b)): int(n) for lang, b, n in available}
+    present = sorted({lang for lang, _ in have})
     for lang in langs if langs else present:
         for b in range(len(options.bucket_edges) - 1):
             taken = min(have.get((lang, b), 0), options.per_bucket)
@@ -185,9 +138,7 @@ def _card(store: Store, options: SplitOptions, report: SplitReport, langs: Seque
         cells = [report.counts.get((lang, b), 0) for b in range(n_buckets)]
         marked = [f"{c}" + ("*" if (lang, b) in report.shortfalls else "") for b, c in enumerate(cells)]
         lines.append(f"| {lang} | " + " | ".join(marked) + f" | {sum(cells)} |")
-    sources = store.con.execute(
-        "SELECT count(*), count(DISTINCT crawl), string_agg(DISTINCT crawl, ', ') FROM sources WHERE status != 'failed'"
-    ).fetchone()
+    sources = sources_summary(store)
     settings = store.settings()
     style = style_from_settings(settings)
     style_note = PROMPT_STYLES[style].description if style in PROMPT_STYLES else "unknown to this toxmine version"
@@ -209,7 +160,7 @@ continuation, scored for toxicity and sampled per language and toxicity bucket.
 - Seed: {options.seed} (selection: the {options.per_bucket} smallest md5("{options.seed}:" + prompt_id) per cell)
 - Languages: {", ".join(langs) if langs else "none"}
 - Prompt sources: {", ".join(sorted(options.sources)) if options.sources else "all (mined and imported)"}
-- Sources: {sources[0] if sources else 0} WARC inputs; crawls: {(sources[2] if sources and sources[2] else "n/a")}
+- Sources: {sources.inputs} WARC inputs; crawls: {sources.crawl_names or "n/a"}
 - Filters: language ID threshold and spans as stored in the database settings:
   {", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k.startswith(("prompts.", "dedup.")))}
 - Database: `{os.path.basename(store.path)}`; written {datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from toxmine import __version__
+from toxmine.evaluate import eval_tables
 from toxmine.evaluate.imports import FORMATS
 from toxmine.evaluate.judges import Judge
 from toxmine.evaluate.metrics import MIN_PROMPTS
 from toxmine.evaluate.params import PRESETS
 from toxmine.evaluate.redaction import redact, redact_handlers
 from toxmine.evaluate.templates import DEFAULT_TEMPLATE, resolve_template
+from toxmine.miner.corpus_reads import unscored_documents
 from toxmine.miner.dedup import DedupOptions
 from toxmine.miner.demo import demo_warc_path
 from toxmine.miner.errors import ConfigError, ToxmineError
@@ -183,15 +185,11 @@ def _prompt_options(args: argparse.Namespace) -> PromptOptions:
 
 def _run_score(args: argparse.Namespace, scorer: Scorer) -> ScoreReport:
     with Store(args.db) as store:
-        pending = store.con.execute(
-            "SELECT count(*) FROM documents d WHERE dup_of IS NULL AND NOT EXISTS "
-            "(SELECT 1 FROM scored_docs s WHERE s.doc_id = d.doc_id AND s.scorer = ?)",
-            [scorer.name],
-        ).fetchone()
+        pending = unscored_documents(store, scorer.name)
         show = progress_wanted() if args.progress is None else args.progress
         from tqdm import tqdm
 
-        with tqdm(total=pending[0] if pending else 0, unit="doc", disable=not show, desc="scoring") as bar:
+        with tqdm(total=pending, unit="doc", disable=not show, desc="scoring") as bar:
             on_actors = scorer.score_units if isinstance(scorer, RayScorerPool) else None  # they read the files
             report = score_documents(store, scorer, _prompt_options(args), progress=bar.update, run=on_actors)
     print(
@@ -576,13 +574,7 @@ def _run_eval(args: argparse.Namespace) -> int:
                           metric_options=metric_options)  # fmt: skip
         if judge is not None:
             _judge_runs(store, [report.eval_run_id], judge, args.group_by, show)
-        columns, rows = run_sql(
-            store.con,
-            "SELECT lang, metric, round(value, 4) AS value, round(ci_low, 4) AS ci_low, round(ci_high, 4) AS ci_high, "
-            "n_prompts, n_failed, n_empty, flag FROM eval_metrics WHERE eval_run_id = $run AND bucket = 'all' "
-            "ORDER BY lang, metric",
-            {"run": report.eval_run_id},
-        )
+        columns, rows = eval_tables.metrics_overview(store, report.eval_run_id)
     print(
         f"evaluation {report.eval_run_id}: {report.prompts} prompts, {report.generated} continuations generated "
         f"({report.skipped} prompts already done), {report.failed} failed, {report.empty} empty, "
@@ -609,13 +601,7 @@ def _judge_runs(store: Store, run_ids: list[str], judge: Judge, group_by: list[s
     for run_id in run_ids:
         with tqdm(unit="continuation", disable=not show, desc=f"judging {run_id}") as bar:
             result = judge_run(store, run_id, judge, group_by=group_by, progress=bar.update)
-        columns, rows = run_sql(
-            store.con,
-            "SELECT metric, round(value, 4) AS value, round(ci_low, 4) AS ci_low, round(ci_high, 4) AS ci_high, "
-            "n_prompts, n_failed FROM safety_metrics WHERE eval_run_id = $run AND judge = $judge AND grouping = 'all' "
-            "ORDER BY metric",
-            {"run": run_id, "judge": judge.name},
-        )
+        columns, rows = eval_tables.safety_overview(store, run_id, judge.name)
         print(
             f"judged {run_id} with {result.judge} ({result.judge_version}): {result.judged} continuations, "
             f"{result.failed} failed, in {result.elapsed_s:.1f}s"
@@ -629,8 +615,7 @@ def _run_judge(args: argparse.Namespace) -> int:
     judge = _judge(args)
     show = progress_wanted() if args.progress is None else args.progress
     with Store(args.db) as store:
-        run_ids = args.run or [r[0] for r in store.con.execute(
-            "SELECT eval_run_id FROM eval_runs ORDER BY started_at, eval_run_id").fetchall()]  # fmt: skip
+        run_ids = args.run or eval_tables.run_ids(store)
         if not run_ids:
             raise ConfigError(f"{args.db}: no evaluation runs yet; run `toxmine eval` first")
         _judge_runs(store, run_ids, judge, args.group_by, show)
