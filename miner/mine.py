@@ -46,6 +46,7 @@ from .units import (
     mine_unit,
     plan_units,
     share_lid,
+    unit_files,
 )
 
 __all__ = ["MineReport", "mine", "work_dir_for"]
@@ -240,6 +241,7 @@ def mine(
     unit_mb: float = DEFAULT_UNIT_MB,
     task_memory: str = "1GB",
     layout: str | None = None,
+    batch_inputs: int | None = None,
 ) -> MineReport:
     """Mine `inputs` into the DuckDB file at `db_path`; inputs already stored are skipped.
 
@@ -250,7 +252,10 @@ def mine(
     can read and write). `partitions` (default: the executor's CPUs) splits the near-dedup;
     local files over `unit_mb` are mined in several record ranges. The result is the same whatever
     the executor, workers, partitions or unit size. `layout` (`tables` or `parquet`, see `layout`)
-    is chosen when the database is made; None keeps the stored one.
+    is chosen when the database is made; None keeps the stored one. `batch_inputs` runs every
+    stage and commits for that many inputs at a time (in input order), so results show and work
+    files are freed as the run goes; the result is the same (each batch dedups against the stored
+    documents, as a later run would).
     """
     options = options or ProcessOptions()
     if workers < 1:
@@ -261,6 +266,8 @@ def mine(
         raise ConfigError(f"--partitions must be at least 1, got {partitions}")
     if unit_mb <= 0:
         raise ConfigError(f"--unit-mb must be positive, got {unit_mb}")
+    if batch_inputs is not None and batch_inputs < 1:
+        raise ConfigError(f"--batch-inputs must be at least 1, got {batch_inputs}")
     lid = FastTextLid(options.lid.model_path)
     lid.check_langs(options.lid.langs)
     share_lid(lid)
@@ -287,30 +294,75 @@ def mine(
             report = MineReport(run_id=run_id, inputs=len(inputs), skipped=len(inputs) - len(todo))
             if report.skipped:
                 log.info("skipping %d inputs already in %s", report.skipped, db_path)
-            units = plan_units(todo, options, max(1, int(unit_mb * (1 << 20))))
+            run = _Run(runner, store, db_path, options, work, bands, partitions or runner.workers, task_memory,
+                       stored_layout, run_id, report)  # fmt: skip
+            size = batch_inputs or len(todo) or 1
             with MiningProgress(len(todo), show_progress) as bar:
-                states = _mine_units(runner, units, options, os.path.join(work, "units"), bar)
-            results = [state.merged() for state in states]
-            live = [state for state, result in zip(states, results, strict=True) if result.outcome.status != "failed"]
-            for result in results:
-                if result.outcome.status == "failed":
-                    _record_failure(store, result, run_id, report)
-            numbered = _numbered(store, live)
-            parts = partitions or runner.workers
-            decisions = _decide(runner, store, numbered, options, work, bands, parts, task_memory) if numbered else []
-            finals = _finalize(runner, numbered, decisions, os.path.join(work, "final"), bands, task_memory)
-            for state, result in zip(states, results, strict=True):
-                if result.outcome.status != "failed":
-                    stored = [finals[state.done[part].unit.key] for part in range(state.parts)]
-                    if stored_layout == "parquet":
-                        for unit in stored:
-                            publish_unit(db_path, unit)
-                    _commit(store, result, stored, run_id, report, insert_rows=stored_layout == "tables")
+                for first in range(0, len(todo), size):
+                    states = _mine_batch(run, todo[first : first + size], unit_mb, bar)
+                    if size < len(todo):  # the batch is stored: its work files go now, not at the end
+                        _clean_batch(work, states)
             store.finish_run(run_id)
             report.languages, report.drops = _summaries(store, run_id)
             _clean(work)
     report.elapsed_s = time.monotonic() - started
     return report
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every batch of a mining run shares."""
+
+    runner: Executor
+    store: Store
+    db_path: str
+    options: ProcessOptions
+    work: str
+    bands: str
+    partitions: int
+    task_memory: str
+    layout: str
+    run_id: str
+    report: MineReport
+
+
+def _mine_batch(run: _Run, todo: list[InputSource], unit_mb: float, bar: MiningProgress) -> list[_Input]:
+    """Every stage for the inputs `todo`, then each input committed in order; their units' results."""
+    units = plan_units(todo, run.options, max(1, int(unit_mb * (1 << 20))))
+    states = _mine_units(run.runner, units, run.options, os.path.join(run.work, "units"), bar)
+    results = [state.merged() for state in states]
+    live = [state for state, result in zip(states, results, strict=True) if result.outcome.status != "failed"]
+    for result in results:
+        if result.outcome.status == "failed":
+            _record_failure(run.store, result, run.run_id, run.report)
+    numbered = _numbered(run.store, live)
+    decisions = (
+        _decide(run.runner, run.store, numbered, run.options, run.work, run.bands, run.partitions, run.task_memory)
+        if numbered
+        else []
+    )
+    final = os.path.join(run.work, "final")
+    finals = _finalize(run.runner, numbered, decisions, final, run.bands, run.task_memory)
+    for state, result in zip(states, results, strict=True):
+        if result.outcome.status != "failed":
+            stored = [finals[state.done[part].unit.key] for part in range(state.parts)]
+            if run.layout == "parquet":
+                for unit in stored:
+                    publish_unit(run.db_path, unit)
+            _commit(run.store, result, stored, run.run_id, run.report, insert_rows=run.layout == "tables")
+    return states
+
+
+def _clean_batch(work: str, states: list[_Input]) -> None:
+    """Remove a committed batch's unit files and stage folders (other batches' units stay)."""
+    for state in states:
+        for done in state.done.values():
+            for path in unit_files(os.path.join(work, "units"), done.unit.key):
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+    shutil.rmtree(os.path.join(work, "final"), ignore_errors=True)
+    for path in glob.glob(os.path.join(glob.escape(work), "dedup-*")):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _clean(work: str) -> None:

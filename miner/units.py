@@ -42,6 +42,7 @@ __all__ = [
     "mine_unit",
     "plan_units",
     "share_lid",
+    "unit_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,8 @@ def _lid(options: ProcessOptions) -> FastTextLid:
     return lid
 
 
-def _paths(folder: str, key: str) -> tuple[str, str, str]:
+def unit_files(folder: str, key: str) -> tuple[str, str, str]:
+    """A mined unit's documents, keys and marker files in `folder`."""
     stem = os.path.join(folder, key)
     return f"{stem}.docs.parquet", f"{stem}.keys.parquet", f"{stem}.json"
 
@@ -154,7 +156,7 @@ def _unreadable(result: InputResult) -> bool:
 def mine_unit(task: MineTask) -> UnitResult:
     """Mine one unit into its documents and keys files; a unit already mined is returned as it is."""
     unit, options = task.unit, task.options
-    docs, keys, marker = _paths(task.folder, unit.key)
+    docs, keys, marker = unit_files(task.folder, unit.key)
     found = read_marker(marker)
     if found is not None:
         stored = _outcome_from_json(found, docs)

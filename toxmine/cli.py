@@ -234,6 +234,9 @@ def _add_mine_options(parser: argparse.ArgumentParser, default_db: str) -> None:
                     help="near-dedup partitions, one task each per stage (default: the executor's CPUs)")  # fmt: skip
     ex.add_argument("--unit-mb", type=float, default=DEFAULT_UNIT_MB, metavar="MB",
                     help=f"local files over MB are mined in record ranges (default {DEFAULT_UNIT_MB})")  # fmt: skip
+    ex.add_argument("--batch-inputs", type=int, metavar="N",
+                    help="run every stage and commit N inputs at a time, so a long run stores (and frees its work "
+                    "files) as it goes; the result is the same (default: all inputs at once)")  # fmt: skip
     lid = parser.add_argument_group("language ID")
     lid.add_argument(
         "--lid-model",
@@ -513,6 +516,7 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
             partitions=args.partitions,
             unit_mb=args.unit_mb,
             layout=args.layout,
+            batch_inputs=args.batch_inputs,
         )
         _print_report(report, args.db)
         if scorer is not None:

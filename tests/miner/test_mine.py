@@ -9,20 +9,27 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pytest
-from corpora import db_snapshot
+from corpora import db_snapshot, warcs_of
 from http_server import FileServer
 from warc_builder import Page, RealPage, write_warc
 from warcio.archiveiterator import ArchiveIterator
 
 from toxmine.miner.errors import ConfigError
+from toxmine.miner.executors import SerialExecutor, TaskFailed
 from toxmine.miner.langid import LidOptions
-from toxmine.miner.mine import mine
+from toxmine.miner.mine import mine, work_dir_for
 from toxmine.miner.process import ProcessOptions
 from toxmine.miner.sources import LocalFile, resolve_inputs
+from toxmine.miner.units import mine_unit
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _as_pages(real: list[RealPage], prefix: str = "") -> list[Page]:
@@ -279,3 +286,45 @@ def test_inputs_over_http_match_local_inputs(
     con_l = duckdb.connect(str(tmp_path / "local.duckdb"), read_only=True)
     query = "SELECT url, warc_offset, lang, text, dup_of IS NULL FROM documents ORDER BY url, warc_offset"
     assert con_r.execute(query).fetchall() == con_l.execute(query).fetchall()
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _StopsAtSecondMining(SerialExecutor):
+    """Serial, but the second batch's mining stage stops the run (as a killed driver would)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mining_stages = 0
+
+    def map_unordered(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R | TaskFailed]]:
+        if fn is mine_unit:
+            self.mining_stages += 1
+            if self.mining_stages == 2:
+                raise _Stopped
+        return super().map_unordered(fn, items)
+
+
+def test_batches_of_inputs_commit_as_they_go_and_give_the_same_database(
+    tmp_path: Path, demo_pages: list[RealPage]
+) -> None:
+    """`batch_inputs` runs every stage per batch of inputs: a run stopped in its second batch has
+    stored the first, and the database ends as one run over all inputs leaves it (duplicates
+    across batches included)."""
+    pages = demo_pages[::3]
+    inputs = warcs_of(tmp_path / "warc", [pages[0::3], pages[1::3] + pages[0:6], pages[2::3] + pages[1:7]])
+    whole, batched = tmp_path / "whole.duckdb", tmp_path / "batched.duckdb"
+    assert mine(inputs, str(whole)).duplicates >= 10
+    with pytest.raises(_Stopped):
+        mine(inputs, str(batched), executor=_StopsAtSecondMining(), batch_inputs=1)
+    with duckdb.connect(str(batched), read_only=True) as con:
+        assert con.execute("SELECT source FROM sources").fetchall() == [(inputs[0].name,)]
+    units = Path(work_dir_for(str(batched))) / "units"
+    assert not units.exists() or not list(units.iterdir())  # the stored batch's work files are gone
+    report = mine(inputs, str(batched), batch_inputs=1)
+    assert report.skipped == 1 and report.processed == 2 and report.duplicates >= 10
+    assert db_snapshot(whole) == db_snapshot(batched)
+    with pytest.raises(ConfigError, match="--batch-inputs"):
+        mine(inputs, str(batched), batch_inputs=0)
