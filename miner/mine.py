@@ -24,12 +24,13 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .band_segments import DEFAULT_FANOUT, compact_band_files
 from .errors import ConfigError, StoreError
 from .executors import EXECUTORS, Executor, PoolExecutor, RayExecutor, RayOptions, SerialExecutor, TaskFailed
 from .extract_sandbox import close_process_sandbox
 from .langid import FastTextLid
 from .layout import ensure_layout, publish_unit
-from .neardup import DedupJob, NewUnit, decide_duplicates
+from .neardup import DedupJob, NewUnit, StoredKeys, decide_duplicates
 from .process import InputResult, ProcessOptions, merge_parts
 from .progress import MiningProgress
 from .sources import InputSource
@@ -140,13 +141,13 @@ def _mine_units(
     return inputs
 
 
-def _job_dir(work: str, units: list[NewUnit], stored: list[str], partitions: int) -> str:
+def _job_dir(work: str, units: list[NewUnit], stored: list[StoredKeys], partitions: int) -> str:
     """A stage folder named by everything the decision depends on (a resumed run finds it)."""
     digest = hashlib.blake2b(digest_size=10)
     for unit in units:
         digest.update(f"{os.path.basename(unit.keys_path)}:{unit.start}\n".encode())
-    for path in stored:
-        digest.update(f"{os.path.basename(path)}\n".encode())
+    for keys in stored:
+        digest.update(f"{os.path.basename(keys.path)}\n".encode())
     digest.update(str(partitions).encode())
     return os.path.join(work, f"dedup-{digest.hexdigest()}")
 
@@ -242,6 +243,7 @@ def mine(
     task_memory: str = "1GB",
     layout: str | None = None,
     batch_inputs: int | None = None,
+    compact_fanout: int = DEFAULT_FANOUT,
 ) -> MineReport:
     """Mine `inputs` into the DuckDB file at `db_path`; inputs already stored are skipped.
 
@@ -255,7 +257,9 @@ def mine(
     is chosen when the database is made; None keeps the stored one. `batch_inputs` runs every
     stage and commits for that many inputs at a time (in input order), so results show and work
     files are freed as the run goes; the result is the same (each batch dedups against the stored
-    documents, as a later run would).
+    documents, as a later run would). Once `compact_fanout` units (or generations of merged
+    ones) have key files of their own, their keys are merged (`band_segments`), so that later
+    runs open a few files per partition, not one per unit ever mined.
     """
     options = options or ProcessOptions()
     if workers < 1:
@@ -295,11 +299,13 @@ def mine(
             if report.skipped:
                 log.info("skipping %d inputs already in %s", report.skipped, db_path)
             run = _Run(runner, store, db_path, options, work, bands, partitions or runner.workers, task_memory,
-                       stored_layout, run_id, report)  # fmt: skip
+                       stored_layout, run_id, report, compact_fanout)  # fmt: skip
             size = batch_inputs or len(todo) or 1
+            _compact(run)
             with MiningProgress(len(todo), show_progress) as bar:
                 for first in range(0, len(todo), size):
                     states = _mine_batch(run, todo[first : first + size], unit_mb, bar)
+                    _compact(run)
                     if size < len(todo):  # the batch is stored: its work files go now, not at the end
                         _clean_batch(work, states)
             store.finish_run(run_id)
@@ -324,6 +330,7 @@ class _Run:
     layout: str
     run_id: str
     report: MineReport
+    fanout: int
 
 
 def _mine_batch(run: _Run, todo: list[InputSource], unit_mb: float, bar: MiningProgress) -> list[_Input]:
@@ -353,6 +360,12 @@ def _mine_batch(run: _Run, todo: list[InputSource], unit_mb: float, bar: MiningP
     return states
 
 
+def _compact(run: _Run) -> None:
+    """Merge stored key files where due (also a merge an interrupted run left unfinished)."""
+    compact_band_files(run.store, run.bands, run.runner, run.work, run.partitions, run.task_memory, run.fanout,
+                       progress=log.info)  # fmt: skip
+
+
 def _clean_batch(work: str, states: list[_Input]) -> None:
     """Remove a committed batch's unit files and stage folders (other batches' units stay)."""
     for state in states:
@@ -361,16 +374,18 @@ def _clean_batch(work: str, states: list[_Input]) -> None:
                 with contextlib.suppress(OSError):
                     os.remove(path)
     shutil.rmtree(os.path.join(work, "final"), ignore_errors=True)
-    for path in glob.glob(os.path.join(glob.escape(work), "dedup-*")):
-        shutil.rmtree(path, ignore_errors=True)
+    for pattern in ("dedup-*", "compact-*"):
+        for path in glob.glob(os.path.join(glob.escape(work), pattern)):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _clean(work: str) -> None:
     """Remove what this run made in the work folder (the folder too when nothing else is in it)."""
     for name in ("units", "final", "tmp"):
         shutil.rmtree(os.path.join(work, name), ignore_errors=True)
-    for path in glob.glob(os.path.join(glob.escape(work), "dedup-*")):
-        shutil.rmtree(path, ignore_errors=True)
+    for pattern in ("dedup-*", "compact-*"):
+        for path in glob.glob(os.path.join(glob.escape(work), pattern)):
+            shutil.rmtree(path, ignore_errors=True)
     with contextlib.suppress(OSError):
         os.rmdir(work)
 

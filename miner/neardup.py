@@ -36,7 +36,7 @@ from .errors import StoreError
 from .executors import Executor, TaskFailed
 from .task_files import copy_to_parquet, quoted, read_marker, task_connection, write_marker, write_parquet
 
-__all__ = ["DECISIONS_SCHEMA", "DedupJob", "NewUnit", "decide_duplicates"]
+__all__ = ["DECISIONS_SCHEMA", "DedupJob", "NewUnit", "StoredKeys", "decide_duplicates", "key_range"]
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,23 @@ class NewUnit:
 
 
 @dataclass(frozen=True)
+class StoredKeys:
+    """A file of stored kept documents' bucket keys (a unit's band file, or a segment of merged
+    ones, see `band_segments`), and the `khash` range its keys lie in."""
+
+    path: str
+    khash_low: int = 0
+    khash_high: int = (1 << 32) - 1
+
+
+@dataclass(frozen=True)
 class DedupJob:
     """One run's decision: its new units, the stored kept documents' band files, and where to work."""
 
     workdir: str
     partitions: int
     new_units: tuple[NewUnit, ...]
-    stored_bands: tuple[str, ...] = ()
+    stored_bands: tuple[StoredKeys, ...] = ()
     memory_limit: str = "1GB"
 
 
@@ -129,12 +139,13 @@ def _buckets(task: _Task) -> dict[str, int]:
                 f"WHERE k.khash BETWEEN {low} AND {high}"
             )
             params.append([u.keys_path for u in job.new_units])
-        if job.stored_bands:
+        stored = [keys.path for keys in job.stored_bands if keys.khash_low <= high and keys.khash_high >= low]
+        if stored:  # only the files whose range meets the task's
             selects.append(
                 "SELECT band, key, ordinal, doc_id, true AS stored FROM read_parquet(?) "
                 f"WHERE khash BETWEEN {low} AND {high}"
             )
-            params.append(list(job.stored_bands))
+            params.append(stored)
         if not selects:
             selects.append("SELECT NULL::UTINYINT AS band, NULL::BLOB AS key, NULL::BIGINT AS ordinal, "
                            "NULL::VARCHAR AS doc_id, NULL::BOOLEAN AS stored WHERE false")  # fmt: skip

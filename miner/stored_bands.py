@@ -3,7 +3,7 @@
 Each committed unit adds its file (`band_files`). A file that is missing (a `.data` folder lost,
 or a database moved without it) is made again from `doc_minhash`, under its own name, and kept
 documents that no unit covers (a database mined before band files existed) get rebuilt files of
-their own; rows are only ever added, since with `--layout parquet` the same rows say which
+their own; `band_files` rows are only ever added, since with `--layout parquet` the same rows say which
 units the `documents` view shows. Either way later runs deduplicate against everything stored.
 """
 
@@ -16,8 +16,10 @@ from collections.abc import Iterator
 
 import pyarrow.compute as pc
 
+from .band_segments import drop_broken_generations, segment_keys, uncompacted_units
 from .bands import keys_table
 from .dedup import DedupOptions
+from .neardup import StoredKeys
 from .store import Store
 from .task_files import write_parquet
 
@@ -53,11 +55,14 @@ def _write(path: str, chunk: list[tuple[str, str, bytes, int]], options: DedupOp
     write_parquet(table, path)
 
 
-def stored_band_files(store: Store, folder: str, options: DedupOptions) -> list[str]:
-    """Paths of the band files covering every stored kept document (made again where missing)."""
+def stored_band_files(store: Store, folder: str, options: DedupOptions) -> list[StoredKeys]:
+    """The key files covering every stored kept document: the segments of compacted units and the
+    band files of the others (made again where missing, see `band_segments`)."""
     os.makedirs(folder, exist_ok=True)
+    drop_broken_generations(store, folder)
     for name, first, count in store.con.execute(
-        "SELECT path, first_ordinal, n_documents FROM band_files ORDER BY first_ordinal"
+        "SELECT path, first_ordinal, n_documents FROM band_files WHERE path NOT IN (SELECT unit FROM band_compacted) "
+        "ORDER BY first_ordinal"
     ).fetchall():
         path = os.path.join(folder, name)
         if not os.path.exists(path):
@@ -83,4 +88,4 @@ def stored_band_files(store: Store, folder: str, options: DedupOptions) -> list[
     if added:
         log.warning("%s: band files made for %d kept documents mined before them", store.path, sum(r[3] for r in added))
         store.add_band_files(added)
-    return [os.path.join(folder, name) for name, _ in store.band_files()]
+    return [StoredKeys(os.path.join(folder, unit)) for unit in uncompacted_units(store)] + segment_keys(store, folder)

@@ -20,6 +20,7 @@ OWNERS = {
     "miner/corpus_reads.py": "reads of prompts, sources, documents to score and languages (split, CLI, report)",
     "evaluate/eval_tables.py": "eval_runs, generations, eval_metrics, templates, judgements, safety_metrics",
     "miner/queries.py": "the user's own SQL: `toxmine sql`, `toxmine query` and the named queries",
+    "miner/band_segments.py": "band_segments and band_compacted (merged key files), and its tasks' SQL over them",
 }
 # The mining, storage and scoring internals (and the prompt-set imports), still holding their own SQL:
 # they are being reworked apart from this change (issue 12) and move behind their tables' owners next.

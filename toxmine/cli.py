@@ -19,6 +19,7 @@ from toxmine.evaluate.metrics import MIN_PROMPTS
 from toxmine.evaluate.params import PRESETS
 from toxmine.evaluate.redaction import redact, redact_handlers
 from toxmine.evaluate.templates import DEFAULT_TEMPLATE, resolve_template
+from toxmine.miner.band_segments import DEFAULT_FANOUT
 from toxmine.miner.corpus_reads import unscored_documents
 from toxmine.miner.dedup import DedupOptions
 from toxmine.miner.demo import demo_warc_path
@@ -237,6 +238,10 @@ def _add_mine_options(parser: argparse.ArgumentParser, default_db: str) -> None:
     ex.add_argument("--batch-inputs", type=int, metavar="N",
                     help="run every stage and commit N inputs at a time, so a long run stores (and frees its work "
                     "files) as it goes; the result is the same (default: all inputs at once)")  # fmt: skip
+    ex.add_argument("--compact-fanout", type=int, default=DEFAULT_FANOUT, metavar="N",
+                    help="merge the stored units' dedup key files once N have files of their own (and N merged "
+                    "generations into one a level up), so each dedup task opens few files "
+                    f"(default {DEFAULT_FANOUT})")  # fmt: skip
     lid = parser.add_argument_group("language ID")
     lid.add_argument(
         "--lid-model",
@@ -517,6 +522,7 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
             unit_mb=args.unit_mb,
             layout=args.layout,
             batch_inputs=args.batch_inputs,
+            compact_fanout=args.compact_fanout,
         )
         _print_report(report, args.db)
         if scorer is not None:

@@ -20,7 +20,7 @@ import pytest
 from toxmine.miner.bands import keys_table
 from toxmine.miner.dedup import DedupIndex, DedupOptions, normalize_text, text_hash
 from toxmine.miner.executors import RayExecutor, RayOptions, SerialExecutor, TaskFailed
-from toxmine.miner.neardup import DedupJob, NewUnit, decide_duplicates
+from toxmine.miner.neardup import DedupJob, NewUnit, StoredKeys, decide_duplicates
 
 OPTIONS = DedupOptions()
 WIDTH = OPTIONS.rows * 4
@@ -110,9 +110,10 @@ def distributed(
     )
     for number, (lo, hi) in enumerate(itertools.pairwise(cuts)):
         units.append(NewUnit(_write(folder / f"unit{number}.parquet", new[lo:hi], None, "row"), first + lo))
-    bands = ()
+    bands: tuple[StoredKeys, ...] = ()
     if stored:
-        bands = (_write(folder / "stored.parquet", [d for _, d in stored], [o for o, _ in stored], "ordinal"),)
+        bands = (StoredKeys(_write(folder / "stored.parquet", [d for _, d in stored], [o for o, _ in stored],
+                                   "ordinal")),)  # fmt: skip
     job = DedupJob(str(folder / "work"), partitions, tuple(units), bands)
     files = decide_duplicates(job, executor)  # type: ignore[arg-type]
     by_ordinal = {first + i: d.doc_id for i, d in enumerate(new)}
