@@ -19,6 +19,7 @@ OWNERS = {
     "miner/tables.py": "every Arrow-declared table's schema and the one `insert`",
     "miner/corpus_reads.py": "reads of prompts, sources, documents to score and languages (split, CLI, report)",
     "evaluate/eval_tables.py": "eval_runs, generations, eval_metrics, templates, judgements, safety_metrics",
+    "miner/scoring_tables.py": "scores, prompts, scored_docs, scored_files: the scoring stage's reads and commits",
     "miner/queries.py": "the user's own SQL: `toxmine sql`, `toxmine query` and the named queries",
 }
 # The mining, storage and scoring internals (and the prompt-set imports), still holding their own SQL:
@@ -31,7 +32,6 @@ INTERNALS = {
     "miner/units.py": "work units' documents and dedup decisions",
     "miner/stored_bands.py": "band files of stored documents",
     "miner/task_files.py": "writing task files whole",
-    "miner/score_stage.py": "scoring documents in the driver",
     "miner/score_units.py": "scoring stored units on Ray",
     "evaluate/imports.py": "imported prompt sets (imports table)",
 }
