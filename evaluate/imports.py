@@ -29,11 +29,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from toxmine.evaluate.import_tables import ImportRecord, find_import, record_import
 from toxmine.miner.errors import ConfigError, InputError, printable
 from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, bucket_of, check_bucket_edges, prompt_id_for
 from toxmine.miner.score_stage import ScoredTexts, insert_scores, score_texts, text_digest
 from toxmine.miner.scoring import Scorer
-from toxmine.miner.store import Store, utc_now
+from toxmine.miner.store import Store
 from toxmine.miner.tables import PROMPTS, insert
 
 __all__ = ["FORMATS", "ImportReport", "check_prompt_file", "import_prompts"]
@@ -509,12 +510,10 @@ def import_prompts(
     edges, edges_new = _bucket_edges(store, bucket_edges)
     sha256 = _sha256(path)
     absolute = str(path.resolve())
-    done = store.con.execute(
-        "SELECT n_rows, n_prompts, scorer FROM imports WHERE source = ? AND sha256 = ?", [source, sha256]
-    ).fetchone()
+    done = find_import(store, source, sha256)
     if done is not None:
         log.debug("%s already imported as source %s; skipped", absolute, source)
-        return ImportReport(source, fmt, absolute, int(done[0]), int(done[1]), True, str(done[2]))
+        return ImportReport(source, fmt, absolute, done.n_rows, done.n_prompts, True, done.scorer)
 
     rows, n_rows = _read(_Options(path, fmt, lang, rescore))
     scored = None
@@ -528,14 +527,11 @@ def import_prompts(
 
     with store.transaction() as con:
         if edges_new:
-            con.execute("INSERT INTO settings VALUES ('prompts.bucket_edges', ?)", [json.dumps(list(edges))])
+            store.ensure_settings({"prompts.bucket_edges": json.dumps(list(edges))})
         if scored is not None and scorer is not None:
             insert_scores(con, scorer, scored)
         n_prompts = insert(con, PROMPTS, table, on_conflict="ignore")
-        con.execute(
-            "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [source, fmt, absolute, sha256, n_rows, n_prompts, used[0], utc_now()],
-        )
+        record_import(con, ImportRecord(source, fmt, absolute, sha256, n_rows, n_prompts, used[0]))
     log.debug("imported %d prompts from %d rows of %s as source %s (scorer %s)", n_prompts, n_rows, absolute,
              source, used[0])  # fmt: skip
     return ImportReport(source, fmt, absolute, n_rows, n_prompts, False, used[0])

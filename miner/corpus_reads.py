@@ -1,6 +1,7 @@
 """Reads of the corpus side of the database for the split, the CLI and the evaluation report: prompts
 (which scorers and sources made them, the stratified sample a split draws), sources, documents still
-to score and the languages' resource levels. The mining and scoring stages keep their own reads."""
+to score and the languages' resource levels; and what a mining run stored (its report's counts). The
+scoring stage's reads are miner/scoring_tables.py's, the mining stage's are the Store's."""
 
 from __future__ import annotations
 
@@ -22,8 +23,11 @@ __all__ = [
     "prompt_scorers",
     "prompt_sources",
     "resource_levels",
+    "run_drops",
+    "run_languages",
     "sample_prompts",
     "sources_summary",
+    "stored_documents",
     "unscored_documents",
 ]
 
@@ -145,6 +149,12 @@ def sources_summary(store: Store) -> SourcesSummary:
     return SourcesSummary(0, 0, None) if row is None else SourcesSummary(int(row[0]), int(row[1]), row[2])
 
 
+def stored_documents(store: Store) -> int:
+    """How many documents the database holds (duplicates included)."""
+    row = store.con.execute("SELECT count(*) FROM documents").fetchone()
+    return int(row[0]) if row else 0
+
+
 def unscored_documents(store: Store, scorer: str) -> int:
     """Kept documents (not duplicates) `scorer` has not scored yet."""
     row = store.con.execute(
@@ -159,3 +169,25 @@ def resource_levels(store: Store) -> dict[str, str]:
     """Each language's resource level (high, medium, low) from the `languages` table."""
     return {str(lang): str(level) for lang, level in store.con.execute(
         "SELECT lang, resource_level FROM languages").fetchall()}  # fmt: skip
+
+
+def run_languages(store: Store, run_id: str) -> list[tuple[str, int, int]]:
+    """(language, kept, duplicates) of the documents a mining run stored, most kept first."""
+    rows = store.con.execute(
+        "SELECT d.lang, count(*) FILTER (WHERE d.dup_of IS NULL), "
+        "count(*) FILTER (WHERE d.dup_of IS NOT NULL) "
+        "FROM documents d JOIN sources s ON s.source = d.warc_file WHERE s.run_id = ? "
+        "GROUP BY d.lang ORDER BY 2 DESC, 1",
+        [run_id],
+    ).fetchall()
+    return [(str(lang), int(kept), int(dups)) for lang, kept, dups in rows]
+
+
+def run_drops(store: Store, run_id: str) -> list[tuple[str, int]]:
+    """(reason, records) of what a mining run's inputs dropped, most first."""
+    rows = store.con.execute(
+        "SELECT reason, sum(n)::BIGINT FROM drops JOIN sources USING (source) WHERE run_id = ? "
+        "GROUP BY reason ORDER BY 2 DESC, 1",
+        [run_id],
+    ).fetchall()
+    return [(str(reason), int(n)) for reason, n in rows]

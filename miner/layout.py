@@ -21,7 +21,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from .corpus_reads import stored_documents
 from .errors import ConfigError, StoreError
+from .scoring_tables import scored_file_names
 from .store import Store, StoredUnit
 from .tables import ROWS_SUFFIX
 from .task_files import quoted
@@ -63,16 +65,15 @@ def ensure_layout(store: Store, wanted: str | None) -> str:
         raise ConfigError(f"unknown layout {wanted!r}; known: {', '.join(LAYOUTS)}")
     stored = stored_layout(store)
     if stored is None:
-        count = store.con.execute("SELECT count(*) FROM documents").fetchone()
-        layout = "tables" if count and count[0] else wanted or "tables"
+        layout = "tables" if stored_documents(store) else wanted or "tables"
         if wanted is not None and wanted != layout:
             raise ConfigError(
                 f"{store.path} already holds documents in its tables; --layout {wanted} needs a new database"
             )
-        with store.transaction() as con:
+        with store.transaction():
             if layout == "parquet":
                 _views_over_parquet(store, data_folder_for(store.path))
-            con.execute("INSERT INTO settings VALUES (?, ?)", [_SETTING, layout])
+            store.ensure_settings({_SETTING: layout})
         return layout
     if wanted is not None and wanted != stored:
         raise ConfigError(f"{store.path} was built with --layout {stored} (asked {wanted}); use it or a new database")
@@ -85,9 +86,10 @@ def ensure_layout(store: Store, wanted: str | None) -> str:
 
 def _check_files(store: Store, folder: str) -> None:
     """Every file the views need is in `folder` (else a view would fail, or show fewer rows)."""
+    recorded = {"band_files": [name for name, _ in store.band_files()], "scored_files": scored_file_names(store)}
     missing: list[str] = []
     for table, record in _RECORDS.items():
-        names = [_SCHEMA_FILE] + [str(row[0]) for row in store.con.execute(f"SELECT path FROM {record}").fetchall()]
+        names = [_SCHEMA_FILE, *recorded[record]]
         missing += [path for name in names if not os.path.exists(path := os.path.join(folder, table, name))]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

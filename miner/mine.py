@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .band_segments import DEFAULT_FANOUT, compact_band_files
+from .corpus_reads import run_drops, run_languages
 from .errors import ConfigError, StoreError
 from .executors import EXECUTORS, Executor, PoolExecutor, RayExecutor, RayOptions, SerialExecutor, TaskFailed
 from .extract_sandbox import close_process_sandbox
@@ -150,22 +151,6 @@ def _job_dir(work: str, units: list[NewUnit], stored: list[StoredKeys], partitio
         digest.update(f"{os.path.basename(keys.path)}\n".encode())
     digest.update(str(partitions).encode())
     return os.path.join(work, f"dedup-{digest.hexdigest()}")
-
-
-def _summaries(store: Store, run_id: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int]]]:
-    languages = store.con.execute(
-        "SELECT d.lang, count(*) FILTER (WHERE d.dup_of IS NULL), "
-        "count(*) FILTER (WHERE d.dup_of IS NOT NULL) "
-        "FROM documents d JOIN sources s ON s.source = d.warc_file WHERE s.run_id = ? "
-        "GROUP BY d.lang ORDER BY 2 DESC, 1",
-        [run_id],
-    ).fetchall()
-    drops = store.con.execute(
-        "SELECT reason, sum(n)::BIGINT FROM drops JOIN sources USING (source) WHERE run_id = ? "
-        "GROUP BY reason ORDER BY 2 DESC, 1",
-        [run_id],
-    ).fetchall()
-    return [(str(a), int(b), int(c)) for a, b, c in languages], [(str(a), int(b)) for a, b in drops]
 
 
 def _config_dict(options: ProcessOptions, workers: int, lid_path: str, executor: str) -> dict[str, Any]:
@@ -309,7 +294,7 @@ def mine(
                     if size < len(todo):  # the batch is stored: its work files go now, not at the end
                         _clean_batch(work, states)
             store.finish_run(run_id)
-            report.languages, report.drops = _summaries(store, run_id)
+            report.languages, report.drops = run_languages(store, run_id), run_drops(store, run_id)
             _clean(work)
     report.elapsed_s = time.monotonic() - started
     return report

@@ -19,8 +19,9 @@ import pyarrow as pa
 from .errors import ToxmineError
 from .prompts import DEFAULT_PROMPT_STYLE, PROMPT_STYLES, PromptOptions, bucket_of, prompt_id_for, spans_of
 from .scoring.base import Scorer, TextScore
+from .scoring_tables import cached_toxicity
 from .store import Store
-from .tables import PROMPTS, SCORED_DOCS, SCORES, insert, registered
+from .tables import PROMPTS, SCORED_DOCS, SCORES, insert
 
 __all__ = [
     "ScoreReport",
@@ -74,18 +75,6 @@ def _record_legacy_style(store: Store) -> None:
         store.ensure_settings({"prompts.style": DEFAULT_PROMPT_STYLE})
 
 
-def _cached(store: Store, scorer: Scorer, digests: list[str]) -> dict[str, float]:
-    if not digests:
-        return {}
-    with registered(store.con, "_digests", SCORES.arrow({"text_hash": digests})):
-        rows = store.con.execute(
-            "SELECT s.text_hash, s.value FROM scores s JOIN _digests USING (text_hash) "
-            "WHERE s.scorer = ? AND s.scorer_version = ? AND s.attribute = 'toxicity'",
-            [scorer.name, scorer.version],
-        ).fetchall()
-    return {digest: float(value) for digest, value in rows}
-
-
 def _score_missing(scorer: Scorer, texts: dict[str, tuple[str, str | None]], batch: int) -> dict[str, TextScore]:
     digests = list(texts)
     scored: dict[str, TextScore] = {}
@@ -124,7 +113,7 @@ def score_texts(
     """Score `texts` ({digest: (text, lang)}) through the score cache: cached digests are read from
     `scores`, the others scored in batches of `batch`. Nothing is written: pass the result to
     `insert_scores` inside the caller's transaction."""
-    cached = _cached(store, scorer, list(texts))
+    cached = cached_toxicity(store, scorer.name, scorer.version, list(texts))
     results = _score_missing(scorer, {k: v for k, v in texts.items() if k not in cached}, batch)
     fresh = {digest: result for digest, result in results.items() if result.error is None}
     failed = {digest: result.error for digest, result in results.items() if result.error is not None}

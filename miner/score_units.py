@@ -22,15 +22,16 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
+from . import scoring_tables
 from .dedup import DedupOptions
 from .errors import ConfigError
 from .layout import data_folder_for, publish_scored, stored_layout
 from .prompts import PromptOptions
 from .score_stage import ScoreReport, prepare_scoring, score_page
 from .scoring.base import Scorer
-from .store import Store, utc_now
+from .store import Store
 from .stored_bands import bands_folder_for, stored_band_files
-from .task_files import copy_to_parquet, quoted, read_marker, write_marker
+from .task_files import read_marker, write_marker
 
 __all__ = ["ScoreCache", "ScoreUnitTask", "ScoredUnit", "score_documents", "score_unit"]
 
@@ -91,26 +92,19 @@ class ScoreCache:
         self.store.close()
         self.store = Store(":memory:")
         if path:
-            self.store.con.execute("INSERT INTO scores SELECT * FROM read_parquet(?)", [path])
+            scoring_tables.load_scores(self.store, path)
         self._loaded = seen
-        self._unsent_from = self._next_rowid()
-
-    def _next_rowid(self) -> int:
-        row = self.store.con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM scores").fetchone()
-        return int(row[0]) if row else 0
+        self._unsent_from = scoring_tables.next_score_rowid(self.store)
 
     def write_unit(self, paths: tuple[str, str, str]) -> None:
         """Write the unit's prompts, fresh scores and handled documents to `paths`; start the next unit."""
-        con = self.store.con
-        fresh = f"SELECT * EXCLUDE (rowid) FROM (SELECT rowid, * FROM scores) WHERE rowid >= {self._unsent_from}"
-        for query, path in zip(("SELECT * FROM prompts", fresh, "SELECT * FROM scored_docs"), paths, strict=True):
-            copy_to_parquet(con, query, path)
-        self._unsent_from = self._next_rowid()
+        scoring_tables.export_unit_rows(self.store, self._unsent_from, paths)
+        self._unsent_from = scoring_tables.next_score_rowid(self.store)
         self.clear_unit()
 
     def clear_unit(self) -> None:
         """Forget the prompts and handled documents of a unit (written out, or failed)."""
-        self.store.con.execute("DELETE FROM prompts; DELETE FROM scored_docs")
+        scoring_tables.clear_unit_rows(self.store)
 
     def close(self) -> None:
         self.store.close()
@@ -164,18 +158,6 @@ def local_unit_scorer(scorer: Scorer) -> UnitScorer:
     return run
 
 
-def _pending_units(store: Store, scorer: Scorer) -> list[tuple[str, int, int, int, int]]:
-    """(band file, first ordinal, last ordinal, kept, handled) of units with unscored kept documents."""
-    rows = store.con.execute(
-        "SELECT b.path, b.first_ordinal, b.first_ordinal + b.n_documents - 1, any_value(b.n_kept), count(s.doc_id) "
-        "FROM band_files b LEFT JOIN doc_minhash m ON m.seq BETWEEN b.first_ordinal AND b.first_ordinal + "
-        "b.n_documents - 1 LEFT JOIN scored_docs s ON s.doc_id = m.doc_id AND s.scorer = ? "
-        "GROUP BY ALL HAVING count(s.doc_id) < any_value(b.n_kept) ORDER BY b.first_ordinal",
-        [scorer.name],
-    ).fetchall()
-    return [(str(p), int(a), int(b), int(k), int(n)) for p, a, b, k, n in rows]
-
-
 _PAGE = 256  # documents cut and scored at a time inside a task
 
 
@@ -191,33 +173,16 @@ def _tasks(
     skipped and the task's first document."""
     layout = stored_layout(store)
     cache = os.path.join(work, "cache.parquet")
-    copy_to_parquet(
-        store.con,
-        f"SELECT * FROM scores WHERE scorer = '{quoted(scorer.name)}' AND scorer_version = '{quoted(scorer.version)}'",
-        cache,
-    )
-    for name, first, last, kept, handled in _pending_units(store, scorer):
-        skip: tuple[str, ...] = ()
-        if handled:
-            skip = tuple(
-                row[0]
-                for row in store.con.execute(
-                    "SELECT s.doc_id FROM scored_docs s JOIN doc_minhash m USING (doc_id) WHERE s.scorer = ? "
-                    "AND m.seq BETWEEN ? AND ?",
-                    [scorer.name, first, last],
-                ).fetchall()
-            )
+    scoring_tables.export_scorer_cache(store, scorer.name, scorer.version, cache)
+    for unit in scoring_tables.pending_units(store, scorer.name):
+        name, kept, handled = unit.band_file, unit.kept, unit.handled
+        skip = scoring_tables.handled_documents(store, scorer.name, unit.first, unit.last) if handled else ()
         if layout == "parquet":
             documents = os.path.join(data_folder_for(db_path), "documents", name)
         else:  # the documents are in the database: export the unit's kept ones (DuckDB, not Python)
             documents = os.path.join(work, f"{name}.docs.parquet")
             if not os.path.exists(documents):
-                copy_to_parquet(
-                    store.con,
-                    "SELECT d.* FROM documents d JOIN doc_minhash m USING (doc_id) "
-                    f"WHERE m.seq BETWEEN {first} AND {last}",
-                    documents,
-                )
+                scoring_tables.export_unit_documents(store, unit.first, unit.last, documents)
         stem = f"{os.path.splitext(name)[0]}.{os.path.basename(work)}" + (f".{_digest(*skip)}" if skip else "")
         for offset in range(0, kept - handled, task_docs):
             yield ScoreUnitTask(f"{stem}.{offset}", documents, options, work, cache, skip, _PAGE, score_batch, name,
@@ -255,17 +220,11 @@ def score_documents(
         if parquet:
             files = {"prompts": scored.prompts_path, "scores": scored.scores_path, "scored_docs": scored.done_path}
             publish_scored(db_path, f"{scored.key}.parquet", files)
-            store.con.execute(
-                "INSERT INTO scored_files VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [f"{scored.key}.parquet", tasks[scored.key].unit, scorer.name, scorer.version, scored.documents,
-                 scored.prompts, utc_now()],
-            )  # fmt: skip
+            record = scoring_tables.ScoredFile(f"{scored.key}.parquet", tasks[scored.key].unit, scorer.name,
+                                               scorer.version, scored.documents, scored.prompts)  # fmt: skip
+            scoring_tables.record_scored_file(store, record)
         else:
-            with store.transaction() as con:
-                con.execute("INSERT INTO scores SELECT * FROM read_parquet(?) ON CONFLICT DO NOTHING",
-                            [scored.scores_path])  # fmt: skip
-                con.execute("INSERT INTO prompts BY NAME SELECT * FROM read_parquet(?)", [scored.prompts_path])
-                con.execute("INSERT INTO scored_docs BY NAME SELECT * FROM read_parquet(?)", [scored.done_path])
+            scoring_tables.commit_scored_rows(store, scored.scores_path, scored.prompts_path, scored.done_path)
         log.info("scored unit %s: %d documents, %d prompts", scored.key, scored.documents, scored.prompts)
         report.documents += scored.documents
         report.prompts += scored.prompts

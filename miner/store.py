@@ -176,6 +176,33 @@ class Store:
         with self.transaction() as con:
             con.executemany("INSERT INTO band_files VALUES (?, NULL, ?, ?, ?, NULL)", rows)
 
+    def band_file_ranges(self) -> list[tuple[str, int, int]]:
+        """(path relative to the bands folder, first ordinal, ordinals) of every stored band file, in ordinal order."""
+        rows = self.con.execute("SELECT path, first_ordinal, n_documents FROM band_files ORDER BY first_ordinal")
+        return [(str(path), int(first), int(count)) for path, first, count in rows.fetchall()]
+
+    def kept_rows(self, first: int, last: int) -> Iterator[tuple[str, str, bytes, int]]:
+        """(doc_id, text_hash, signature, ordinal) of the kept documents with ordinals `first`..`last`, in order."""
+        return self._kept_rows("WHERE m.seq BETWEEN ? AND ?", [first, last])
+
+    def uncovered_kept_rows(self) -> Iterator[tuple[str, str, bytes, int]]:
+        """As `kept_rows`, of the kept documents no band file covers (mined before band files), in ordinal order."""
+        return self._kept_rows(
+            "WHERE NOT EXISTS (SELECT 1 FROM band_files b WHERE m.seq BETWEEN b.first_ordinal "
+            "AND b.first_ordinal + b.n_documents - 1)",
+            [],
+        )
+
+    def _kept_rows(self, where: str, params: list[object]) -> Iterator[tuple[str, str, bytes, int]]:
+        cursor = self.con.execute(
+            "SELECT m.doc_id, d.text_hash, m.signature, m.seq FROM doc_minhash m JOIN documents d USING (doc_id) "
+            f"{where} ORDER BY m.seq",
+            params,
+        )
+        while batch := cursor.fetchmany(10_000):
+            for doc_id, digest, signature, seq in batch:
+                yield str(doc_id), str(digest), bytes(signature), int(seq)
+
     def commit_units(
         self, outcome: InputOutcome, run_id: str, units: Sequence[StoredUnit], insert_rows: bool = True
     ) -> tuple[int, int]:

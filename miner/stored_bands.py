@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterator
 
 import pyarrow.compute as pc
 
@@ -29,23 +28,10 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 100_000  # kept documents per rebuilt file
 
-_KEPT = "SELECT m.doc_id, d.text_hash, m.signature, m.seq FROM doc_minhash m JOIN documents d USING (doc_id) "
-_UNCOVERED = (
-    "WHERE NOT EXISTS (SELECT 1 FROM band_files b WHERE m.seq BETWEEN b.first_ordinal "
-    "AND b.first_ordinal + b.n_documents - 1)"
-)
-
 
 def bands_folder_for(db_path: str) -> str:
     """Where a database keeps its band files: `<database>.data/bands` beside it."""
     return os.path.join(os.path.abspath(db_path) + ".data", "bands")
-
-
-def _rows(store: Store, query: str, params: list[object]) -> Iterator[tuple[str, str, bytes, int]]:
-    cursor = store.con.execute(query + " ORDER BY m.seq", params)
-    while batch := cursor.fetchmany(10_000):
-        for doc_id, digest, signature, seq in batch:
-            yield str(doc_id), str(digest), bytes(signature), int(seq)
 
 
 def _write(path: str, chunk: list[tuple[str, str, bytes, int]], options: DedupOptions) -> None:
@@ -60,15 +46,14 @@ def stored_band_files(store: Store, folder: str, options: DedupOptions) -> list[
     band files of the others (made again where missing, see `band_segments`)."""
     os.makedirs(folder, exist_ok=True)
     drop_broken_generations(store, folder)
-    for name, first, count in store.con.execute(
-        "SELECT path, first_ordinal, n_documents FROM band_files WHERE path NOT IN (SELECT unit FROM band_compacted) "
-        "ORDER BY first_ordinal"
-    ).fetchall():
+    own_files = set(uncompacted_units(store))  # the others' keys are in segments
+    for name, first, count in store.band_file_ranges():
+        if name not in own_files:
+            continue
         path = os.path.join(folder, name)
         if not os.path.exists(path):
             log.warning("%s: band file missing, made again from doc_minhash", path)
-            _write(path, list(_rows(store, _KEPT + "WHERE m.seq BETWEEN ? AND ?", [first, first + count - 1])),
-                   options)  # fmt: skip
+            _write(path, list(store.kept_rows(first, first + count - 1)), options)
     tag = uuid.uuid4().hex[:8]
     added: list[tuple[str, int, int, int]] = []
     chunk: list[tuple[str, str, bytes, int]] = []
@@ -79,7 +64,7 @@ def stored_band_files(store: Store, folder: str, options: DedupOptions) -> list[
         added.append((name, chunk[0][3], chunk[-1][3] - chunk[0][3] + 1, len(chunk)))
         chunk.clear()
 
-    for row in _rows(store, _KEPT + _UNCOVERED, []):  # kept documents no unit covers: an older database
+    for row in store.uncovered_kept_rows():  # kept documents no unit covers: an older database
         chunk.append(row)
         if len(chunk) >= _CHUNK:
             flush()

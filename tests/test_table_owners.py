@@ -1,4 +1,5 @@
-"""One door to the database: only the modules that own tables hold SQL.
+"""One door to the database: only the modules that own tables hold SQL on it (besides them, only
+tasks' SQL on private connections over Parquet files, and the layout's DDL).
 
 Every package module is scanned for calls that run SQL on a connection (`.execute(`, `.executemany(`,
 `.sql(`) and for SQL statements written in string literals (docstrings aside). The modules found must be
@@ -16,25 +17,27 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("miner", "evaluate", "toxmine")
 
 OWNERS = {
+    "miner/store.py": "migrations, runs, sources, drops, settings, band_files; mined inputs' commits and rows",
     "miner/tables.py": "every Arrow-declared table's schema and the one `insert`",
-    "miner/corpus_reads.py": "reads of prompts, sources, documents to score and languages (split, CLI, report)",
+    "miner/corpus_reads.py": "reads of prompts, sources, documents, languages and a mining run's counts",
+    "miner/scoring_tables.py": "scores, prompts, scored_docs, scored_files: the scoring stage's reads and commits",
     "evaluate/eval_tables.py": "eval_runs, generations, eval_metrics, templates, judgements, safety_metrics",
+    "evaluate/import_tables.py": "imports (the prompt-set files imported)",
     "miner/queries.py": "the user's own SQL: `toxmine sql`, `toxmine query` and the named queries",
     "miner/band_segments.py": "band_segments and band_compacted (merged key files), and its tasks' SQL over them",
 }
-# The mining, storage and scoring internals (and the prompt-set imports), still holding their own SQL:
-# they are being reworked apart from this change (issue 12) and move behind their tables' owners next.
-INTERNALS = {
-    "miner/store.py": "migrations, runs, sources, drops, settings, commits of mined inputs",
-    "miner/layout.py": "tables or views over the Parquet task files",
-    "miner/mine.py": "the mining report's counts",
-    "miner/neardup.py": "the distributed near-dedup decision over band files",
-    "miner/units.py": "work units' documents and dedup decisions",
-    "miner/stored_bands.py": "band files of stored documents",
-    "miner/task_files.py": "writing task files whole",
-    "miner/score_stage.py": "scoring documents in the driver",
-    "miner/score_units.py": "scoring stored units on Ray",
-    "evaluate/imports.py": "imported prompt sets (imports table)",
+# Task-private SQL over files: each runs on a connection of its own (an in-memory DuckDB of a task,
+# or of a scorer's private score cache) over the Parquet files of tasks, never on the database.
+TASK_PRIVATE = {
+    "miner/task_files.py": "task connections (spill folder) and writing a query's rows to Parquet whole",
+    "miner/neardup.py": "the distributed near-dedup decision's stages over band and edge files",
+    "miner/units.py": "finalizing a work unit: its documents joined with the dedup decisions",
+    "miner/score_units.py": "a scoring task's documents read from its unit's Parquet file",
+}
+# The layout's DDL: the database's bulk tables become views over Parquet (its reads and writes of
+# band_files, scored_files, documents and settings go through their owners above).
+LAYOUT_DDL = {
+    "miner/layout.py": "tables turned into views over the Parquet files of mined and scored units",
 }
 
 _RUNS_SQL = frozenset({"execute", "executemany", "sql"})
@@ -83,9 +86,9 @@ def _modules_with_sql() -> dict[str, list[str]]:
     return found
 
 
-def test_only_the_table_owners_and_listed_internals_hold_sql() -> None:
+def test_only_the_table_owners_task_private_sql_and_the_layout_hold_sql() -> None:
     found = _modules_with_sql()
-    allowed = set(OWNERS) | set(INTERNALS)
+    allowed = set(OWNERS) | set(TASK_PRIVATE) | set(LAYOUT_DDL)
     strays = {module: uses for module, uses in found.items() if module not in allowed}
     assert not strays, f"SQL outside the tables' owner modules (move it into {', '.join(OWNERS)}): {strays}"
     stale = sorted(allowed - set(found))
@@ -104,5 +107,6 @@ def test_the_scan_finds_calls_and_statements_but_not_docstrings() -> None:
 def test_the_owner_modules_own_what_the_callers_read() -> None:
     """The modules the reads left hold none of their SQL (a spot check of the scan's verdict)."""
     for module in ("evaluate/run.py", "evaluate/report.py", "evaluate/safety.py", "evaluate/judging.py",
-                   "evaluate/templates.py", "miner/split.py", "toxmine/cli.py"):  # fmt: skip
+                   "evaluate/templates.py", "miner/split.py", "toxmine/cli.py", "evaluate/imports.py",
+                   "miner/mine.py", "miner/stored_bands.py", "miner/score_stage.py"):  # fmt: skip
         assert sql_uses((ROOT / module).read_text(encoding="utf-8")) == [], module

@@ -163,13 +163,13 @@ def test_scored_files_moved_but_not_recorded_stay_out_and_are_recorded_by_the_re
     copy_database(parquet, db)
     with duckdb.connect(str(db)) as con:  # forget the scoring: back to a mined, unscored database
         con.execute("DELETE FROM scored_files")
-    import toxmine.miner.score_units as score_units
+    import toxmine.miner.scoring_tables as scoring_tables
 
     def dies() -> None:
         raise _DriverDied
 
     with Store(str(db)) as store:
-        monkeypatch.setattr(score_units, "utc_now", dies)
+        monkeypatch.setattr(scoring_tables, "utc_now", dies)
         with pytest.raises(_DriverDied):
             score_documents(store, HashScorer(), task_docs=3)
         monkeypatch.undo()
