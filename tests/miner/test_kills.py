@@ -129,8 +129,9 @@ def test_ray_workers_killed_in_every_stage_are_retried(reference: tuple[list[str
         runner.close()
     assert report.ok
     killed = set(os.listdir(tmp_path / "flags"))  # small-star rounds run only when a component is not yet a star
+    # (and _merge_range is the band-file compaction: these inputs make more units than its fanout)
     assert killed - {"_small_star_task"} == {"mine_unit", "_bucket_task", "_large_star_task", "_label_task",
-                                              "_decide_task", "finalize_unit"}  # fmt: skip
+                                              "_decide_task", "finalize_unit", "_merge_range"}  # fmt: skip
     assert db_snapshot(db) == db_snapshot(expected)
 
 
