@@ -40,7 +40,6 @@ import random
 import resource
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,9 +54,13 @@ from benchkit import (
     machine_facts,
     markdown_rows,
     num,
+    old_package,
     parallel_capacity,
     rate,
     ratio,
+    rss_now,
+    run_child,
+    use_old_tree,
     warc_files,
     write_json,
 )
@@ -149,14 +152,9 @@ def make_corpus(folder: str, files: int, pages_per_file: int, seed: int = 12) ->
 
 
 # -- task measurement (runs inside workers) --------------------------------------------------------
-def _rss_now() -> int:
-    with open("/proc/self/statm", encoding="ascii") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def _measured(fn: Callable[[Any], Any], item: Any) -> tuple[Any, dict[str, float]]:
     """Run a task; its CPU counts the worker's own and its live children's (the extraction sandbox)."""
-    rss_start, cpu, wall, before = _rss_now(), cpu_seconds(resource.RUSAGE_SELF), time.perf_counter(), descendants_cpu()
+    rss_start, cpu, wall, before = rss_now(), cpu_seconds(resource.RUSAGE_SELF), time.perf_counter(), descendants_cpu()
     result = fn(item)
     after = descendants_cpu()
     return result, {
@@ -268,19 +266,6 @@ class MeasuredExecutor:
 
 
 # -- children ---------------------------------------------------------------------------------------
-def _use_old_tree() -> str:
-    """Import `toxmine` from the old commit's tree instead of the editable install."""
-    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower() + repr(f).lower()]
-    sys.path_hooks[:] = [h for h in sys.path_hooks if "editable" not in repr(h).lower()]
-    sys.path.insert(0, OLD_PKG)
-    import toxmine.miner
-
-    where = os.path.realpath(toxmine.miner.__file__)
-    if not where.startswith(os.path.realpath(OLD_PKG)):
-        raise SystemExit(f"old driver imported {where}, not the copy of {OLD_TREE} at {OLD_PKG}")
-    return where
-
-
 def _db_digest(db_path: str) -> dict[str, Any]:
     import duckdb
 
@@ -303,7 +288,7 @@ def _driver_child(argv: Sequence[str]) -> int:
     impl, workers, db_path, keep_keys, files = argv[0], int(argv[1]), argv[2], argv[3], list(argv[4:])
     result: dict[str, Any] = {"impl": impl, "workers": workers, "files": len(files)}
     if impl == "old":
-        result["package"] = _use_old_tree()
+        result["package"] = use_old_tree(OLD_PKG, OLD_TREE)
     from toxmine.miner import LocalFile, ProcessOptions, mine
 
     result["package"] = result.get("package") or os.path.realpath(sys.modules["toxmine.miner"].__file__ or "")
@@ -377,7 +362,7 @@ def _tasks_child(argv: Sequence[str]) -> int:
         units = tuple(NewUnit(u["keys_path"], u["start"]) for u in json.load(handle))
     job = DedupJob(workdir, partitions, units, (), "1GB")
     runner = MeasuredExecutor(_FreshPool(2))
-    parent_rss = _rss_now()
+    parent_rss = rss_now()
     started = time.perf_counter()
     decide_duplicates(job, runner)
     wall = time.perf_counter() - started
@@ -421,33 +406,8 @@ def _tasks_child(argv: Sequence[str]) -> int:
 
 
 # -- parent -----------------------------------------------------------------------------------------
-def _run_child(args: list[str], cwd: str | None = None) -> dict[str, Any]:
-    command = [sys.executable, os.path.abspath(__file__), *args]
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    done = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, check=False)
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr[-4000:])
-        raise SystemExit(f"child failed ({done.returncode}): {shlex.join(command[:6])} ...")
-    data: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return data
-
-
-def _old_package() -> None:
-    """The old commit's tree at OLD_TREE and a `toxmine` package made of copies of its folders at OLD_PKG
-    (copies, not symlinks: the extraction sandbox runs `miner/extract_child.py` as a script and drops its
-    own folder from `sys.path` by comparing the resolved path, which a symlinked folder defeats, so that
-    `miner/http.py` would shadow the standard library's `http`)."""
-    if not os.path.isdir(OLD_TREE):
-        subprocess.run(
-            ["git", "-C", REPO_DIR, "worktree", "add", "--detach", OLD_TREE, OLD_COMMIT],
-            check=True,
-            capture_output=True,
-        )
-    package = os.path.join(OLD_PKG, "toxmine")
-    shutil.rmtree(OLD_PKG, ignore_errors=True)
-    shutil.copytree(os.path.join(OLD_TREE, "toxmine"), package, dirs_exist_ok=True)
-    for name in ("miner", "evaluate", "sql"):
-        shutil.copytree(os.path.join(OLD_TREE, name), os.path.join(package, name))
+def _run_child(args: list[str]) -> dict[str, Any]:
+    return run_child(os.path.abspath(__file__), args)
 
 
 def _mine(impl: str, workers: int, files: list[str], tmp: str, keep_keys: str = "") -> dict[str, Any]:
@@ -497,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     load_start = loadavg()
     speed_start = parallel_capacity()
-    _old_package()
+    old_package(REPO_DIR, OLD_COMMIT, OLD_TREE, OLD_PKG)
     tmp = tempfile.mkdtemp(prefix="bench-scale-", dir=args.tmp_dir)
     results: dict[str, Any] = {"command": shlex.join([sys.executable, *sys.argv])}
     try:

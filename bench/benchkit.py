@@ -149,6 +149,12 @@ def cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def rss_now() -> int:
+    """This process's resident size now, in bytes (Linux: /proc/self/statm)."""
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def descendants_cpu() -> dict[int, float]:
     """CPU seconds of every live descendant of this process, by pid."""
     import psutil
@@ -161,3 +167,53 @@ def descendants_cpu() -> dict[int, float]:
             continue
         seconds[child.pid] = times.user + times.system
     return seconds
+
+
+def run_child(script: str, args: Sequence[str], cwd: str | None = None) -> dict[str, Any]:
+    """Run `python SCRIPT ARGS...` as a fresh subprocess (no Ray usage report) and return the JSON
+    object its last stdout line holds; a failure shows the child's stderr tail and ends the benchmark."""
+    import json
+    import shlex
+    import subprocess
+
+    command = [sys.executable, script, *args]
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    done = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"child failed ({done.returncode}): {shlex.join(command[:6])} ...")
+    data: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return data
+
+
+def old_package(repo_dir: str, commit: str, tree: str, package_dir: str) -> None:
+    """The old `commit`'s tree at `tree` (a `git worktree` of `repo_dir`) and a `toxmine` package made of
+    copies of its folders at `package_dir` (copies, not symlinks: the extraction sandbox runs
+    `miner/extract_child.py` as a script and drops its own folder from `sys.path` by comparing the resolved
+    path, which a symlinked folder defeats, so that `miner/http.py` would shadow the standard library's `http`)."""
+    import shutil
+    import subprocess
+
+    if not os.path.isdir(tree):
+        subprocess.run(
+            ["git", "-C", repo_dir, "worktree", "add", "--detach", tree, commit], check=True, capture_output=True
+        )
+    package = os.path.join(package_dir, "toxmine")
+    shutil.rmtree(package_dir, ignore_errors=True)
+    shutil.copytree(os.path.join(tree, "toxmine"), package, dirs_exist_ok=True)
+    for name in ("miner", "evaluate", "sql"):
+        shutil.copytree(os.path.join(tree, name), os.path.join(package, name))
+
+
+def use_old_tree(package_dir: str, tree: str) -> str:
+    """Import `toxmine` from the copy of an old tree at `package_dir` (see old_package) instead of the
+    editable install; return the path `toxmine.miner` came from (checked to be that copy)."""
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower() + repr(f).lower()]
+    sys.path_hooks[:] = [h for h in sys.path_hooks if "editable" not in repr(h).lower()]
+    sys.path.insert(0, package_dir)
+    import toxmine.miner
+
+    where = os.path.realpath(toxmine.miner.__file__ or "")
+    if not where.startswith(os.path.realpath(package_dir)):
+        raise SystemExit(f"old code imported {where}, not the copy of {tree} at {package_dir}")
+    return where
