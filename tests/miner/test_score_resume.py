@@ -14,14 +14,18 @@ from warc_builder import RealPage
 
 from toxmine.miner.errors import ToxmineError
 from toxmine.miner.prompts import PromptOptions
-from toxmine.miner.score_units import _tasks, score_documents
+from toxmine.miner.score_units import ScoreUnitTask, _tasks, score_documents
 from toxmine.miner.scoring_tables import handled_documents
 from toxmine.miner.store import Store
 
 
-def _task_keys(store: Store, work: Path) -> list[str]:
+def _tasks_of(store: Store, work: Path, task_docs: int = 5) -> list[ScoreUnitTask]:
     os.makedirs(work, exist_ok=True)
-    return [task.key for task in _tasks(store, store.path, HashScorer(), PromptOptions(), str(work), 5, 64)]
+    return list(_tasks(store, store.path, HashScorer(), PromptOptions(), str(work), task_docs, 64))
+
+
+def _task_keys(store: Store, work: Path) -> list[str]:
+    return [task.key for task in _tasks_of(store, work)]
 
 
 def test_task_names_do_not_depend_on_the_order_handled_documents_are_stored_in(
@@ -50,3 +54,41 @@ def test_the_handled_documents_of_a_large_unit_come_back_in_one_order(tmp_path: 
         store.con.execute("INSERT INTO scored_docs SELECT doc_id, 'hash', 1 FROM doc_minhash ORDER BY hash(seq)")
         runs = {handled_documents(store, "hash", 0, 299999) for _ in range(4)}
     assert len(runs) == 1
+
+
+def test_a_unit_failing_midway_on_a_shared_cache_leaves_the_next_unit_whole(
+    tmp_path: Path, demo_pages: list[RealPage]
+) -> None:
+    """An actor's cache outlives a unit that fails after some pages: the next unit's files hold
+    its own prompts and handled documents only, and every score the cache made goes out once."""
+    import dataclasses
+
+    import duckdb
+
+    from toxmine.miner.score_units import ScoreCache, score_unit
+
+    db = mined_corpus(tmp_path, demo_pages, every=3)
+    work = tmp_path / "work"
+    with Store(str(db)) as store:
+        tasks = [dataclasses.replace(t, page_size=2, score_batch=4) for t in _tasks_of(store, work, 6)]
+    assert len(tasks) >= 3
+    cache = ScoreCache()
+    first = score_unit(HashScorer(), tasks[0], cache)
+    cached = cache.store.con.execute("SELECT count(*) FROM scores").fetchone()
+    failing = HashScorer(fail_after=60)  # scores its first pages, then fails
+    with pytest.raises(ToxmineError, match="scoring backend went away"):
+        score_unit(failing, tasks[1], cache)
+    unsent = cache.store.con.execute("SELECT count(*) FROM scores").fetchone()
+    assert cached is not None and unsent is not None and unsent[0] > cached[0]  # its first pages' scores
+    after = score_unit(HashScorer(), tasks[2], cache)
+    con = duckdb.connect()
+    docs = {r[0] for r in con.execute("SELECT doc_id FROM read_parquet(?)", [after.done_path]).fetchall()}
+    prompted = {
+        r[0] for r in con.execute("SELECT DISTINCT doc_id FROM read_parquet(?)", [after.prompts_path]).fetchall()
+    }
+    assert prompted <= docs and len(docs) == after.documents
+    sent = con.execute("SELECT count(*), count(DISTINCT text_hash || attribute) FROM read_parquet(?)",
+                       [[first.scores_path, after.scores_path]]).fetchone()  # fmt: skip
+    made = cache.store.con.execute("SELECT count(*) FROM scores").fetchone()
+    cache.close()
+    assert sent is not None and sent[0] == sent[1] and (sent[0],) == made
