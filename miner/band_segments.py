@@ -30,7 +30,7 @@ from .errors import StoreError
 from .executors import Executor, TaskFailed
 from .neardup import StoredKeys, key_range
 from .store import Store
-from .task_files import copy_to_parquet, read_marker, task_connection, write_marker
+from .task_files import copy_to_parquet, parquet_intact, read_marker, task_connection, write_marker
 
 __all__ = ["DEFAULT_FANOUT", "compact_band_files", "drop_broken_generations", "segment_keys", "uncompacted_units"]
 
@@ -100,13 +100,13 @@ def segment_keys(store: Store, folder: str, generations: list[int] | None = None
 
 
 def drop_broken_generations(store: Store, folder: str) -> None:
-    """Forget every generation with a segment file missing: its units count as uncompacted again
-    (their own files, made again from doc_minhash where gone, hold their keys)."""
-    rows = store.con.execute("SELECT path, generation FROM band_segments").fetchall()
-    broken = sorted({int(gen) for path, gen in rows if not os.path.exists(os.path.join(folder, str(path)))})
+    """Forget every generation with a segment file missing or damaged (cut short): its units count
+    as uncompacted again (their own files, made again from doc_minhash where gone, hold their keys)."""
+    rows = store.con.execute("SELECT path, generation, n_keys FROM band_segments").fetchall()
+    broken = sorted({int(gen) for path, gen, n in rows if not parquet_intact(os.path.join(folder, str(path)), n)})
     if not broken:
         return
-    log.warning("%s: segment files missing in %s: generations %s dropped, their units' band files made again",
+    log.warning("%s: segment files missing or damaged in %s: generations %s dropped, units' band files made again",
                 store.path, folder, ", ".join(map(str, broken)))  # fmt: skip
     with store.transaction() as con:
         con.execute("DELETE FROM band_compacted WHERE list_contains(?, generation)", [broken])
@@ -155,6 +155,8 @@ def compact_band_files(
         merge_folder = os.path.join(work, f"compact-{digest.hexdigest()}")
         os.makedirs(merge_folder, exist_ok=True)
         tasks = [_MergeTask(tuple(inputs), p, partitions, merge_folder, memory_limit) for p in range(partitions)]
+        for task in tasks:
+            _forget_lost_output(task, folder, generation)
         counts = [0] * partitions
         for index, result in executor.map_unordered(_merge_range, tasks):
             if isinstance(result, TaskFailed):
@@ -180,13 +182,28 @@ def compact_band_files(
     return merges
 
 
+def _segment_name(generation: int, partition: int) -> str:
+    return os.path.join(SEGMENTS, f"g{generation}-{partition:05d}.parquet")
+
+
+def _forget_lost_output(task: _MergeTask, folder: str, generation: int) -> None:
+    """Drop the marker of a range whose segment is neither in the work folder nor whole where it
+    was moved (a stopped run's merge met again after its generation was lost): it merges again."""
+    marker = f"{task.output}.done.json"
+    found = read_marker(marker)
+    if found is None or not int(found["keys"]) or os.path.exists(task.output):
+        return
+    if not parquet_intact(os.path.join(folder, _segment_name(generation, task.partition)), int(found["keys"])):
+        os.remove(marker)
+
+
 def _publish(tasks: list[_MergeTask], counts: list[int], folder: str, generation: int) -> list[tuple[int, str, int]]:
     """Move the merge's segments into `<folder>/segments/`; (range, name, keys) of each."""
     published = []
     for task, n_keys in zip(tasks, counts, strict=True):
         if not n_keys:
             continue
-        name = os.path.join(SEGMENTS, f"g{generation}-{task.partition:05d}.parquet")
+        name = _segment_name(generation, task.partition)
         target = os.path.join(folder, name)
         if os.path.exists(task.output):
             os.replace(task.output, target)

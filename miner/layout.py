@@ -89,6 +89,8 @@ def _check_files(store: Store, folder: str) -> None:
     recorded = {"band_files": [name for name, _ in store.band_files()], "scored_files": scored_file_names(store)}
     missing: list[str] = []
     for table, record in _RECORDS.items():
+        if _is_table(store, table):
+            continue  # a previous toxmine's layout kept it in the database: it becomes a view now
         names = [_SCHEMA_FILE, *recorded[record]]
         missing += [path for name in names if not os.path.exists(path := os.path.join(folder, table, name))]
     if missing:
@@ -99,13 +101,20 @@ def _check_files(store: Store, folder: str) -> None:
         )
 
 
+def _is_table(store: Store, table: str) -> bool:
+    """Whether `table` is a table of the database (not a view)."""
+    kind = store.con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [table]
+    ).fetchone()
+    return bool(kind and kind[0] == "BASE TABLE")
+
+
 def _views_over_parquet(store: Store, folder: str) -> None:
     con = store.con
     for table, record in _RECORDS.items():
         target = os.path.join(folder, table)
         os.makedirs(target, exist_ok=True)
-        kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()
-        if kind and kind[0] == "BASE TABLE":
+        if _is_table(store, table):
             schema = os.path.join(target, _SCHEMA_FILE)
             con.execute(f"COPY (SELECT * FROM {table} WHERE false) TO '{quoted(schema)}' (FORMAT parquet)")
             if table in SCORED_TABLES:  # its rows stay in the database, beside the files

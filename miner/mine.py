@@ -257,6 +257,8 @@ def mine(
         raise ConfigError(f"--unit-mb must be positive, got {unit_mb}")
     if batch_inputs is not None and batch_inputs < 1:
         raise ConfigError(f"--batch-inputs must be at least 1, got {batch_inputs}")
+    if compact_fanout < 2:
+        raise ConfigError(f"--compact-fanout must be at least 2, got {compact_fanout}")
     lid = FastTextLid(options.lid.model_path)
     lid.check_langs(options.lid.langs)
     share_lid(lid)
@@ -286,6 +288,7 @@ def mine(
             run = _Run(runner, store, db_path, options, work, bands, partitions or runner.workers, task_memory,
                        stored_layout, run_id, report, compact_fanout)  # fmt: skip
             size = batch_inputs or len(todo) or 1
+            stored_band_files(store, bands, options.dedup)  # a merge due now reads them: lost ones made again
             _compact(run)
             with MiningProgress(len(todo), show_progress) as bar:
                 for first in range(0, len(todo), size):

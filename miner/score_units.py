@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from . import scoring_tables
 from .dedup import DedupOptions
 from .errors import ConfigError
-from .layout import data_folder_for, publish_scored, stored_layout
+from .layout import data_folder_for, ensure_layout, publish_scored, stored_layout
 from .prompts import PromptOptions
 from .score_stage import ScoreReport, prepare_scoring, score_page
 from .scoring.base import Scorer
@@ -205,6 +205,8 @@ def score_documents(
     db_path = store.path
     if db_path == ":memory:":
         raise ConfigError("scoring works on a database file (its units' files live beside it), not :memory:")
+    if stored_layout(store) == "parquet":  # its views (a previous toxmine's layout kept prompts in tables)
+        ensure_layout(store, "parquet")
     options = prepare_scoring(store, options)
     dedup = DedupOptions.from_settings(store.settings())
     stored_band_files(store, bands_folder_for(db_path), dedup)  # databases from before band files: their units

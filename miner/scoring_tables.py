@@ -108,10 +108,11 @@ def pending_units(store: Store, scorer: str) -> list[PendingUnit]:
 
 
 def handled_documents(store: Store, scorer: str, first: int, last: int) -> tuple[str, ...]:
-    """The doc_ids with ordinals `first`..`last` that `scorer` handled already."""
+    """The doc_ids with ordinals `first`..`last` that `scorer` handled already, in doc_id order
+    (their digest names a resumed run's tasks: a parallel join's row order must not change it)."""
     rows = store.con.execute(
         "SELECT s.doc_id FROM scored_docs s JOIN doc_minhash m USING (doc_id) WHERE s.scorer = ? "
-        "AND m.seq BETWEEN ? AND ?",
+        "AND m.seq BETWEEN ? AND ? ORDER BY s.doc_id",
         [scorer, first, last],
     ).fetchall()
     return tuple(row[0] for row in rows)

@@ -20,7 +20,7 @@ from .bands import keys_table
 from .dedup import DedupOptions
 from .neardup import StoredKeys
 from .store import Store
-from .task_files import write_parquet
+from .task_files import parquet_intact, write_parquet
 
 __all__ = ["bands_folder_for", "stored_band_files"]
 
@@ -51,8 +51,8 @@ def stored_band_files(store: Store, folder: str, options: DedupOptions) -> list[
         if name not in own_files:
             continue
         path = os.path.join(folder, name)
-        if not os.path.exists(path):
-            log.warning("%s: band file missing, made again from doc_minhash", path)
+        if not parquet_intact(path):
+            log.warning("%s: band file missing or damaged, made again from doc_minhash", path)
             _write(path, list(store.kept_rows(first, first + count - 1)), options)
     tag = uuid.uuid4().hex[:8]
     added: list[tuple[str, int, int, int]] = []

@@ -18,7 +18,15 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["copy_to_parquet", "quoted", "read_marker", "task_connection", "write_marker", "write_parquet"]
+__all__ = [
+    "copy_to_parquet",
+    "parquet_intact",
+    "quoted",
+    "read_marker",
+    "task_connection",
+    "write_marker",
+    "write_parquet",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +73,16 @@ def task_connection(memory_limit: str, spill_folder: str | None = None) -> duckd
         os.makedirs(spill_folder, exist_ok=True)
         con.execute(f"SET temp_directory = '{quoted(spill_folder)}'")
     return con
+
+
+def parquet_intact(path: str, rows: int | None = None) -> bool:
+    """Whether `path` is a Parquet file with its footer whole (and `rows` rows, when given): not
+    missing, and not cut short by a full disk or a stopped copy."""
+    try:
+        found = pq.read_metadata(path).num_rows
+    except (OSError, pa.ArrowException):
+        return False
+    return rows is None or found == rows
 
 
 def read_marker(path: str) -> dict[str, Any] | None:
