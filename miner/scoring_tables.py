@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .store import Store, utc_now
-from .tables import SCORES, registered
+from .tables import ROWS_SUFFIX, SCORES, registered
 from .task_files import copy_to_parquet, quoted
 
 __all__ = [
@@ -95,15 +95,37 @@ class PendingUnit:
     handled: int
 
 
-def pending_units(store: Store, scorer: str) -> list[PendingUnit]:
-    """The units with kept documents `scorer` has not handled, in ordinal order."""
+def _files_hold_every_handled(store: Store, scorer: str) -> bool:
+    """Whether `scored_files` alone says which documents `scorer` handled: the Parquet layout,
+    with no `scored_docs` rows of this scorer inside the database (an older layout's)."""
     rows = store.con.execute(
-        "SELECT b.path, b.first_ordinal, b.first_ordinal + b.n_documents - 1, any_value(b.n_kept), count(s.doc_id) "
-        "FROM band_files b LEFT JOIN doc_minhash m ON m.seq BETWEEN b.first_ordinal AND b.first_ordinal + "
-        "b.n_documents - 1 LEFT JOIN scored_docs s ON s.doc_id = m.doc_id AND s.scorer = ? "
-        "GROUP BY ALL HAVING count(s.doc_id) < any_value(b.n_kept) ORDER BY b.first_ordinal",
-        [scorer],
-    ).fetchall()
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+        [f"scored_docs{ROWS_SUFFIX}"],
+    ).fetchone()
+    if not (rows and rows[0]):
+        return False
+    inside = store.con.execute(f"SELECT count(*) FROM scored_docs{ROWS_SUFFIX} WHERE scorer = ?", [scorer]).fetchone()
+    return not (inside and inside[0])
+
+
+def pending_units(store: Store, scorer: str) -> list[PendingUnit]:
+    """The units with kept documents `scorer` has not handled, in ordinal order. With the Parquet
+    layout the counts come from `scored_files` alone (no document is read: the driver stays flat);
+    otherwise from `scored_docs` joined to the units' ordinals."""
+    if _files_hold_every_handled(store, scorer):
+        query = (
+            "SELECT b.path, b.first_ordinal, b.first_ordinal + b.n_documents - 1, b.n_kept, "
+            "coalesce(sum(f.n_documents), 0) AS handled FROM band_files b LEFT JOIN scored_files f "
+            "ON f.unit = b.path AND f.scorer = ? GROUP BY ALL HAVING handled < b.n_kept ORDER BY b.first_ordinal"
+        )
+    else:
+        query = (
+            "SELECT b.path, b.first_ordinal, b.first_ordinal + b.n_documents - 1, any_value(b.n_kept), "
+            "count(s.doc_id) FROM band_files b LEFT JOIN doc_minhash m ON m.seq BETWEEN b.first_ordinal AND "
+            "b.first_ordinal + b.n_documents - 1 LEFT JOIN scored_docs s ON s.doc_id = m.doc_id AND s.scorer = ? "
+            "GROUP BY ALL HAVING count(s.doc_id) < any_value(b.n_kept) ORDER BY b.first_ordinal"
+        )
+    rows = store.con.execute(query, [scorer]).fetchall()
     return [PendingUnit(str(p), int(a), int(b), int(k), int(n)) for p, a, b, k, n in rows]
 
 

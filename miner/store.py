@@ -73,6 +73,8 @@ class Store:
     def __init__(self, path: str, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = path
         config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit} if memory_limit else {}
+        if not read_only:  # the writer reads task files once: caching their blocks would only grow its memory
+            config["enable_external_file_cache"] = False
         try:
             self.con = duckdb.connect(path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
@@ -186,7 +188,13 @@ class Store:
         return self._kept_rows("WHERE m.seq BETWEEN ? AND ?", [first, last])
 
     def uncovered_kept_rows(self) -> Iterator[tuple[str, str, bytes, int]]:
-        """As `kept_rows`, of the kept documents no band file covers (mined before band files), in ordinal order."""
+        """As `kept_rows`, of the kept documents no band file covers (mined before band files), in ordinal order.
+        Every band file counts its unit's kept documents, so when the counts agree nothing is read."""
+        row = self.con.execute(
+            "SELECT (SELECT count(*) FROM doc_minhash) > (SELECT coalesce(sum(n_kept), 0) FROM band_files)"
+        ).fetchone()
+        if not (row and row[0]):
+            return iter(())
         return self._kept_rows(
             "WHERE NOT EXISTS (SELECT 1 FROM band_files b WHERE m.seq BETWEEN b.first_ordinal "
             "AND b.first_ordinal + b.n_documents - 1)",
