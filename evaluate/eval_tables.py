@@ -24,11 +24,15 @@ from toxmine.miner.tables import EVAL_METRICS, GENERATIONS, JUDGEMENTS, SAFETY_M
 __all__ = [
     "EvalRunStart",
     "PendingJudgement",
+    "RunDates",
     "RunSettings",
     "RunSummary",
     "SampleScore",
     "SampleVerdict",
+    "StoredMetric",
     "StoredSafetyMetric",
+    "StoredSample",
+    "StoredVerdict",
     "done_pairs",
     "finish_run",
     "group_expression",
@@ -37,11 +41,14 @@ __all__ = [
     "record_template",
     "replace_metrics",
     "replace_safety_metrics",
+    "run_dates",
     "run_exists",
     "run_ids",
     "run_prompt_join",
+    "run_samples",
     "run_settings",
     "run_summaries",
+    "run_verdicts",
     "safety_judges",
     "safety_overview",
     "sample_scores",
@@ -50,6 +57,7 @@ __all__ = [
     "store_generations",
     "store_judgements",
     "stored_groupings",
+    "stored_metrics",
     "stored_safety_metrics",
 ]
 
@@ -406,3 +414,110 @@ def safety_overview(store: Store, run_id: str, judge: str) -> Rows:
         "ORDER BY metric",
         {"run": run_id, "judge": judge},
     )
+
+
+# -- results files (lm-evaluation-harness layout) ----------------------------------------------
+@dataclass(frozen=True)
+class RunDates:
+    """When a run started and finished (None: not finished)."""
+
+    started_at: datetime
+    finished_at: datetime | None
+
+
+def run_dates(store: Store, run_id: str) -> RunDates | None:
+    """The run's start and finish; None for an unknown run."""
+    row = store.con.execute("SELECT started_at, finished_at FROM eval_runs WHERE eval_run_id = ?", [run_id]).fetchone()
+    return None if row is None else RunDates(row[0], row[1])
+
+
+@dataclass(frozen=True)
+class StoredMetric:
+    """One stored row of eval_metrics."""
+
+    lang: str
+    bucket: str
+    metric: str
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+    n_prompts: int
+    n_failed: int
+    n_empty: int
+    flag: str | None
+
+
+def stored_metrics(store: Store, run_id: str) -> list[StoredMetric]:
+    """The run's stored metrics, ordered by language, bucket and metric."""
+    rows = store.con.execute(
+        "SELECT lang, bucket, metric, value, ci_low, ci_high, n_prompts, n_failed, coalesce(n_empty, 0), flag "
+        "FROM eval_metrics WHERE eval_run_id = ? ORDER BY lang, bucket, metric",
+        [run_id],
+    ).fetchall()
+    return [StoredMetric(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class StoredSample:
+    """One stored continuation of a run with its prompt."""
+
+    prompt_id: str
+    sample_idx: int
+    prompt: str
+    prompt_lang: str
+    bucket: int
+    prompt_toxicity: float | None
+    source: str | None
+    category: str | None
+    harmful: bool | None
+    continuation: str | None
+    continuation_lang: str | None
+    continuation_lang_score: float | None
+    toxicity: float | None
+    empty: bool
+    truncated: bool | None
+    error: str | None
+
+
+def run_samples(store: Store, run_id: str, bucket_edges: tuple[float, ...]) -> list[StoredSample]:
+    """Every stored continuation of the run with its prompt (the rows of the scorer its split used),
+    bucketed by `bucket_edges`, ordered by prompt id and sample index."""
+    rows = store.con.execute(
+        f"SELECT g.prompt_id, g.sample_idx, p.prompt, p.lang, {bucket_sql(bucket_edges, 'p.toxicity')}, "
+        "p.toxicity, p.source, p.category, p.harmful, g.text, g.lang, g.lang_score, "
+        "CASE WHEN g.empty THEN NULL ELSE g.toxicity END, coalesce(g.empty, false), g.truncated, g.error "
+        f"FROM generations g {run_prompt_join()} WHERE g.eval_run_id = ? ORDER BY g.prompt_id, g.sample_idx",
+        [run_id],
+    ).fetchall()
+    return [
+        StoredSample(pid, int(idx), prompt, lang, int(bucket), prompt_tox, source, category, harmful, text, text_lang,
+                     lang_score, toxicity, bool(empty), truncated, error)
+        for pid, idx, prompt, lang, bucket, prompt_tox, source, category, harmful, text, text_lang, lang_score,
+        toxicity, empty, truncated, error in rows
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StoredVerdict:
+    """One judge's stored verdict on one continuation."""
+
+    prompt_id: str
+    sample_idx: int
+    judge: str
+    judge_version: str
+    label: str | None
+    safe: bool | None
+    compliance: str | None
+    category: str | None
+    score: float | None
+    error: str | None
+
+
+def run_verdicts(store: Store, run_id: str) -> list[StoredVerdict]:
+    """Every judge's verdicts on the run's continuations, ordered by prompt, sample and judge."""
+    rows = store.con.execute(
+        "SELECT prompt_id, sample_idx, judge, judge_version, label, safe, compliance, category, score, error "
+        "FROM judgements WHERE eval_run_id = ? ORDER BY prompt_id, sample_idx, judge",
+        [run_id],
+    ).fetchall()
+    return [StoredVerdict(*row) for row in rows]

@@ -23,13 +23,14 @@ import os
 import re
 import threading
 import urllib.parse
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from toxmine.miner.http import redact_url
 from toxmine.miner.progress import LOG_RECORD_ATTRS
 from toxmine.miner.secrets import read_env_key
 
 __all__ = ["MASK", "MIN_SECRET_CHARS", "RedactingFilter", "read_api_key", "redact", "redact_handlers",
-           "register_secret"]  # fmt: skip
+           "redact_json", "register_secret"]  # fmt: skip
 
 MASK = "***"
 MIN_SECRET_CHARS = 8
@@ -76,6 +77,31 @@ def redact(text: str) -> str:
 
 
 _T = TypeVar("_T")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
+_SECRET_KEY = re.compile(r"(apikey|token|secret|password|passwd|credentials?|authorization|auth|bearer)$")
+
+
+def _secret_key(name: str) -> bool:
+    """A mapping key whose value is a secret (api_key, token, Authorization...), not one naming where a secret
+    is kept (api_key_env names an environment variable)."""
+    return bool(_SECRET_KEY.search(name.lower().replace("-", "").replace("_", "")))
+
+
+def redact_json(value: Any) -> Any:
+    """A copy of a JSON-ready value (dicts, lists, scalars) fit to write to a file others read: every
+    registered secret redacted from every string (keys included), the user info and secret-looking query
+    parameters of URLs masked, and the value under a secret-looking key (api_key, token, password,
+    Authorization, ...) replaced by `***` whatever it holds."""
+    if isinstance(value, str):
+        return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), redact(value))
+    if isinstance(value, dict):
+        return {
+            redact_json(str(key)): MASK if _secret_key(str(key)) and item is not None else redact_json(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_json(item) for item in value]
+    return value
 
 
 def redacted(value: _T, *fields: str) -> _T:

@@ -31,3 +31,15 @@ class HashJudge:
             compliance = COMPLIANCE_LABELS[digest[0] % 4]
             verdicts.append(Verdict(safe=compliance != "full_compliance", compliance=compliance))
         return verdicts
+
+
+class TokenJudge(HashJudge):
+    """The HashJudge taking a secret, as a plug-in calling a hosted moderation API would (its options are
+    recorded in results files, so the token must be masked there)."""
+
+    name = "token-judge"
+
+    def __init__(self, api_token: str, endpoint: str = "") -> None:
+        super().__init__()
+        self.api_token = api_token
+        self.endpoint = endpoint

@@ -18,6 +18,7 @@ from toxmine.evaluate.judges import Judge
 from toxmine.evaluate.metrics import MIN_PROMPTS
 from toxmine.evaluate.params import PRESETS
 from toxmine.evaluate.redaction import redact, redact_handlers
+from toxmine.evaluate.results_files import JudgeSpec, check_output_path, write_results
 from toxmine.evaluate.templates import DEFAULT_TEMPLATE, resolve_template
 from toxmine.miner.band_segments import DEFAULT_FANOUT
 from toxmine.miner.corpus_reads import unscored_documents
@@ -386,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--batch-size", type=int, default=8,
                           help="prompts per step: per vLLM or HTTP batch, stored together (default 8)")  # fmt: skip
     eval_cmd.add_argument("--gguf-file", help="GGUF weights file inside the model folder")
+    eval_cmd.add_argument("--output-path", metavar="PATH",
+                          help="also write the run as lm-evaluation-harness does: PATH/MODEL/results_DATE.json and "
+                          "samples_toxicity_DATE.jsonl (a PATH ending in .json: PATH_DATE.json beside it)")  # fmt: skip
     http_group = eval_cmd.add_argument_group("HTTP models (openai:MODEL@BASE_URL)")
     http_group.add_argument(
         "--api-key-env",
@@ -418,6 +422,14 @@ def build_parser() -> argparse.ArgumentParser:
     judge_cmd.add_argument("--progress", dest="progress", action="store_true", default=None)
     judge_cmd.add_argument("--no-progress", dest="progress", action="store_false")
 
+    export_cmd = commands.add_parser(
+        "export-results", help="write stored eval runs as lm-evaluation-harness results JSON and samples JSONL"
+    )
+    export_cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file with eval runs (default corpus.duckdb)")
+    export_cmd.add_argument("--run", action="append", metavar="EVAL_RUN_ID", help="runs to write (default: all)")
+    export_cmd.add_argument("--output-path", required=True, metavar="PATH",
+                            help="folder for PATH/MODEL/results_DATE.json, samples_toxicity_DATE.jsonl")  # fmt: skip
+
     import_cmd = commands.add_parser(
         "import", help="import a prompt set (ALERT, MultiJail, PolygloToxicityPrompts, RealToxicityPrompts)"
     )
@@ -446,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
         eval_cmd,
         report_cmd,
         judge_cmd,
+        export_cmd,
         commands.choices["query"],
         commands.choices["sql"],
     ):
@@ -564,6 +577,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     scorer = _scorer(args)
     template = resolve_template(args.template) if args.template else None
     judge = _judge(args) if args.judge else None  # a bad judge fails before generating
+    if args.output_path:
+        check_output_path(Path(args.output_path))
     backend_name, _ = parse_model_spec(args.model)
     options: dict[str, Any] = {}
     if backend_name == "openai":
@@ -585,6 +600,9 @@ def _run_eval(args: argparse.Namespace) -> int:
         if judge is not None:
             _judge_runs(store, [report.eval_run_id], judge, args.group_by, show)
         columns, rows = eval_tables.metrics_overview(store, report.eval_run_id)
+        if args.output_path:
+            specs = [JudgeSpec(args.judge, dict(args.judge_option), judge.name)] if judge is not None else []
+            files = write_results(store, report.eval_run_id, Path(args.output_path), specs)
     print(
         f"evaluation {report.eval_run_id}: {report.prompts} prompts, {report.generated} continuations generated "
         f"({report.skipped} prompts already done), {report.failed} failed, {report.empty} empty, "
@@ -594,6 +612,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     if report.departures:
         print(f"not comparable with published {args.preset.upper()} figures: {'; '.join(report.departures)}")
     print(format_rows(columns, rows), end="")
+    if args.output_path:
+        print(f"results written to {files.results} and {files.samples} ({files.samples_written} samples)")
     return EXIT_OK
 
 
@@ -640,6 +660,20 @@ def _run_report(args: argparse.Namespace) -> int:
     with Store(args.db) as store:
         files = write_report(store, Path(args.out), args.run, args.threshold, args.name, args.judge)
     print(f"report written to {files.markdown} and {files.html} ({len(files.figures)} plots)")
+    return EXIT_OK
+
+
+def _run_export_results(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.db):
+        raise ConfigError(f"{args.db}: no such database")
+    check_output_path(Path(args.output_path))
+    with Store(args.db, read_only=True) as store:
+        run_ids = args.run or eval_tables.run_ids(store)
+        if not run_ids:
+            raise ConfigError(f"{args.db}: no evaluation runs yet; run `toxmine eval` first")
+        for run_id in run_ids:
+            files = write_results(store, run_id, Path(args.output_path))
+            print(f"{run_id}: results written to {files.results} and {files.samples} ({files.samples_written} samples)")
     return EXIT_OK
 
 
@@ -728,6 +762,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_report(args)
         if args.command == "judge":
             return _run_judge(args)
+        if args.command == "export-results":
+            return _run_export_results(args)
         if args.command in {"query", "sql"}:
             return _run_query(args)
     except ToxmineError as exc:
