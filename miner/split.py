@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from .corpus_reads import EXPORT_COLUMNS, bucket_sql, prompt_scorers, prompt_sources, sample_prompts, sources_summary
+from .dataset_card import card_header, check_card_replaceable
 from .errors import ConfigError
 from .prompts import DEFAULT_BUCKET_EDGES, PROMPT_STYLES, check_bucket_edges, style_from_settings
 from .store import Store
@@ -113,19 +114,35 @@ def select_split(store: Store, options: SplitOptions) -> tuple[pa.Table, SplitRe
 
 
 def export_split(store: Store, options: SplitOptions, out_dir: Path, name: str = "prompts") -> SplitReport:
-    """Write `NAME.jsonl`, `NAME.parquet` and `README.md` (the dataset card) into `out_dir`."""
+    """Write `NAME.jsonl`, `NAME.parquet`, one Parquet file per language (`data/NAME/LANG.parquet`) and
+    `README.md` (the dataset card, with the YAML header `datasets.load_dataset(out_dir)` and the Hub read)
+    into `out_dir`. A README.md there that toxmine did not write is refused before anything is written."""
+    card = out_dir / "README.md"
+    check_card_replaceable(card)
     table, report = select_split(store, options)
     cells_langs = sorted({lang for lang, _ in report.counts})
     out_dir.mkdir(parents=True, exist_ok=True)
-    jsonl, parquet, card = out_dir / f"{name}.jsonl", out_dir / f"{name}.parquet", out_dir / "README.md"
+    jsonl, parquet = out_dir / f"{name}.jsonl", out_dir / f"{name}.parquet"
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     pq.write_table(table, parquet)
     with open(jsonl, "w", encoding="utf-8") as handle:
         for row in table.to_pylist():
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    card.write_text(_card(store, options, report, cells_langs, name), encoding="utf-8")
-    report.files = [jsonl, parquet, card]
+    by_lang = out_dir / "data" / name
+    by_lang.mkdir(parents=True, exist_ok=True)
+    for stale in by_lang.glob("*.parquet"):  # an earlier export's languages
+        stale.unlink()
+    lang_files: dict[str, str] = {}
+    for lang in sorted(set(table.column("lang").to_pylist())):
+        path = by_lang / f"{lang}.parquet"
+        pq.write_table(table.filter(pc.equal(table.column("lang"), lang)), path)
+        lang_files[str(lang)] = path.relative_to(out_dir).as_posix()
+    sources = sorted({str(s or "mined") for s in table.column("source").to_pylist()})
+    header = card_header(f"toxmine {name}", parquet.name, lang_files, table.num_rows, "mined" in sources, sources)
+    card.write_text(header + _card(store, options, report, cells_langs, name), encoding="utf-8")
+    report.files = [jsonl, parquet, card, *(out_dir / f for f in lang_files.values())]
     return report
 
 
@@ -169,7 +186,11 @@ continuation, scored for toxicity and sampled per language and toxicity bucket.
 
 {chr(10).join(lines)}
 
-Files: `{name}.jsonl` and `{name}.parquet` with fields {", ".join(EXPORT_COLUMNS)}.
+Files: `{name}.jsonl` and `{name}.parquet` with fields {", ".join(EXPORT_COLUMNS)}; the same rows per
+language in `data/{name}/LANG.parquet`. `datasets.load_dataset("FOLDER")` loads them all (config `all`),
+`datasets.load_dataset("FOLDER", "de")` one language; the split is `test`.
+Licence: web texts stay under their sites' terms (Common Crawl's terms of use for crawled pages);
+imported sets (ALERT, MultiJail, ...) keep their own licences. Check them before publishing.
 `toxicity` scores the whole span (prompt + continuation); `bucket` indexes the buckets above.
 If the scorer is `lexicon`, scores come from a word list, not a trained classifier.
 """

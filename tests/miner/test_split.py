@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -68,3 +69,55 @@ def test_custom_buckets_and_errors(scored_db: Path, tmp_path: Path) -> None:
         SplitOptions(bucket_edges=(0.0, 0.7, 0.3, 1.0))
     with pytest.raises(ConfigError, match="--per-bucket"):
         SplitOptions(per_bucket=0)
+
+
+def _front_matter(card: str) -> dict[str, Any]:
+    import yaml
+
+    assert card.startswith("---\n")
+    header: dict[str, Any] = yaml.safe_load(card.split("---\n")[1])
+    return header
+
+
+def test_the_card_lets_datasets_load_the_folder_and_each_language(
+    scored_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import datasets
+
+    folder = tmp_path / "split"
+    with Store(str(scored_db)) as store:
+        report = export_split(store, SplitOptions(per_bucket=3, langs=["de", "en", "fr"]), folder)
+    header = _front_matter((folder / "README.md").read_text(encoding="utf-8"))
+    assert header["license"] == "other" and header["language"] == ["de", "en", "fr"]
+    assert header["size_categories"] == ["n<1K"] and header["task_categories"] == ["text-generation"]
+    configs = {c["config_name"]: c for c in header["configs"]}
+    assert set(configs) == {"all", "de", "en", "fr"} and configs["all"]["default"] is True
+    for config in configs.values():
+        assert (folder / config["data_files"][0]["path"]).is_file()
+    rows = _jsonl(folder / "prompts.jsonl")
+    whole = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
+    assert list(whole) == ["test"] and whole["test"]["prompt_id"] == [r["prompt_id"] for r in rows]
+    assert whole["test"].num_rows == report.total
+    german = datasets.load_dataset(str(folder), "de", cache_dir=str(tmp_path / "cache"))["test"]
+    assert set(german["lang"]) == {"de"} and german.num_rows == sum(report.counts[("de", b)] for b in range(4))
+    assert german["prompt_id"] == [r["prompt_id"] for r in rows if r["lang"] == "de"]
+
+
+def test_a_readme_the_user_wrote_is_refused_and_toxmine_s_own_card_replaced(scored_db: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "README.md").write_text("# my own notes\n", encoding="utf-8")
+    with Store(str(scored_db)) as store:
+        with pytest.raises(ConfigError, match=r"README.md exists and was not written by toxmine"):
+            export_split(store, SplitOptions(per_bucket=2, langs=["de"]), mine)
+        assert (mine / "README.md").read_text(encoding="utf-8") == "# my own notes\n"
+        assert sorted(p.name for p in mine.iterdir()) == ["README.md"]  # nothing written beside it
+        ours = tmp_path / "ours"
+        export_split(store, SplitOptions(per_bucket=2, langs=["de", "en"]), ours)
+        assert (ours / "data" / "prompts" / "en.parquet").is_file()
+        export_split(store, SplitOptions(per_bucket=2, langs=["de"]), ours)  # toxmine's card: replaced
+    header = _front_matter((ours / "README.md").read_text(encoding="utf-8"))
+    assert header["language"] == ["de"] and [c["config_name"] for c in header["configs"]] == ["all", "de"]
+    assert sorted(p.name for p in (ours / "data" / "prompts").iterdir()) == ["de.parquet"]  # en's file went too
