@@ -374,17 +374,22 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _checked_edges(wanted: tuple[float, ...]) -> tuple[float, ...]:
+    edges = tuple(float(x) for x in wanted)
+    try:
+        check_bucket_edges(edges)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return edges
+
+
 def _bucket_edges(store: Store, wanted: tuple[float, ...] | None) -> tuple[tuple[float, ...], bool]:
     """The bucket edges to use, and whether the database has none stored yet."""
     value = store.settings().get("prompts.bucket_edges")
     stored = tuple(float(x) for x in json.loads(value)) if value is not None else None
     if wanted is None:
         return stored or DEFAULT_BUCKET_EDGES, stored is None
-    edges = tuple(float(x) for x in wanted)
-    try:
-        check_bucket_edges(edges)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+    edges = _checked_edges(wanted)
     if stored is not None and stored != edges:
         raise ConfigError(
             f"{store.path} buckets prompts with edges {list(stored)} (asked {list(edges)}); "
@@ -472,12 +477,29 @@ def _read(options: _Options) -> tuple[list[_Row], int]:
     return rows, n_rows
 
 
-def check_prompt_file(fmt: str, path: Path, lang: str | None = None, rescore: bool = False) -> int:
-    """Read and validate a prompt set file as `import_prompts` would, without a database (so that a
-    refused file need not create one); returns its number of rows. Raises InputError naming the file
-    and line of the first bad row."""
+def check_prompt_file(
+    fmt: str,
+    path: Path,
+    lang: str | None = None,
+    rescore: bool = False,
+    source: str | None = None,
+    bucket_edges: tuple[float, ...] | None = None,
+) -> int:
+    """Read and validate a prompt set file and the import's options as `import_prompts` would, without
+    a database (so that a refused import need not create one); returns the file's number of rows.
+    Raises InputError naming the file and line of the first bad row, ConfigError for a bad option."""
+    _source_name(source, fmt)
+    if bucket_edges is not None:
+        _checked_edges(bucket_edges)
     path = _checked_path(fmt, path)
     return _read(_Options(path, fmt, _lang(lang), rescore))[1]
+
+
+def _source_name(source: str | None, fmt: str) -> str:
+    name = (source or fmt).strip()
+    if not name:
+        raise ConfigError("the source name must not be empty")
+    return name
 
 
 def import_prompts(
@@ -500,9 +522,7 @@ def import_prompts(
     None keeps the format's default: ALERT and MultiJail harmful, PTP and RTP decided by toxicity.
     """
     path = _checked_path(fmt, path)
-    source = (source or fmt).strip()
-    if not source:
-        raise ConfigError("the source name must not be empty")
+    source = _source_name(source, fmt)
     lang = _lang(lang)
     file_scores = fmt in ("ptp", "rtp") and not rescore
     if not file_scores and scorer is None:

@@ -36,6 +36,7 @@ class JudgeReport:
     judged: int = 0
     failed: int = 0
     elapsed_s: float = 0.0
+    first_error: str | None = None  # of the verdicts that failed, redacted
 
 
 def _checked(verdicts: Sequence[Verdict], expected: int, judge: Judge) -> list[Verdict]:
@@ -100,6 +101,7 @@ def judge_run(
         eval_tables.store_judgements(store, run_id, judge.name, judge.version, table)
         report.judged += len(rows)
         report.failed += sum(v.error is not None for v in verdicts)
+        report.first_error = report.first_error or next((v.error for v in verdicts if v.error is not None), None)
         if progress is not None:
             progress(len(rows))
     store_safety_metrics(store, run_id, judge.name, group_by)

@@ -29,6 +29,7 @@ from . import eval_tables
 from .metrics import METRICS, MetricOptions, MetricValue, PromptScores, compute_metrics, group_metrics
 from .protocols import PROTOCOLS
 from .run import load_prompt_scores
+from .run_labels import RunNaming, run_labels
 from .safety import SafetyValue
 
 __all__ = [
@@ -114,17 +115,12 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
     if not runs:
         raise ConfigError(f"{store.path}: no evaluation runs yet; run `toxmine eval` first")
     stored = [json.loads(run.params_json) for run in runs]
-    protocols = [str(params.get("protocol", "")) for params in stored]
-    several = len(set(protocols)) > 1  # columns then say which protocol each run follows
-    names = [
-        _short_name(run.model) + (f" {protocol or 'no protocol'}" if several else "")
-        + ("" if run.scenario == "plain" else f" [{run.scenario}]")
-        for run, protocol in zip(runs, protocols, strict=True)
-    ]  # fmt: skip
+    labels = run_labels([RunNaming(run.eval_run_id, run.model, str(params.get("protocol", "")), run.scenario)
+                         for run, params in zip(runs, stored, strict=True)])  # fmt: skip
     return [
         EvalRunInfo(
             eval_run_id=run.eval_run_id,
-            label=name if names.count(name) == 1 else f"{name} ({run.eval_run_id[:6]})",
+            label=label,
             model=run.model,
             backend=run.backend,
             params=params,
@@ -137,13 +133,8 @@ def _run_infos(store: Store, run_ids: Sequence[str] | None) -> list[EvalRunInfo]
             scenario=run.scenario,
             empty=run.empty,
         )
-        for name, params, run in zip(names, stored, runs, strict=True)
+        for label, params, run in zip(labels, stored, runs, strict=True)
     ]
-
-
-def _short_name(model: str) -> str:
-    """A model's column name: a local folder by its own name, a hub id or endpoint model as given."""
-    return Path(model).name if model.startswith(("/", ".", "~")) else model
 
 
 def _bucket_edges(store: Store, run_id: str) -> tuple[float, ...]:

@@ -112,6 +112,7 @@ class EvalReport:
     elapsed_s: float = 0.0
     cells: dict[str, int] = field(default_factory=dict)  # "lang/bucket" -> prompts evaluated
     departures: list[str] = field(default_factory=list)  # how the run departs from its protocol
+    first_error: str | None = None  # of the continuations that failed (generation or scoring), redacted
 
 
 def _cell_order(seed: int, cells: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -372,6 +373,7 @@ def _store_batch(
         report.generated += 1
         report.empty += row.empty
         report.failed += row.toxicity is None and not row.empty
+        report.first_error = report.first_error or row.error
         rows.append({
             "prompt_id": row.prompt_id, "sample_idx": row.index, "text": row.completion.text,
             "toxicity": row.toxicity, "error": row.error, "truncated": row.completion.truncated, "lang": row.lang,

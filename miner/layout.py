@@ -12,8 +12,8 @@ cache keyed by (text_hash, scorer, scorer_version, attribute): two units of one 
 same text, so its view keeps one row per key (the database's own, else the first file's). An analyst still runs
 `duckdb corpus.duckdb "SELECT ... FROM documents"`, as do `toxmine sql`, `query`, `split`, `eval`,
 the notebooks and the report. The views name the folder by its absolute path: move the database
-and its `.data` folder together, then run `toxmine mine` once (with no inputs) to point them at
-the new place.
+and its `.data` folder together, then run `toxmine mine` on it once (inputs already stored are skipped)
+to point them at the new place.
 """
 
 from __future__ import annotations

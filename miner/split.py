@@ -104,6 +104,8 @@ def select_split(store: Store, options: SplitOptions) -> tuple[pa.Table, SplitRe
     table, have = sample.table, sample.available
     report = SplitReport(scorer, version)
     present = sorted({lang for lang, _ in have})
+    if table.num_rows == 0:
+        raise ConfigError(_empty_split(store, langs, scorer, sources, present))
     for lang in langs if langs else present:
         for b in range(len(options.bucket_edges) - 1):
             taken = min(have.get((lang, b), 0), options.per_bucket)
@@ -111,6 +113,16 @@ def select_split(store: Store, options: SplitOptions) -> tuple[pa.Table, SplitRe
             if taken < options.per_bucket:
                 report.shortfalls[(lang, b)] = options.per_bucket - taken
     return table, report
+
+
+def _empty_split(
+    store: Store, langs: Sequence[str] | None, scorer: str, sources: Sequence[str] | None, present: Sequence[str]
+) -> str:
+    """Why a selection holds no prompt, and which languages would."""
+    where = f"in {', '.join(langs)} " if langs else ""
+    of = f" from source {', '.join(sources)}" if sources else ""
+    return (f"{store.path}: the split is empty: no prompts {where}from scorer {scorer}{of}; "
+            f"languages with prompts: {', '.join(present) or 'none'}")  # fmt: skip
 
 
 def export_split(store: Store, options: SplitOptions, out_dir: Path, name: str = "prompts") -> SplitReport:

@@ -46,3 +46,13 @@ class DyingOnceScorer(HashScorer):
             return super().score_batch(texts, langs)
         os.kill(os.getpid(), signal.SIGKILL)
         raise AssertionError("unreachable")
+
+
+class RefusingScorer:
+    """Refuses every text, as a remote scorer that rejects all of a corpus's languages does."""
+
+    name = "refusing"
+    version = "1"
+
+    def score_batch(self, texts: Sequence[str], langs: Sequence[str | None]) -> list[TextScore]:
+        return [TextScore.failed(f"language {lang} is not supported") for lang in langs]

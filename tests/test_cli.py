@@ -31,7 +31,7 @@ def test_demo_mines_the_embedded_sample_offline(tmp_path: Path) -> None:
     assert {"en", "de", "fr", "it", "es", "ru", "ja", "zh"} <= langs
     assert con.execute("SELECT count(*) FROM documents WHERE dup_of IS NOT NULL").fetchone()[0] >= 5
     con.close()
-    again = _run("mine", "--db", "demo.duckdb", cwd=tmp_path)  # no INPUT: the demo again, skipped
+    again = _run("demo", "--db", "demo.duckdb", cwd=tmp_path)  # the demo again: skipped
     assert again.returncode == 0 and "1 skipped" in again.stdout
 
 

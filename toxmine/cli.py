@@ -34,7 +34,6 @@ from toxmine.miner.process import ProcessOptions
 from toxmine.miner.progress import configure_logging, progress_wanted
 from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, PROMPT_STYLES, PromptOptions
 from toxmine.miner.queries import format_rows, list_queries, load_query, run_sql
-from toxmine.miner.score_stage import ScoreReport
 from toxmine.miner.score_units import score_documents
 from toxmine.miner.scoring import Scorer, create_scorer
 from toxmine.miner.scoring.ray_pool import RayScorerPool
@@ -42,6 +41,7 @@ from toxmine.miner.sources import CC_BASE_URL, SourceSelection, parse_shard, res
 from toxmine.miner.split import SplitOptions, bucket_label, export_split
 from toxmine.miner.store import Store
 from toxmine.miner.units import DEFAULT_UNIT_MB
+from toxmine.outcomes import Outcome, settle
 
 __all__ = ["build_parser", "main"]
 
@@ -185,7 +185,8 @@ def _prompt_options(args: argparse.Namespace) -> PromptOptions:
         raise ConfigError(str(exc)) from exc
 
 
-def _run_score(args: argparse.Namespace, scorer: Scorer) -> ScoreReport:
+def _run_score(args: argparse.Namespace, scorer: Scorer) -> int:
+    """Score, print what was done; the exit code (1 when the scorer could score no prompt)."""
     with Store(args.db) as store:
         pending = unscored_documents(store, scorer.name)
         show = progress_wanted() if args.progress is None else args.progress
@@ -199,10 +200,12 @@ def _run_score(args: argparse.Namespace, scorer: Scorer) -> ScoreReport:
         f"{report.prompts:,} prompts; {report.texts_scored:,} texts scored, {report.cache_hits:,} from cache, "
         f"in {report.elapsed_s:.1f}s"
     )
-    if report.failed_prompts:
+    outcome = Outcome("prompts", report.prompts + report.failed_prompts, report.failed_prompts,
+                      "; ".join(report.failure_examples) or None)  # fmt: skip
+    if report.failed_prompts and not outcome.all_failed:
         print(f"{report.failed_prompts:,} prompts left out: the scorer could not score them "
               f"(e.g. {'; '.join(report.failure_examples)})", file=sys.stderr)  # fmt: skip
-    return report
+    return settle([outcome] if outcome.all_failed else [])
 
 
 def _add_executor_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -219,8 +222,10 @@ def _add_executor_options(parser: argparse.ArgumentParser) -> argparse._Argument
     return ex
 
 
-def _add_mine_options(parser: argparse.ArgumentParser, default_db: str) -> None:
-    parser.add_argument("--db", default=default_db, help=f"DuckDB file to create or extend (default {default_db})")
+def _add_mine_options(parser: argparse.ArgumentParser, default_db: str | None) -> None:
+    default = f" (default {default_db})" if default_db else ""
+    parser.add_argument("--db", default=default_db, required=default_db is None,
+                        help=f"DuckDB file to create or extend{default}")  # fmt: skip
     parser.add_argument(
         "--workers", type=int, default=1, help="worker processes (local), or CPUs of a local Ray instance"
     )
@@ -283,10 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
         "mine",
         help="mine WARC inputs into a DuckDB corpus",
         description="Mine WARC files (paths, globs, http(s) URLs, listings, cc:CC-MAIN-YYYY-WW) into DuckDB. "
-        "With no INPUT, mines the embedded demo sample.",
+        "`toxmine demo` mines the embedded sample.",
     )
-    mine_cmd.add_argument("inputs", nargs="*", metavar="INPUT")
-    _add_mine_options(mine_cmd, "corpus.duckdb")
+    mine_cmd.add_argument("inputs", nargs="*", metavar="INPUT",
+                          help="WARC files or globs, http(s) URLs, listings (inputs.txt, @list, *.paths.gz), "
+                          "cc:CC-MAIN-YYYY-WW")  # fmt: skip
+    _add_mine_options(mine_cmd, None)
     src = mine_cmd.add_argument_group("inputs")
     src.add_argument("--cc-base-url", default=CC_BASE_URL, help=f"Common Crawl data host (default {CC_BASE_URL})")
     src.add_argument("--limit-files", type=int, help="take at most N files from each listing")
@@ -435,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_cmd.add_argument("format", choices=FORMATS, metavar="FORMAT", help=f"one of {', '.join(FORMATS)}")
     import_cmd.add_argument("file", metavar="FILE", help="the set's file (JSONL, CSV for multijail, Parquet for ptp)")
-    import_cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file to create or extend")
+    import_cmd.add_argument("--db", required=True, help="DuckDB file to create or extend")
     import_cmd.add_argument("--source", metavar="NAME", help="name of the imported set (default: FORMAT)")
     import_cmd.add_argument("--lang", metavar="CODE", help="language of alert/rtp rows (default en), ptp rows without")
     import_cmd.add_argument("--rescore", action="store_true", help="ptp/rtp: score with --scorer, not the file's")
@@ -538,9 +545,8 @@ def _run_mine(args: argparse.Namespace, inputs: list[str]) -> int:
             compact_fanout=args.compact_fanout,
         )
         _print_report(report, args.db)
-        if scorer is not None:
-            _run_score(args, scorer)
-    return EXIT_OK if report.ok else EXIT_INPUT_FAILED
+        scored = _run_score(args, scorer) if scorer is not None else EXIT_OK
+    return EXIT_OK if report.ok and scored == EXIT_OK else EXIT_INPUT_FAILED
 
 
 @contextmanager
@@ -563,7 +569,7 @@ def _mining_scorer(args: argparse.Namespace) -> Scorer:
 def _run_eval(args: argparse.Namespace) -> int:
     from toxmine.evaluate.backends import create_backend, parse_model_spec
     from toxmine.evaluate.params import preset
-    from toxmine.evaluate.run import EvalSelection, metric_options_for, run_eval
+    from toxmine.evaluate.run import EvalSelection, metric_options_for, run_eval, select_prompts
 
     chat = {"auto": None, "yes": True, "no": False}[args.chat]
     params = preset(args.preset, k=args.k, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
@@ -574,6 +580,8 @@ def _run_eval(args: argparse.Namespace) -> int:
                          sources=args.source)  # fmt: skip
     if not os.path.exists(args.db):
         raise ConfigError(f"{args.db}: no such database")
+    with Store(args.db) as store:  # an empty split fails here, before any model loads
+        select_prompts(store, EvalSelection(split, args.limit))
     scorer = _scorer(args)
     template = resolve_template(args.template) if args.template else None
     judge = _judge(args) if args.judge else None  # a bad judge fails before generating
@@ -597,8 +605,9 @@ def _run_eval(args: argparse.Namespace) -> int:
         report = run_eval(store, backend, params, EvalSelection(split, args.limit), scorer, args.batch_size,
                           progress=bar.update, template=template, protocol=args.preset,
                           metric_options=metric_options)  # fmt: skip
+        outcomes = [Outcome("continuations", report.generated, report.failed, report.first_error)]
         if judge is not None:
-            _judge_runs(store, [report.eval_run_id], judge, args.group_by, show)
+            outcomes += _judge_runs(store, [report.eval_run_id], judge, args.group_by, show)
         columns, rows = eval_tables.metrics_overview(store, report.eval_run_id)
         if args.output_path:
             specs = [JudgeSpec(args.judge, dict(args.judge_option), judge.name)] if judge is not None else []
@@ -614,7 +623,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(format_rows(columns, rows), end="")
     if args.output_path:
         print(f"results written to {files.results} and {files.samples} ({files.samples_written} samples)")
-    return EXIT_OK
+    return settle(outcomes)  # exit 1 when every continuation or every verdict failed
 
 
 def _judge(args: argparse.Namespace) -> Judge:
@@ -623,11 +632,12 @@ def _judge(args: argparse.Namespace) -> Judge:
     return create_judge(args.judge, **dict(args.judge_option))
 
 
-def _judge_runs(store: Store, run_ids: list[str], judge: Judge, group_by: list[str], show: bool) -> None:
+def _judge_runs(store: Store, run_ids: list[str], judge: Judge, group_by: list[str], show: bool) -> list[Outcome]:
     from tqdm import tqdm
 
     from toxmine.evaluate.judging import judge_run
 
+    outcomes = []
     for run_id in run_ids:
         with tqdm(unit="continuation", disable=not show, desc=f"judging {run_id}") as bar:
             result = judge_run(store, run_id, judge, group_by=group_by, progress=bar.update)
@@ -637,6 +647,8 @@ def _judge_runs(store: Store, run_ids: list[str], judge: Judge, group_by: list[s
             f"{result.failed} failed, in {result.elapsed_s:.1f}s"
         )
         print(format_rows(columns, rows), end="")
+        outcomes.append(Outcome("judge answers", result.judged, result.failed, result.first_error))
+    return outcomes
 
 
 def _run_judge(args: argparse.Namespace) -> int:
@@ -648,8 +660,8 @@ def _run_judge(args: argparse.Namespace) -> int:
         run_ids = args.run or eval_tables.run_ids(store)
         if not run_ids:
             raise ConfigError(f"{args.db}: no evaluation runs yet; run `toxmine eval` first")
-        _judge_runs(store, run_ids, judge, args.group_by, show)
-    return EXIT_OK
+        outcomes = _judge_runs(store, run_ids, judge, args.group_by, show)
+    return settle(outcomes)
 
 
 def _run_report(args: argparse.Namespace) -> int:
@@ -682,7 +694,8 @@ def _run_import(args: argparse.Namespace) -> int:
 
     scorer = _scorer(args) if args.rescore or args.format in ("alert", "multijail") else None
     if not os.path.exists(args.db):  # a refused file leaves no empty database behind
-        check_prompt_file(args.format, Path(args.file), lang=args.lang, rescore=args.rescore)
+        check_prompt_file(args.format, Path(args.file), lang=args.lang, rescore=args.rescore, source=args.source,
+                          bucket_edges=args.buckets)  # fmt: skip
     with Store(args.db) as store:
         report = import_prompts(store, args.format, Path(args.file), scorer, source=args.source, lang=args.lang,
                                 rescore=args.rescore, bucket_edges=args.buckets, harmful=args.harmful)  # fmt: skip
@@ -743,15 +756,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(json_lines=args.log_json, verbose=args.verbose)
     redact_handlers(logging.getLogger("toxmine"))  # API keys never reach a log line, text or JSON
     try:
-        if args.command == "demo" or (args.command == "mine" and not args.inputs):
+        if args.command == "mine" and not args.inputs:
+            raise ConfigError("mine needs at least one INPUT (WARC files or globs, http(s) URLs, listings, "
+                              "cc:CC-MAIN-YYYY-WW); `toxmine demo --db FILE` mines the embedded sample")  # fmt: skip
+        if args.command == "demo":
             print(f"mining the embedded demo sample {demo_warc_path().name} into {args.db}", file=sys.stderr)
             return _run_mine(args, [str(demo_warc_path())])
         if args.command == "mine":
             return _run_mine(args, args.inputs)
         if args.command == "score":
+            if not os.path.exists(args.db):
+                raise ConfigError(f"{args.db}: no such database")
             with _ray_session(args):
-                _run_score(args, _mining_scorer(args))
-            return EXIT_OK
+                return _run_score(args, _mining_scorer(args))
         if args.command == "split":
             return _run_split(args)
         if args.command == "import":

@@ -379,10 +379,12 @@ def test_no_secret_reaches_an_error_or_a_log(
 def test_cli_flags_build_the_http_options() -> None:
     from toxmine.cli import _http_options, build_parser
 
-    args = build_parser().parse_args(["mine", "x.warc.gz", "--http-deadline", "90", "--http-min-rate", "0"])
+    args = build_parser().parse_args(
+        ["mine", "x.warc.gz", "--db", "x.duckdb", "--http-deadline", "90", "--http-min-rate", "0"]
+    )
     options = _http_options(args)
     assert (options.deadline_s, options.min_bytes_per_s, options.rate_window_s) == (90.0, 0.0, 60.0)
-    defaults = _http_options(build_parser().parse_args(["mine"]))
+    defaults = _http_options(build_parser().parse_args(["mine", "x.warc.gz", "--db", "x.duckdb"]))
     assert (defaults.deadline_s, defaults.min_bytes_per_s, defaults.max_bytes) == (14_400.0, 1024.0, 256 << 20)
 
 
