@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from toxmine.miner.corpus_reads import bucket_sql
@@ -44,6 +45,7 @@ __all__ = [
     "run_dates",
     "run_exists",
     "run_ids",
+    "run_namings",
     "run_prompt_join",
     "run_samples",
     "run_settings",
@@ -521,3 +523,17 @@ def run_verdicts(store: Store, run_id: str) -> list[StoredVerdict]:
         [run_id],
     ).fetchall()
     return [StoredVerdict(*row) for row in rows]
+
+
+_NAMING = """
+SELECT r.eval_run_id, r.model, coalesce(json_extract_string(r.params_json, '$.protocol'), ''),
+       coalesce('template ' || t.name, 'plain')
+FROM eval_runs r LEFT JOIN templates t USING (template_sha256)
+ORDER BY r.started_at, r.eval_run_id
+"""
+
+
+def run_namings(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, str]]:
+    """Every stored run's id, model, protocol ('' before protocols were recorded) and scenario ('plain' or
+    'template NAME'), oldest first; `con` may be any connection to the database (a notebook's, read-only)."""
+    return [(str(a), str(b), str(c), str(d)) for a, b, c, d in con.execute(_NAMING).fetchall()]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 
+from .eval_tables import run_namings
+
 __all__ = ["RunNaming", "run_labels", "short_model_name", "stored_run_labels"]
 
 
@@ -45,15 +47,7 @@ def run_labels(runs: Sequence[RunNaming]) -> list[str]:
     ]
 
 
-_NAMING = """
-SELECT r.eval_run_id, r.model, coalesce(json_extract_string(r.params_json, '$.protocol'), ''),
-       coalesce('template ' || t.name, 'plain')
-FROM eval_runs r LEFT JOIN templates t USING (template_sha256)
-ORDER BY r.started_at, r.eval_run_id
-"""
-
-
 def stored_run_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Every run stored in the database behind `con` (read-only is enough), its label by run id."""
-    runs = [RunNaming(str(a), str(b), str(c), str(d)) for a, b, c, d in con.execute(_NAMING).fetchall()]
+    runs = [RunNaming(*row) for row in run_namings(con)]
     return dict(zip((run.eval_run_id for run in runs), run_labels(runs), strict=True))
