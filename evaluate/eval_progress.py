@@ -14,7 +14,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-__all__ = ["EvalPlan", "GenerationProgress", "StageClock", "log_stage"]
+__all__ = ["EvalPlan", "StageClock", "StageProgress", "generation_progress", "judging_progress", "log_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +78,15 @@ def _duration(seconds: float) -> str:
         f"{seconds // 60}:{seconds % 60:02d}")  # fmt: skip
 
 
-class GenerationProgress:
-    """Progress over the plan's generations: with `bar` a tqdm bar (total, rate, ETA), else a plain log
-    line at most every `every_s` seconds (pipes and CI logs get a few lines, not a redrawn bar)."""
+class StageProgress:
+    """Progress over a stage's known amount of work: with `bar` a tqdm bar (total, rate, ETA) that closes
+    when the work is done, else a plain log line at most every `every_s` seconds (pipes and CI logs get a
+    few lines, not a redrawn bar)."""
 
-    def __init__(self, bar: bool, every_s: float = 30.0, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, stage: str, units: str, unit: str, bar: bool, every_s: float = 30.0, stream: TextIO | None = None
+    ) -> None:
+        self.stage, self.units, self.unit = stage, units, unit  # "generate", "generations", "gen"
         self._want_bar = bar
         self._every_s = every_s
         self._stream = stream
@@ -91,19 +95,25 @@ class GenerationProgress:
         self._done = 0
         self._started = self._last_line = time.monotonic()
 
-    def plan(self, plan: EvalPlan) -> None:
-        """Called once the plan is known, before the first generation."""
-        self._total, self._done = plan.todo, 0
+    def start(self, total: int) -> None:
+        """Called once the amount of work is known, before the first unit."""
+        self.close()
+        self._total, self._done = total, 0
         self._started = self._last_line = time.monotonic()
-        if self._want_bar and plan.todo:
-            self._bar = tqdm(
-                total=plan.todo, unit="gen", desc="generate", dynamic_ncols=True, file=self._stream or sys.stderr
-            )
+        if self._want_bar and total:
+            self._bar = tqdm(total=total, unit=self.unit, desc=self.stage, dynamic_ncols=True,
+                             file=self._stream or sys.stderr)  # fmt: skip
 
-    def advance(self, generations: int) -> None:
-        self._done += generations
+    def plan(self, plan: EvalPlan) -> None:
+        """`start` with an evaluation's plan: the generations still to make."""
+        self.start(plan.todo)
+
+    def advance(self, done: int) -> None:
+        self._done += done
         if self._bar is not None:
-            self._bar.update(generations)
+            self._bar.update(done)
+            if self._done >= self._total:
+                self.close()  # the stage's own line follows below the finished bar
         elif time.monotonic() - self._last_line >= self._every_s and self._done < self._total:
             self._last_line = time.monotonic()
             log.info("%s", self.status())
@@ -114,15 +124,25 @@ class GenerationProgress:
         rate = self._done / elapsed
         left = f", about {_duration((self._total - self._done) / rate)} left" if rate > 0 else ""
         share = 100 * self._done / self._total if self._total else 100.0
-        return f"generate: {self._done:,}/{self._total:,} generations ({share:.0f}%), {rate:,.1f}/s{left}"
+        return f"{self.stage}: {self._done:,}/{self._total:,} {self.units} ({share:.0f}%), {rate:,.1f}/s{left}"
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
 
-    def __enter__(self) -> GenerationProgress:
+    def __enter__(self) -> StageProgress:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def generation_progress(bar: bool, every_s: float = 30.0, stream: TextIO | None = None) -> StageProgress:
+    """Progress over an evaluation's generations (`plan` is its `on_plan`, `advance` its `progress`)."""
+    return StageProgress("generate", "generations", "gen", bar, every_s, stream)
+
+
+def judging_progress(bar: bool, every_s: float = 30.0, stream: TextIO | None = None) -> StageProgress:
+    """Progress over the continuations a judge labels (`start` is judge_run's `on_total`)."""
+    return StageProgress("judge", "continuations", "verdict", bar, every_s, stream)

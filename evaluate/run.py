@@ -276,15 +276,20 @@ def run_eval(
     if on_plan is not None:
         on_plan(plan)
     clock = StageClock()
+    # a backend that makes one generate call per prompt anyway is sent one prompt at a time: the same samples,
+    # and progress per prompt, not per batch; others (vLLM, HTTP) get the whole batch at once
+    step = 1 if getattr(backend, "prompt_at_a_time", False) else 0
     for start in range(0, len(todo), batch_prompts):
         batch = todo[start : start + batch_prompts]
         sent = [template.apply(p.text) if template else p.text for p in batch]
-        with clock.timed("generate"):
-            completions = _generate(backend, sent, params)
-        before = report.generated
+        completions: list[list[Completion]] = []
+        size = step or len(batch)
+        for part in range(0, len(batch), size):  # stored per batch, progress per part
+            with clock.timed("generate"):
+                completions += _generate(backend, sent[part : part + size], params)
+            if progress is not None:
+                progress(sum((p.prompt_id, i) not in done for p in batch[part : part + size] for i in range(params.k)))
         _store_batch(store, scorer, lid, run_id, batch, completions, done, report, clock)
-        if progress is not None:
-            progress(report.generated - before)
     _log_generation(report, scorer.name, clock)
     with clock.timed("metrics"):
         store_metrics(store, run_id)

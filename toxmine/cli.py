@@ -481,7 +481,7 @@ def _print_report(report: MineReport, db: str) -> None:
         for reason, n in report.drops:
             print(f"{reason:<22}{n:>10,}", file=out)
     if report.failed or report.partial:  # each input's error was logged once, as it was settled
-        print(f"\ntoxmine: {len(report.failed)} inputs failed, {len(report.partial)} partial (errors above)",
+        print(f"\ntoxmine: inputs failed: {len(report.failed)}, partial: {len(report.partial)} (errors above)",
               file=sys.stderr)  # fmt: skip
 
 
@@ -550,7 +550,7 @@ def _mining_scorer(args: argparse.Namespace) -> Scorer:
 
 def _run_eval(args: argparse.Namespace) -> int:
     from toxmine.evaluate.backends import create_backend, parse_model_spec
-    from toxmine.evaluate.eval_progress import GenerationProgress, log_stage
+    from toxmine.evaluate.eval_progress import generation_progress, log_stage
     from toxmine.evaluate.params import preset
     from toxmine.evaluate.run import EvalSelection, metric_options_for, run_eval
 
@@ -579,7 +579,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     with log_stage("load model", f"{backend_name} {args.model}"):
         backend = create_backend(args.model, **options)
     show = progress_wanted() if args.progress is None else args.progress
-    with Store(args.db) as store, GenerationProgress(bar=show) as bar:
+    with Store(args.db) as store, generation_progress(bar=show) as bar:
         report = run_eval(store, backend, params, EvalSelection(split, args.limit), scorer, args.batch_size,
                           progress=bar.advance, template=template, protocol=args.preset,
                           metric_options=metric_options, on_plan=bar.plan)  # fmt: skip
@@ -605,13 +605,12 @@ def _judge(args: argparse.Namespace) -> Judge:
 
 
 def _judge_runs(store: Store, run_ids: list[str], judge: Judge, group_by: list[str], show: bool) -> None:
-    from tqdm import tqdm
-
+    from toxmine.evaluate.eval_progress import judging_progress
     from toxmine.evaluate.judging import judge_run
 
     for run_id in run_ids:
-        with tqdm(unit="continuation", disable=not show, desc=f"judging {run_id}") as bar:
-            result = judge_run(store, run_id, judge, group_by=group_by, progress=bar.update, on_total=bar.reset)
+        with judging_progress(bar=show) as bar:
+            result = judge_run(store, run_id, judge, group_by=group_by, progress=bar.advance, on_total=bar.start)
         columns, rows = eval_tables.safety_overview(store, run_id, judge.name)
         print(
             f"judged {run_id} with {result.judge} ({result.judge_version}): {result.judged} continuations, "

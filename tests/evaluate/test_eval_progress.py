@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from corpora import mined_corpus
+from plugin_scorers import HashScorer
 from tiny_models import build_tiny_causal_lm
 from warc_builder import RealPage
 
 from toxmine.cli import main
-from toxmine.evaluate.eval_progress import EvalPlan, GenerationProgress
+from toxmine.evaluate.backends import Backend, Completion, create_backend
+from toxmine.evaluate.eval_progress import EvalPlan, generation_progress
+from toxmine.evaluate.params import GenerationParams
+from toxmine.evaluate.run import EvalSelection, run_eval
 from toxmine.miner.progress import QUIET_ENVIRONMENT
+from toxmine.miner.split import SplitOptions
+from toxmine.miner.store import Store
 
 THIRD_PARTY_BARS = ("Loading weights", "it/s]", "Writing model shards")
 
@@ -50,7 +57,10 @@ def test_eval_states_its_plan_a_bar_with_a_total_and_each_stage(
     err = capsys.readouterr().err
     assert "plan: 4 prompts" in err and "x 2 samples = 8 generations" in err, err
     assert err.index("plan:") < err.index("generate: ")  # stated before generating
-    assert re.search(r"generate: 100%\|[^\r\n]*\| 8/8 \[[\d:]+<[\d:]+, +[\d.]+gen/s\]", err), err  # total, rate, ETA
+    assert re.search(r"generate: 100%\|[^\r\n]*\| 8/8 \[[\d:]+<[\d:]+, +[\d.]+(gen/s|s/gen)\]", err), (
+        err
+    )  # total, rate, ETA
+    assert re.search(r"judge: 100%\|[^\r\n]*\| 8/8 \[", err) and "0verdict" not in err, err  # its total from the start
     stages = (
         "load model: done in",
         "generate: 8 generations in",
@@ -78,10 +88,32 @@ def test_no_library_bars_when_stderr_is_not_a_terminal(
 
 def test_without_a_bar_progress_is_a_plain_line_now_and_then(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="toxmine")
-    with GenerationProgress(bar=False, every_s=0) as progress:
+    with generation_progress(bar=False, every_s=0) as progress:
         progress.plan(EvalPlan(prompts=6, samples_per_prompt=2, stored=4))
         progress.advance(2)
         progress.advance(6)  # the last batch: the stage's own line follows, no progress line
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and re.fullmatch(r"generate: 2/8 generations \(25%\), [\d.,]+/s, about \d+:\d\d left",
                                             lines[0]), lines  # fmt: skip
+
+
+class _WholeBatches:
+    """The same model behind a backend that takes each batch in one call (as vLLM and HTTP backends do)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner, self.name, self.model = inner, inner.name, inner.model
+
+    def generate(self, prompts: Sequence[str], params: GenerationParams) -> list[list[Completion]]:
+        return self.inner.generate(prompts, params)
+
+
+def test_the_bar_moves_per_prompt_when_the_backend_generates_prompt_by_prompt(db: Path, model: Path) -> None:
+    local = create_backend(str(model))
+    params = GenerationParams(k=2, max_new_tokens=2)
+    for backend, expected in ((local, [2] * 5), (_WholeBatches(local), [10])):
+        plans: list[EvalPlan] = []
+        moves: list[int] = []
+        with Store(db) as store:
+            run_eval(store, backend, params, EvalSelection(SplitOptions(), limit=5), HashScorer(), batch_prompts=8,
+                     progress=moves.append, on_plan=plans.append)  # fmt: skip
+        assert [(p.prompts, p.planned, p.todo) for p in plans] == [(5, 10, 10)] and moves == expected
