@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -106,25 +107,35 @@ QUIET_ENVIRONMENT = {
 def quiet_third_party(verbose: bool = False) -> None:
     """Unless `verbose`, no loading bars or notices from transformers, huggingface_hub and datasets: set
     through the environment for those not imported yet (importing them here would slow every command),
-    and through their own switches for those already imported."""
-    if verbose:
-        return
+    and through their own switches for those already imported. `verbose` undoes it (a second command in
+    the same process, as tests run them)."""
     for key, value in QUIET_ENVIRONMENT.items():
-        os.environ.setdefault(key, value)
+        if not verbose:
+            os.environ.setdefault(key, value)
+        elif os.environ.get(key) == value:
+            del os.environ[key]
     if "transformers" in sys.modules:
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    if "huggingface_hub" in sys.modules:
+        transformers_logging.set_verbosity(logging.INFO if verbose else logging.ERROR)
+        if verbose:
+            with warnings.catch_warnings():  # it also enables huggingface_hub's, which may refuse (its env switch)
+                warnings.simplefilter("ignore")
+                transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+        else:
+            transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    if "huggingface_hub" in sys.modules and not verbose:  # (its env switch, read at import, outranks enabling)
         from huggingface_hub.utils.tqdm import disable_progress_bars
 
         disable_progress_bars()
     if "datasets" in sys.modules:
         from datasets.utils import logging as datasets_logging
 
-        datasets_logging.set_verbosity_error()
-        datasets_logging.disable_progress_bar()
+        datasets_logging.set_verbosity(logging.INFO if verbose else logging.ERROR)
+        if verbose:
+            datasets_logging.enable_progress_bar()
+        else:
+            datasets_logging.disable_progress_bar()
 
 
 def progress_wanted(stream: Any = None) -> bool:

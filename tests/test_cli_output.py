@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,21 @@ def test_log_lines_never_land_inside_a_bar() -> None:
     before = text[: text.index("INFO an input is done")]
     assert before.endswith(("\r", "\n")), repr(text)  # the bar was cleared first, the line starts a line
     assert "6/10" in text.split("INFO an input is done", 1)[1]  # and redrawn after it
+
+
+def test_a_forked_workers_log_line_clears_the_parents_bar_line_first() -> None:
+    """Workers forked by `--workers N` cannot redraw the parent's bar: on a terminal they clear its line."""
+    leader, follower = os.openpty()
+    with os.fdopen(follower, "w", closefd=True) as terminal:
+        configure_logging(stream=terminal)
+        child = multiprocessing.get_context("fork").Process(target=_log_in_worker)
+        child.start()
+        child.join(timeout=30)
+        assert child.exitcode == 0
+        text = os.read(leader, 4096).decode()
+    os.close(leader)
+    assert text.startswith("\r\x1b[KINFO a worker's line"), repr(text)
+
+
+def _log_in_worker() -> None:
+    logging.getLogger("toxmine.test").info("a worker's line")

@@ -117,3 +117,10 @@ def test_the_bar_moves_per_prompt_when_the_backend_generates_prompt_by_prompt(db
             run_eval(store, backend, params, EvalSelection(SplitOptions(), limit=5), HashScorer(), batch_prompts=8,
                      progress=moves.append, on_plan=plans.append)  # fmt: skip
         assert [(p.prompts, p.planned, p.todo) for p in plans] == [(5, 10, 10)] and moves == expected
+
+
+def test_verbose_keeps_the_libraries_own_bars(db: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_eval(db, model, 2, "-v")) == 0
+    assert "Loading weights" in capsys.readouterr().err
+    assert main(_eval(db, model, 2)) == 0  # and the next command without -v is quiet again
+    assert "Loading weights" not in capsys.readouterr().err
