@@ -176,7 +176,8 @@ def default_model_dir(
             log.warning("%s: not a complete conversion, converting again", target)
             _discard(target)
         _remove_stale_work(cache_root, target.name)
-        log.info("converting %s once into %s (about half a minute)", gguf.name, target)
+        log.info("first use of %s: dequantising %s into a transformers folder %s, once (usually 20-60 s; "
+                 "later runs load it in seconds)", model.name, gguf.name, target)  # fmt: skip
         started = time.monotonic()
         work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=cache_root))
         try:
@@ -192,5 +193,5 @@ def default_model_dir(
             shutil.rmtree(work, ignore_errors=True)
     except OSError as exc:
         raise ConfigError(f"{target}: cannot write the model cache ({exc}); set {CACHE_ENV} elsewhere") from exc
-    log.info("converted %s in %.1fs", gguf.name, time.monotonic() - started)
+    log.info("converted %s in %.1fs, cached in %s", model.name, time.monotonic() - started, target)
     return target

@@ -75,14 +75,19 @@ def judge_run(
     batch: int = 32,
     group_by: Sequence[str] = (),
     progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> JudgeReport:
     """Label the run's continuations not yet labelled by this judge version; then store the
-    safety metrics (per language, resource level, category, source and `group_by`)."""
+    safety metrics (per language, resource level, category, source and `group_by`). `on_total` gets
+    the number of continuations to label before the first, `progress` the number each batch labelled."""
     if not eval_tables.run_exists(store, run_id):
         raise ConfigError(f"{store.path}: no evaluation run {run_id}")
     report = JudgeReport(run_id, judge.name, judge.version)
     started = time.monotonic()
     pending = eval_tables.pending_judgements(store, run_id, judge.name, judge.version)
+    log.info("judge: %d continuations of %s to label with %s", len(pending), run_id, judge.name)
+    if on_total is not None:
+        on_total(len(pending))
     for start in range(0, len(pending), batch):
         rows = pending[start : start + batch]
         verdicts = _judge_batch(judge, rows)
@@ -104,6 +109,10 @@ def judge_run(
         report.first_error = report.first_error or next((v.error for v in verdicts if v.error is not None), None)
         if progress is not None:
             progress(len(rows))
+    log.info("judge: %d continuations labelled in %.1fs, %d failed", report.judged, time.monotonic() - started,
+             report.failed)  # fmt: skip
+    metrics_started = time.monotonic()
     store_safety_metrics(store, run_id, judge.name, group_by)
+    log.info("safety metrics: computed in %.1fs", time.monotonic() - metrics_started)
     report.elapsed_s = time.monotonic() - started
     return report

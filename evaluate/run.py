@@ -37,6 +37,7 @@ from toxmine.miner.tables import EVAL_METRICS, GENERATIONS
 
 from . import eval_tables
 from .backends import Backend, Completion
+from .eval_progress import EvalPlan, StageClock
 from .eval_tables import run_prompt_join
 from .metrics import MIN_PROMPTS, MetricOptions, PromptScores, group_metrics
 from .params import GenerationParams
@@ -234,13 +235,17 @@ def run_eval(
     protocol: str = "rtp",
     lid: LanguageIdentifier | None = None,
     metric_options: MetricOptions | None = None,
+    on_plan: Callable[[EvalPlan], None] | None = None,
 ) -> EvalReport:
     """Generate, score and store continuations; then compute and store the metrics.
 
     `protocol` (rtp or ptp) is the published protocol the run follows: it sets the toxicity comparison
     and the run records how it departs from it. `lid` identifies each continuation's language (default:
     the fastText model mining uses). With a `template` (the intentional jailbreak scenario) every prompt
-    is sent wrapped in it; the run records the template, and its id differs from the plain run's."""
+    is sent wrapped in it; the run records the template, and its id differs from the plain run's.
+
+    The plan (prompts x samples, less what is stored) is logged and given to `on_plan` before the first
+    generation; `progress` gets the number of generations each batch made; each stage's time is logged."""
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; known: {', '.join(sorted(PROTOCOLS))}")
     prompts, prompt_scorer, prompt_version = select_prompts(store, selection)
@@ -266,17 +271,42 @@ def run_eval(
     done = eval_tables.done_pairs(store, run_id)
     todo = [p for p in prompts if any((p.prompt_id, i) not in done for i in range(params.k))]
     report.skipped = len(prompts) - len(todo)
+    stored = sum((p.prompt_id, i) in done for p in prompts for i in range(params.k))
+    plan = EvalPlan(len(prompts), params.k, stored, len(report.cells))
+    log.info("%s", plan.describe())
+    if on_plan is not None:
+        on_plan(plan)
+    clock = StageClock()
+    # a backend that makes one generate call per prompt anyway is sent one prompt at a time: the same samples,
+    # and progress per prompt, not per batch; others (vLLM, HTTP) get the whole batch at once
+    step = 1 if getattr(backend, "prompt_at_a_time", False) else 0
     for start in range(0, len(todo), batch_prompts):
         batch = todo[start : start + batch_prompts]
         sent = [template.apply(p.text) if template else p.text for p in batch]
-        completions = _generate(backend, sent, params)
-        _store_batch(store, scorer, lid, run_id, batch, completions, done, report)
-        if progress is not None:
-            progress(len(batch))
-    store_metrics(store, run_id)
+        completions: list[list[Completion]] = []
+        size = step or len(batch)
+        for part in range(0, len(batch), size):  # stored per batch, progress per part
+            with clock.timed("generate"):
+                completions += _generate(backend, sent[part : part + size], params)
+            if progress is not None:
+                progress(sum((p.prompt_id, i) not in done for p in batch[part : part + size] for i in range(params.k)))
+        _store_batch(store, scorer, lid, run_id, batch, completions, done, report, clock)
+    _log_generation(report, scorer.name, clock)
+    with clock.timed("metrics"):
+        store_metrics(store, run_id)
+    log.info("metrics: computed in %.1fs", clock["metrics"])
     eval_tables.finish_run(store, run_id)
     report.elapsed_s = time.monotonic() - started
     return report
+
+
+def _log_generation(report: EvalReport, scorer: str, clock: StageClock) -> None:
+    """The generate and score stages' lines (their batches interleave: each line adds up its own time)."""
+    rate = f" ({report.generated / clock['generate']:,.1f}/s)" if clock["generate"] > 0 else ""
+    log.info("generate: %d generations in %.1fs%s", report.generated, clock["generate"], rate)
+    scored = report.generated - report.failed - report.empty
+    log.info("score: %d continuations scored by %s in %.1fs (%d failed or not generated, %d empty)", scored, scorer,
+             clock["score"], report.failed, report.empty)  # fmt: skip
 
 
 def _generate(backend: Backend, prompts: list[str], params: GenerationParams) -> list[list[Completion]]:
@@ -357,6 +387,7 @@ def _store_batch(
     completions: list[list[Completion]],
     done: set[tuple[str, int]],
     report: EvalReport,
+    clock: StageClock,
 ) -> None:
     pending = [
         _Pending(prompt.prompt_id, index, prompt.lang, completion, error=completion.error)
@@ -366,8 +397,9 @@ def _store_batch(
     ]
     texts = [row for row in pending if row.completion.text is not None and not row.empty]
     supports = getattr(scorer, "supports", None)
-    _identify(lid, texts, supports if callable(supports) else None)
-    _score(scorer, texts)
+    with clock.timed("score"):
+        _identify(lid, texts, supports if callable(supports) else None)
+        _score(scorer, texts)
     rows: list[dict[str, object]] = []
     for row in pending:
         report.generated += 1

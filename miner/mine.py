@@ -131,7 +131,8 @@ def _mine_units(
     for index, outcome in runner.map_unordered(mine_unit, tasks):
         unit = units[index]
         if isinstance(outcome, TaskFailed):
-            log.error("%s: task failed: %s", unit.source.name, outcome.message, extra={"source": unit.source.name})
+            # logged once, as its input's error, when the input is settled
+            log.debug("%s: task failed: %s", unit.source.name, outcome.message, extra={"source": unit.source.name})
             outcome = _failed_unit(unit, f"{unit.source.name}: task failed: {outcome.message}")
         state = inputs[unit.index]
         state.done[unit.part] = outcome

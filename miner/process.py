@@ -175,7 +175,8 @@ def process_input(
             for event in read_html_pages(source, options.max_record_bytes, offsets=offsets):
                 if isinstance(event, RecordProblem):
                     problems.append((event.offset, event.message))
-                    log.warning("%s at offset %d: %s", source.name, event.offset, event.message)
+                    # the input's error lists its bad records (logged once when the input is settled)
+                    log.debug("%s at offset %d: %s", source.name, event.offset, event.message)
                     drops.add(DropReason.BAD_RECORD)
                     continue
                 seen_records += 1

@@ -7,8 +7,9 @@ import logging
 import os
 import sys
 import time
+import warnings
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -16,11 +17,14 @@ from .errors import printable
 
 __all__ = [
     "LOG_RECORD_ATTRS",
+    "QUIET_ENVIRONMENT",
+    "BarSafeHandler",
     "JsonLogFormatter",
     "MiningProgress",
     "TextLogFormatter",
     "configure_logging",
     "progress_wanted",
+    "quiet_third_party",
 ]
 
 LOG_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
@@ -56,15 +60,82 @@ class TextLogFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
-def configure_logging(json_lines: bool = False, verbose: bool = False) -> None:
-    """Send toxmine's logs to stderr, as text or as JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
+class BarSafeHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each record with `tqdm.write`: a live bar on the stream is cleared, the line written and the
+    bar drawn again below it. A forked worker's bars belong to its parent: there a terminal's current line
+    (the parent's bar) is cleared before the line, and the parent redraws its bar on its next update."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._owner = os.getpid()
+        self._terminal = bool(getattr(stream, "isatty", lambda: False)())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            if os.getpid() == self._owner:
+                tqdm.write(line, file=self.stream)
+            else:
+                self.stream.write(("\r\x1b[K" if self._terminal else "") + line + "\n")
+                self.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+
+def configure_logging(json_lines: bool = False, verbose: bool = False, stream: TextIO | None = None) -> None:
+    """Send toxmine's logs to `stream` (default stderr), as text or as JSON lines, never inside a bar."""
+    handler = BarSafeHandler(stream or sys.stderr)
     handler.setFormatter(JsonLogFormatter() if json_lines else TextLogFormatter())
     root = logging.getLogger("toxmine")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
+
+
+# read by transformers, huggingface_hub and datasets as they are imported (also in Ray workers started later)
+QUIET_ENVIRONMENT = {
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+}
+
+
+def quiet_third_party(verbose: bool = False) -> None:
+    """Unless `verbose`, no loading bars or notices from transformers, huggingface_hub and datasets: set
+    through the environment for those not imported yet (importing them here would slow every command),
+    and through their own switches for those already imported. `verbose` undoes it (a second command in
+    the same process, as tests run them)."""
+    for key, value in QUIET_ENVIRONMENT.items():
+        if not verbose:
+            os.environ.setdefault(key, value)
+        elif os.environ.get(key) == value:
+            del os.environ[key]
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity(logging.INFO if verbose else logging.ERROR)
+        if verbose:
+            with warnings.catch_warnings():  # it also enables huggingface_hub's, which may refuse (its env switch)
+                warnings.simplefilter("ignore")
+                transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+        else:
+            transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    if "huggingface_hub" in sys.modules and not verbose:  # (its env switch, read at import, outranks enabling)
+        from huggingface_hub.utils.tqdm import disable_progress_bars
+
+        disable_progress_bars()
+    if "datasets" in sys.modules:
+        from datasets.utils import logging as datasets_logging
+
+        datasets_logging.set_verbosity(logging.INFO if verbose else logging.ERROR)
+        if verbose:
+            datasets_logging.enable_progress_bar()
+        else:
+            datasets_logging.disable_progress_bar()
 
 
 def progress_wanted(stream: Any = None) -> bool:

@@ -31,7 +31,7 @@ from toxmine.miner.http import HttpOptions
 from toxmine.miner.langid import LidOptions
 from toxmine.miner.mine import MineReport, mine
 from toxmine.miner.process import ProcessOptions
-from toxmine.miner.progress import configure_logging, progress_wanted
+from toxmine.miner.progress import configure_logging, progress_wanted, quiet_third_party
 from toxmine.miner.prompts import DEFAULT_BUCKET_EDGES, PROMPT_STYLES, PromptOptions
 from toxmine.miner.queries import format_rows, list_queries, load_query, run_sql
 from toxmine.miner.score_units import score_documents
@@ -500,8 +500,9 @@ def _print_report(report: MineReport, db: str) -> None:
         print(f"\n{'drop reason':<22}{'n':>10}", file=out)
         for reason, n in report.drops:
             print(f"{reason:<22}{n:>10,}", file=out)
-    for source, error in report.failed + report.partial:
-        print(f"\nerror: {error if source in error else f'{source}: {error}'}", file=sys.stderr)
+    if report.failed or report.partial:  # each input's error was logged once, as it was settled
+        print(f"\ntoxmine: inputs failed: {len(report.failed)}, partial: {len(report.partial)} (errors above)",
+              file=sys.stderr)  # fmt: skip
 
 
 def _http_options(args: argparse.Namespace) -> HttpOptions:
@@ -568,6 +569,7 @@ def _mining_scorer(args: argparse.Namespace) -> Scorer:
 
 def _run_eval(args: argparse.Namespace) -> int:
     from toxmine.evaluate.backends import create_backend, parse_model_spec
+    from toxmine.evaluate.eval_progress import generation_progress, log_stage
     from toxmine.evaluate.params import preset
     from toxmine.evaluate.run import EvalSelection, metric_options_for, run_eval, select_prompts
 
@@ -597,14 +599,13 @@ def _run_eval(args: argparse.Namespace) -> int:
         if backend_name != "transformers":
             raise ConfigError(f"--gguf-file applies to the transformers backend, not {backend_name}")
         options["gguf_file"] = args.gguf_file
-    backend = create_backend(args.model, **options)
+    with log_stage("load model", f"{backend_name} {args.model}"):
+        backend = create_backend(args.model, **options)
     show = progress_wanted() if args.progress is None else args.progress
-    from tqdm import tqdm
-
-    with Store(args.db) as store, tqdm(unit="prompt", disable=not show, desc="generating") as bar:
+    with Store(args.db) as store, generation_progress(bar=show) as bar:
         report = run_eval(store, backend, params, EvalSelection(split, args.limit), scorer, args.batch_size,
-                          progress=bar.update, template=template, protocol=args.preset,
-                          metric_options=metric_options)  # fmt: skip
+                          progress=bar.advance, template=template, protocol=args.preset,
+                          metric_options=metric_options, on_plan=bar.plan)  # fmt: skip
         outcomes = [Outcome("continuations", report.generated, report.failed, report.first_error)]
         if judge is not None:
             outcomes += _judge_runs(store, [report.eval_run_id], judge, args.group_by, show)
@@ -633,14 +634,13 @@ def _judge(args: argparse.Namespace) -> Judge:
 
 
 def _judge_runs(store: Store, run_ids: list[str], judge: Judge, group_by: list[str], show: bool) -> list[Outcome]:
-    from tqdm import tqdm
-
+    from toxmine.evaluate.eval_progress import judging_progress
     from toxmine.evaluate.judging import judge_run
 
     outcomes = []
     for run_id in run_ids:
-        with tqdm(unit="continuation", disable=not show, desc=f"judging {run_id}") as bar:
-            result = judge_run(store, run_id, judge, group_by=group_by, progress=bar.update)
+        with judging_progress(bar=show) as bar:
+            result = judge_run(store, run_id, judge, group_by=group_by, progress=bar.advance, on_total=bar.start)
         columns, rows = eval_tables.safety_overview(store, run_id, judge.name)
         print(
             f"judged {run_id} with {result.judge} ({result.judge_version}): {result.judged} continuations, "
@@ -754,6 +754,7 @@ def _run_split(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(json_lines=args.log_json, verbose=args.verbose)
+    quiet_third_party(verbose=args.verbose)  # transformers' and the hubs' own bars and notices only with -v
     redact_handlers(logging.getLogger("toxmine"))  # API keys never reach a log line, text or JSON
     try:
         if args.command == "mine" and not args.inputs:

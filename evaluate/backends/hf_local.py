@@ -28,6 +28,7 @@ class TransformersBackend:
     (the embedded default model is recorded under a stable name, not its cache folder)."""
 
     name = "transformers"
+    prompt_at_a_time = True  # one generate call per prompt: run_eval sends prompts one by one (progress per prompt)
 
     def __init__(
         self,
