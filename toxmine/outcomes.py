@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TextIO
 
 from toxmine.evaluate.redaction import redact
 
 __all__ = ["Outcome", "settle"]
 
 EXIT_ALL_FAILED = 1
+
+log = logging.getLogger("toxmine.outcomes")
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,17 @@ class Outcome:
         return redact(f"{amount} {self.what} failed{cause}")
 
 
-def settle(outcomes: Sequence[Outcome], stream: TextIO | None = None) -> int:
-    """Print a line per outcome with failures (an error where all failed, else a warning); the exit code:
-    EXIT_ALL_FAILED when any stage failed entirely, else 0."""
-    stream = stream or sys.stderr
+def settle(outcomes: Sequence[Outcome]) -> int:
+    """Log a line per outcome with failures (an error where all failed, else a warning: plain or JSON lines, as
+    the command's logging is set); the exit code: EXIT_ALL_FAILED when any stage failed entirely, else 0."""
     code = 0
     for outcome in outcomes:
         message = outcome.message()
         if message is None:
             continue
-        print(f"toxmine: {'error' if outcome.all_failed else 'warning'}: {message}", file=stream)
-        code = EXIT_ALL_FAILED if outcome.all_failed else code
+        if outcome.all_failed:
+            log.error("%s", message)
+            code = EXIT_ALL_FAILED
+        else:
+            log.warning("%s", message)
     return code

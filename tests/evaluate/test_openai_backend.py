@@ -443,7 +443,8 @@ def test_eval_and_judge_commands_never_show_or_store_the_key(api: FakeOpenAI, sc
     api.queue = _echoing_replies()
     judged = _toxmine("judge", "--db", str(scored_db), "--judge", f"llm:openai:tiny@{api.base_url}", "--judge-option",
                       f"api_key_env={KEY_ENV}", "--judge-option", "backoff_s=0.01", *logs, key=KEY + "\n")  # fmt: skip
-    assert judged.returncode == 0, judged.stderr
+    # every answer is refused or unreadable here, so the run fails (exit 1) and prints its first error, masked
+    assert judged.returncode == 1 and "judge answers failed" in judged.stderr, judged.stderr
     assert api.queue == [] and all(seen.authorization == f"Bearer {KEY}" for seen in api.seen)
     for result in (evaluated, judged):
         assert not _leaks(result.stdout + result.stderr)
