@@ -137,7 +137,7 @@ def test_eval_with_some_failed_generations_exits_0_and_warns(
     code = _eval(alert_db, api)
     err = capsys.readouterr().err
     assert code == 0, err
-    assert "warning: 2 of 6 continuations failed" in err and "context length exceeded" in err
+    assert "WARNING 2 of 6 continuations failed" in err and "context length exceeded" in err
 
 
 def test_llm_judge_whose_every_answer_failed_exits_1(
@@ -169,7 +169,7 @@ def test_llm_judge_with_some_failed_answers_exits_0_and_warns(
                  "--judge-option", "concurrency=1", "--no-progress"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 0, err
-    assert "warning: 2 of 6 judge answers failed" in err and "judge answer unparseable" in err
+    assert "WARNING 2 of 6 judge answers failed" in err and "judge answer unparseable" in err
 
 
 def test_score_where_every_prompt_failed_exits_1(
