@@ -54,7 +54,9 @@ def figures(data: ReportData) -> Figures:
         cells = [[table.get((run.eval_run_id, dimension, g, metric)) for g in groups] for run in data.runs]
         shown = [c.value for row in cells for c in row if c is not None and c.n_prompts and c.value == c.value]
         if not any(shown):
-            result.skipped[name] = f"No chart: every {ylabel} per {xlabel} is 0 or missing."
+            result.skipped[name] = (
+                f"No chart: every {ylabel} per {xlabel} is 0 or missing (the table above has each figure)."
+            )
             continue
         width = 0.8 / len(data.runs)
         fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(groups) * max(1, len(data.runs)) + 2), 3.4))
