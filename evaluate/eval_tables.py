@@ -26,6 +26,7 @@ __all__ = [
     "EvalRunStart",
     "PendingJudgement",
     "RunDates",
+    "RunJudge",
     "RunSettings",
     "RunSummary",
     "SampleScore",
@@ -39,12 +40,14 @@ __all__ = [
     "group_expression",
     "metrics_overview",
     "pending_judgements",
+    "prompt_groups",
     "record_template",
     "replace_metrics",
     "replace_safety_metrics",
     "run_dates",
     "run_exists",
     "run_ids",
+    "run_judges",
     "run_namings",
     "run_prompt_join",
     "run_samples",
@@ -537,3 +540,37 @@ def run_namings(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, str
     """Every stored run's id, model, protocol ('' before protocols were recorded) and scenario ('plain' or
     'template NAME'), oldest first; `con` may be any connection to the database (a notebook's, read-only)."""
     return [(str(a), str(b), str(c), str(d)) for a, b, c, d in con.execute(_NAMING).fetchall()]
+
+
+# -- the report's run table and generation browser ---------------------------------------------
+@dataclass(frozen=True)
+class RunJudge:
+    """A judge that labelled a run: its name, version and how many continuations it gave a verdict on."""
+
+    eval_run_id: str
+    judge: str
+    judge_version: str
+    verdicts: int
+
+
+def run_judges(store: Store, ids: Sequence[str]) -> list[RunJudge]:
+    """The judges (name and version) that labelled the runs `ids`, with their verdict counts (errors aside)."""
+    rows = store.con.execute(
+        "SELECT eval_run_id, judge, judge_version, count(*) FILTER (WHERE error IS NULL) FROM judgements "
+        "WHERE eval_run_id IN ? GROUP BY ALL ORDER BY eval_run_id, judge, judge_version",
+        [list(ids)],
+    ).fetchall()
+    return [RunJudge(str(a), str(b), str(c), int(d)) for a, b, c, d in rows]
+
+
+def prompt_groups(store: Store, run_id: str, groupings: Sequence[str]) -> dict[str, tuple[str | None, ...]]:
+    """Each prompt of the run, its group under each of `groupings` (see `group_expression`), in order."""
+    if not groupings:
+        return {}
+    expressions = ", ".join(f"{group_expression(g)} AS g{i}" for i, g in enumerate(groupings))
+    rows = store.con.execute(
+        f"SELECT DISTINCT g.prompt_id, {expressions} FROM generations g {run_prompt_join()} "
+        "LEFT JOIN languages l ON l.lang = p.lang WHERE g.eval_run_id = ?",
+        [run_id],
+    ).fetchall()
+    return {str(prompt_id): tuple(None if v is None else str(v) for v in groups) for prompt_id, *groups in rows}

@@ -57,6 +57,8 @@ def test_wheel_maps_the_folders_under_toxmine(tmp_path: Path) -> None:
     assert "toxmine/miner/mine.py" in names and "toxmine/evaluate/__init__.py" in names
     assert "toxmine/sql/migrations/001_mining.sql" in names
     assert "toxmine/miner/data/demo.warc.gz" in names and "toxmine/miner/data/iso639.tsv" in names
+    templates = [f"toxmine/{p.relative_to(REPO)}" for p in (REPO / "evaluate" / "report_templates").glob("*.j2")]
+    assert templates and not [t for t in templates if t not in names], "report templates left out of the wheel"
     assert not [n for n in names if n.split("/")[0] in {"miner", "evaluate", "sql", "tests"}]
     expected = [
         f"toxmine/{p.relative_to(REPO)}"

@@ -421,6 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.add_argument("--threshold", type=float, metavar="T",
                             help="toxicity threshold for every run (default: each run's protocol, 0.5)")  # fmt: skip
     report_cmd.add_argument("--judge", help="whose safety verdicts to show (default: the judge of most runs)")
+    report_cmd.add_argument("--samples-per-cell", type=int, default=5, metavar="N",
+                            help="generations shown per cell, most harmful first (default 5; 0: none)")  # fmt: skip
 
     judge_cmd = commands.add_parser("judge", help="label the continuations of eval runs with a safety judge")
     judge_cmd.add_argument("--db", default="corpus.duckdb", help="DuckDB file with eval runs (default corpus.duckdb)")
@@ -670,7 +672,8 @@ def _run_report(args: argparse.Namespace) -> int:
     if not os.path.exists(args.db):
         raise ConfigError(f"{args.db}: no such database")
     with Store(args.db) as store:
-        files = write_report(store, Path(args.out), args.run, args.threshold, args.name, args.judge)
+        files = write_report(store, Path(args.out), args.run, args.threshold, args.name, args.judge,
+                             args.samples_per_cell)  # fmt: skip
     print(f"report written to {files.markdown} and {files.html} ({len(files.figures)} plots)")
     return EXIT_OK
 

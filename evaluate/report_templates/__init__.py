@@ -1,0 +1,1 @@
+"""Jinja2 templates of `toxmine report` (package data: HTML and Markdown)."""
