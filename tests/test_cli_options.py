@@ -14,6 +14,7 @@ from plugin_judges import HashJudge
 
 from toxmine.cli import build_parser, main
 from toxmine.evaluate.backends import BACKENDS, Completion
+from toxmine.evaluate.default_model import DEFAULT_MODEL_SPEC
 from toxmine.evaluate.judges import JUDGES
 from toxmine.evaluate.metrics import MIN_PROMPTS
 from toxmine.evaluate.params import GenerationParams
@@ -26,7 +27,7 @@ from toxmine.miner.langid import LidOptions
 from toxmine.miner.process import ProcessOptions
 from toxmine.miner.prompts import DEFAULT_PROMPT_STYLE, PromptOptions
 from toxmine.miner.scoring.transformer import TransformersScorer
-from toxmine.miner.split import SplitOptions
+from toxmine.miner.split import SplitOptions, export_split
 from toxmine.miner.units import DEFAULT_UNIT_MB
 
 SAMPLES = Path(__file__).resolve().parents[1] / "evaluate" / "data"
@@ -140,7 +141,14 @@ DEFAULTS = [
     ("eval", "buckets", _default(SplitOptions, "bucket_edges")),
     ("eval", "min_prompts", MIN_PROMPTS),
     ("eval", "batch_size", inspect.signature(run_eval).parameters["batch_prompts"].default),
-    ("eval", "seed", None),  # the preset's (GenerationParams.seed unless a preset sets one)
+    ("eval", "seed", None),
+    ("eval", "preset", inspect.signature(run_eval).parameters["protocol"].default),
+    ("eval", "model", DEFAULT_MODEL_SPEC),
+    (
+        "split",
+        "name",
+        inspect.signature(export_split).parameters["name"].default,
+    ),  # the preset's (GenerationParams.seed unless a preset sets one)
 ]
 
 
@@ -220,3 +228,36 @@ def test_a_backend_option_the_backend_does_not_take_is_a_clear_error(
     assert RecordingBackend.built == []
     with pytest.raises(SystemExit):
         build_parser().parse_args(["eval", "--model-option", "no-equals-sign"])
+
+
+class EngineBackend:
+    """A backend taking any keyword (as vLLM's engine arguments), and one naming the device it runs on."""
+
+    name = "engine"
+
+    def __init__(self, model: str, seed: int = 0, **engine: Any) -> None:
+        self.model, self.seed, self.engine = model, seed, engine
+
+
+class DeviceBackend(EngineBackend):
+    def __init__(self, model: str, device: str = "auto") -> None:
+        super().__init__(model, device=device)
+
+
+def test_model_options_reach_a_backend_taking_any_keyword(monkeypatch: pytest.MonkeyPatch) -> None:
+    from toxmine.cli_groups import backend_options
+    from toxmine.evaluate.backends import create_backend
+
+    monkeypatch.setitem(BACKENDS._entries, "engine", EngineBackend)
+    monkeypatch.setitem(BACKENDS._entries, "device", DeviceBackend)
+    args = build_parser().parse_args(["eval", "--model-option", "gpu_memory_utilization=0.8", "--model-option",
+                                      "max_model_len=4096", "--request-timeout", "5", "--device", "cpu"])  # fmt: skip
+    options = backend_options(args)
+    assert options == {"gpu_memory_utilization": 0.8, "max_model_len": 4096, "timeout_s": 5.0}
+    engine = create_backend("engine:m", shared={"device": args.device}, **options)
+    assert isinstance(engine, EngineBackend) and engine.model == "m"
+    assert engine.engine == options  # the shared device goes only to backends that name it
+    on_cpu = create_backend("device:m", shared={"device": args.device})
+    assert isinstance(on_cpu, DeviceBackend) and on_cpu.engine == {"device": "cpu"}
+    overridden = create_backend("device:m", shared={"device": "cpu"}, device="cuda:1")
+    assert isinstance(overridden, DeviceBackend) and overridden.engine == {"device": "cuda:1"}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from toxmine import __version__
 from toxmine.evaluate import eval_tables
+from toxmine.evaluate.default_model import DEFAULT_MODEL_SPEC
 from toxmine.evaluate.imports import FORMATS
 from toxmine.evaluate.judges import Judge
 from toxmine.evaluate.metrics import MIN_PROMPTS
@@ -85,10 +86,15 @@ class Command:
     description: str | None = None
 
 
-def _existing_store(db: str, read_only: bool = False) -> Store:
-    """The database `db`, which must exist: commands that read one never create an empty one."""
+def _require_db(db: str) -> None:
+    """Commands that read a database never create an empty one: a missing one is a usage error."""
     if not os.path.exists(db):
         raise ConfigError(f"{db}: no such database")
+
+
+def _existing_store(db: str, read_only: bool = False) -> Store:
+    """The database `db`, which must exist."""
+    _require_db(db)
     return Store(db, read_only=read_only)
 
 
@@ -233,7 +239,7 @@ def _score_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    _existing_store(args.db).close()  # checked before Ray or a scorer model starts
+    _require_db(args.db)  # before Ray or a scorer model starts
     with _ray_session(args):
         return _score(args, _mining_scorer(args))
 
@@ -242,7 +248,8 @@ def _run_score(args: argparse.Namespace) -> int:
 def _split_options(parser: argparse.ArgumentParser) -> None:
     add_db(parser, "with scored prompts")
     add_output_path(parser, "output folder", default="split")
-    parser.add_argument("--name", default="prompts", help="file name stem (default prompts)")
+    stem = param_default(export_split, "name")
+    parser.add_argument("--name", default=stem, help=f"file name stem (default {stem})")
     add_split_selection(parser)
     renamed(parser, "--seed", "--split-seed (--seed is the generation seed of `toxmine eval`)")
     renamed(parser, "--scorer", "--prompt-scorer (--scorer is the scorer of texts)")
@@ -344,10 +351,12 @@ def _run_sql(args: argparse.Namespace) -> int:
 # -- eval, judge, report, export-results ----------------------------------------------------------------
 def _eval_options(parser: argparse.ArgumentParser) -> None:
     add_db(parser, "with prompts")
-    parser.add_argument("--model", default="default", metavar="SPEC", help=model_help())
+    parser.add_argument("--model", default=DEFAULT_MODEL_SPEC, metavar="SPEC", help=model_help())
     gen = parser.add_argument_group("generation")
-    gen.add_argument("--preset", choices=sorted(PRESETS), default="rtp",
-                     help="published protocol: sampling, toxic comparison, aggregates (default rtp)")  # fmt: skip
+    protocol = param_default(run_eval, "protocol")
+    gen.add_argument("--preset", choices=sorted(PRESETS), default=protocol,
+                     help=f"published protocol: sampling, toxic comparison, aggregates "
+                     f"(default {protocol})")  # fmt: skip
     gen.add_argument("--k", type=int, metavar="N", help="continuations per prompt (overrides the preset)")
     gen.add_argument("--max-new-tokens", type=int, metavar="N", help="tokens per continuation (overrides the preset)")
     gen.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (overrides the preset)")
@@ -467,7 +476,7 @@ def _stored_runs(store: Store, args: argparse.Namespace) -> list[str]:
 
 
 def _run_judge(args: argparse.Namespace) -> int:
-    _existing_store(args.db, read_only=True).close()  # checked before a judge model loads
+    _require_db(args.db)  # before a judge model loads
     judge = _judge(args)
     show = progress_wanted() if args.progress is None else args.progress
     with Store(args.db) as store:
@@ -504,7 +513,7 @@ def _export_results_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_export_results(args: argparse.Namespace) -> int:
-    _existing_store(args.db, read_only=True).close()
+    _require_db(args.db)
     check_output_path(Path(args.output_path))
     with Store(args.db, read_only=True) as store:
         for run_id in _stored_runs(store, args):
