@@ -42,7 +42,7 @@ safety-demo: setup
 	$(BIN)/toxmine import alert $(SAMPLES)/benign_groups.jsonl --source benign --benign --db $(SAFETY_DB)
 	$(BIN)/toxmine eval --db $(SAFETY_DB) --source alert,multijail,benign --per-bucket 1000 --k 2 --max-new-tokens 32 --judge heuristic --group-by group
 	$(BIN)/toxmine eval --db $(SAFETY_DB) --source alert,multijail,benign --per-bucket 1000 --k 2 --max-new-tokens 32 --judge heuristic --group-by group --template $(SAMPLES)/jailbreak_template.txt
-	$(BIN)/toxmine report --db $(SAFETY_DB) --out safety-report
+	$(BIN)/toxmine report --db $(SAFETY_DB) --output-path safety-report
 
 test: setup
 	$(BIN)/pytest

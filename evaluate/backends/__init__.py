@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .base import BACKENDS, Backend, Completion, create_backend, parse_model_spec
+from .base import BACKENDS, Backend, Completion, backend_option_defaults, create_backend, parse_model_spec
 
-__all__ = ["BACKENDS", "Backend", "Completion", "create_backend", "parse_model_spec"]
+__all__ = ["BACKENDS", "Backend", "Completion", "backend_option_defaults", "create_backend", "parse_model_spec"]

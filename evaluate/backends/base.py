@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,7 +14,7 @@ from toxmine.miner.registry import Registry
 from ..default_model import DEFAULT_MODEL, DEFAULT_MODEL_SPEC, default_cache_root, default_model_dir
 from ..params import GenerationParams
 
-__all__ = ["BACKENDS", "Backend", "Completion", "create_backend", "parse_model_spec"]
+__all__ = ["BACKENDS", "Backend", "Completion", "backend_option_defaults", "create_backend", "parse_model_spec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +54,43 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
     return "transformers", spec
 
 
-def create_backend(spec: str, cache_root: Path | None = None, **options: Any) -> Backend:
-    """The backend for a model spec, with backend options (device, batch_size...). The default
-    model is converted on first use into `cache_root` (default: `$TOXMINE_CACHE_DIR` or
-    `~/.cache/toxmine`) and recorded under its stable name, not its cache folder."""
+def backend_option_defaults(backend: str) -> dict[str, Any]:
+    """The options a registered backend (or `module:Class` plug-in) names, with their defaults
+    (`inspect.Parameter.empty` where it has none); the model argument is left out."""
+    return {name: p.default for name, p in _named_options(BACKENDS.factory(backend)).items()}
+
+
+def _named_options(factory: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    parameters = list(inspect.signature(factory).parameters.values())[1:]  # the first one is the model
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name: p for p in parameters if p.kind in kinds}
+
+
+def _takes_any_option(factory: Callable[..., Any]) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(factory).parameters.values())
+
+
+def create_backend(
+    spec: str, cache_root: Path | None = None, shared: Mapping[str, Any] | None = None, **options: Any
+) -> Backend:
+    """The backend for a model spec with its own `options` (device, gguf_file, concurrency, vLLM's engine
+    arguments...): an option the backend does not take is a ConfigError naming the ones it does. `shared`
+    options (the device the scorer also uses) go only to backends whose signature names them. The default
+    model is converted on first use into `cache_root` (default: `$TOXMINE_CACHE_DIR` or `~/.cache/toxmine`)
+    and recorded under its stable name, not its cache folder."""
     backend, model = parse_model_spec(spec)
+    factory = BACKENDS.factory(backend)
+    named = _named_options(factory)
+    unknown = sorted(set(options) - set(named))
+    if unknown and not _takes_any_option(factory):
+        raise ConfigError(
+            f"model backend {backend!r} takes no option {', '.join(unknown)}; its options: {', '.join(named) or 'none'}"
+        )
+    options = {**{k: v for k, v in (shared or {}).items() if k in named}, **options}
     if model == DEFAULT_MODEL.spec:
         if options.get("gguf_file"):
             raise ConfigError(f"{model}: gguf_file does not apply to the default model")
         options = {**options, "label": model}
         model = str(default_model_dir(cache_root or default_cache_root()))
-    created: Backend = BACKENDS.create(backend, model, **options)
+    created: Backend = factory(model, **options)
     return created
