@@ -63,6 +63,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, demo_pages: list[RealPage]) -
     return inputs, whole, compacted
 
 
+@pytest.mark.slow
 def test_merged_keys_give_the_same_decisions_and_fewer_files(runs: tuple[list[LocalFile], Path, Path]) -> None:
     _, whole, compacted = runs
     assert db_snapshot(compacted) == db_snapshot(whole)
@@ -123,6 +124,7 @@ class _StopsInAMerge(SerialExecutor):
             yield pair
 
 
+@pytest.mark.slow
 def test_a_merge_stopped_midway_resumes_on_the_next_run(
     runs: tuple[list[LocalFile], Path, Path], tmp_path: Path
 ) -> None:

@@ -64,6 +64,7 @@ def _separate_caches(scorer: HashScorer) -> UnitScorer:
     return run
 
 
+@pytest.mark.slow
 def test_every_relation_answers_the_same_in_both_layouts(both: tuple[Path, Path]) -> None:
     tables, parquet = both
     con = duckdb.connect(str(parquet), read_only=True)  # an analyst's plain duckdb
