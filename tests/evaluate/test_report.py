@@ -21,6 +21,8 @@ from toxmine.miner.queries import load_query, run_sql
 from toxmine.miner.split import SplitOptions
 from toxmine.miner.store import Store
 
+pytestmark = pytest.mark.slow  # every test here waits on a module fixture that takes over 3 s
+
 PARAMS = GenerationParams(k=3, max_new_tokens=4, seed=1)
 SELECTION = EvalSelection(SplitOptions(per_bucket=2, langs=["de", "en", "es"], scorer="hash"))
 

@@ -22,6 +22,8 @@ from toxmine.miner.sources import LocalFile
 from toxmine.miner.store import Store
 from toxmine.miner.stored_bands import bands_folder_for, stored_band_files
 
+pytestmark = pytest.mark.slow  # every test here waits on a module fixture that takes over 3 s
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -63,7 +65,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory, demo_pages: list[RealPage]) -
     return inputs, whole, compacted
 
 
-@pytest.mark.slow
 def test_merged_keys_give_the_same_decisions_and_fewer_files(runs: tuple[list[LocalFile], Path, Path]) -> None:
     _, whole, compacted = runs
     assert db_snapshot(compacted) == db_snapshot(whole)
@@ -124,7 +125,6 @@ class _StopsInAMerge(SerialExecutor):
             yield pair
 
 
-@pytest.mark.slow
 def test_a_merge_stopped_midway_resumes_on_the_next_run(
     runs: tuple[list[LocalFile], Path, Path], tmp_path: Path
 ) -> None:
