@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.toxmine-installed
 MYPY_TREE := .mypy-tree
 
-.PHONY: setup browser demo safety-demo test lint bench clean
+.PHONY: setup browser demo safety-demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
@@ -46,6 +46,10 @@ safety-demo: setup
 
 test: setup browser
 	$(BIN)/pytest
+
+# the edit-test loop: everything but the slow tier (subprocesses, notebooks, Ray, models, runs over ~3 s)
+test-fast: setup
+	$(BIN)/pytest -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check .

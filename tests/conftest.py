@@ -60,3 +60,13 @@ def _reset_toxmine_logging() -> Iterator[None]:
     logger.filters[:] = []
     logger.propagate = True
     logger.setLevel(logging.NOTSET)
+
+
+SLOW_KINDS = ("subprocess", "notebook", "ray", "browser", "model")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test of a slow kind (a real subprocess, a notebook, Ray, a browser, a model) is in the slow tier."""
+    for item in items:
+        if any(item.get_closest_marker(kind) for kind in SLOW_KINDS) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

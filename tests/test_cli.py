@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
+import pytest
+from cli_runner import CliResult, run_cli
 
 
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "toxmine", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "CI": "1"},
-    )
+def _run(*args: str, cwd: Path) -> CliResult:
+    return run_cli(*args, cwd=cwd, env={"CI": "1"})
 
 
+@pytest.mark.slow
 def test_demo_mines_the_embedded_sample_offline(tmp_path: Path) -> None:
     result = _run("demo", "--db", "demo.duckdb", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -35,6 +28,7 @@ def test_demo_mines_the_embedded_sample_offline(tmp_path: Path) -> None:
     assert again.returncode == 0 and "1 skipped" in again.stdout
 
 
+@pytest.mark.slow
 def test_json_logs(tmp_path: Path) -> None:
     result = _run("demo", "--db", "demo.duckdb", "--log-json", "--langs", "de", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -50,6 +44,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 1 and "missing.warc.gz: no such file" in result.stderr
 
 
+@pytest.mark.slow
 def test_split_query_and_sql_commands(tmp_path: Path) -> None:
     assert _run("demo", "--db", "demo.duckdb", cwd=tmp_path).returncode == 0
     split = _run("split", "--db", "demo.duckdb", "--per-bucket", "4", "--langs", "de,fr", "--out", "out", cwd=tmp_path)
@@ -69,6 +64,7 @@ def test_split_query_and_sql_commands(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "unknown parameter colour" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_eval_command_with_a_local_model(tmp_path: Path) -> None:
     from tiny_models import build_tiny_causal_lm
 
@@ -95,6 +91,7 @@ def test_scorer_options_are_typed() -> None:
     assert _key_value("model=org/name=v1") == ("model", "org/name=v1")
 
 
+@pytest.mark.slow
 def test_safety_flow_on_the_shipped_samples(tmp_path: Path) -> None:
     """What `make safety-demo` runs, with a tiny local model: imports, both scenarios, judge, report."""
     from tiny_models import build_tiny_causal_lm

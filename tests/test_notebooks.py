@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from cli_runner import run_cli
 from corpora import mined_corpus
 from nbclient import NotebookClient
 from openai_server import FakeOpenAI
@@ -22,6 +21,8 @@ from toxmine.evaluate.run import EvalSelection, run_eval
 from toxmine.evaluate.templates import resolve_template
 from toxmine.miner.split import SplitOptions
 from toxmine.miner.store import Store
+
+pytestmark = pytest.mark.notebook
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -50,8 +51,7 @@ def _images(outputs: list[dict[str, object]]) -> int:
 
 def test_explore_demo_notebook_executes(tmp_path: Path) -> None:
     db = tmp_path / "demo.duckdb"
-    subprocess.run([sys.executable, "-m", "toxmine", "demo", "--db", str(db)], cwd=tmp_path, check=True,
-                   capture_output=True, timeout=300, env={**os.environ, "CI": "1"})  # fmt: skip
+    assert run_cli("demo", "--db", str(db), cwd=tmp_path, env={"CI": "1"}).returncode == 0
     assert _images(_execute("explore_demo.ipynb", db, tmp_path)) >= 3  # languages, buckets, histograms
 
 

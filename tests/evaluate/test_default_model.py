@@ -55,6 +55,7 @@ def model_dir(cache_root: Path, conversions: list[Path]) -> Path:
     return default_model_dir(cache_root, convert=counting_convert)
 
 
+@pytest.mark.model
 def test_converted_once_then_reused(cache_root: Path, model_dir: Path, conversions: list[Path]) -> None:
     assert model_dir.parent == cache_root and model_dir.name.startswith("SmolLM2-135M-Instruct-Q4_1-")
     assert {"config.json", "model.safetensors", "tokenizer.json", MARKER} <= {p.name for p in model_dir.iterdir()}
@@ -66,6 +67,7 @@ def test_converted_once_then_reused(cache_root: Path, model_dir: Path, conversio
     assert len(conversions) == 1 and (model_dir / MARKER).stat().st_mtime_ns == marker_mtime
 
 
+@pytest.mark.model
 def test_default_spec_loads_the_cached_folder_and_generates(cache_root: Path, model_dir: Path) -> None:
     assert parse_model_spec("default") == ("transformers", STABLE_NAME)
     assert parse_model_spec(STABLE_NAME) == ("transformers", STABLE_NAME)
@@ -83,6 +85,7 @@ def test_default_spec_loads_the_cached_folder_and_generates(cache_root: Path, mo
     assert len({c.text for c in out[0]}) > 1  # sampled, not greedy
 
 
+@pytest.mark.model
 def test_eval_without_model_uses_the_default(
     cache_root: Path, model_dir: Path, tmp_path: Path, demo_pages: list[RealPage], capsys: pytest.CaptureFixture[str]
 ) -> None:

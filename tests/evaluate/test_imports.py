@@ -5,15 +5,13 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from cli_runner import CliResult, run_cli
 
 from toxmine.evaluate.imports import FORMATS, import_prompts
 from toxmine.miner.errors import ConfigError, InputError
@@ -364,9 +362,8 @@ def test_missing_file_and_unknown_format(tmp_path: Path, store: Store, lexicon: 
     assert _count(store, "prompts") == 0
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "toxmine", "import", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "CI": "1"})  # fmt: skip
+def _cli(*args: str, cwd: Path) -> CliResult:
+    return run_cli("import", *args, cwd=cwd, env={"CI": "1"})
 
 
 def test_cli_import(tmp_path: Path) -> None:

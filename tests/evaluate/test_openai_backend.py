@@ -111,6 +111,7 @@ def _texts(samples: list[list[Completion]]) -> list[list[str | None]]:
 # -- a real `transformers serve` ---------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_transformers_serve_gives_k_samples_on_both_endpoints(served_lm: tuple[str, str]) -> None:
     model, url = served_lm
     backend = create_backend(f"openai:{model}@{url}")
@@ -121,6 +122,7 @@ def test_transformers_serve_gives_k_samples_on_both_endpoints(served_lm: tuple[s
         assert len({c.text for c in out[0]}) > 1  # the missing choices were asked for with other seeds
 
 
+@pytest.mark.model
 def test_run_eval_against_transformers_serve(served_lm: tuple[str, str], scored_db: Path) -> None:
     model, url = served_lm
     backend = create_backend(f"openai:{model}@{url}", concurrency=2)
@@ -401,6 +403,7 @@ def test_spec_forms(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- the command line ------------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_eval_command_with_an_http_model(api: FakeOpenAI, scored_db: Path) -> None:
     api.require_key = KEY
     model = f"openai:tiny@{api.base_url}"
@@ -430,6 +433,7 @@ def _toxmine(*args: str, key: str) -> subprocess.CompletedProcess[str]:
                           env=env)  # fmt: skip
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_eval_and_judge_commands_never_show_or_store_the_key(api: FakeOpenAI, scored_db: Path) -> None:
     api.require_key = KEY
@@ -459,6 +463,7 @@ def test_eval_and_judge_commands_never_show_or_store_the_key(api: FakeOpenAI, sc
     assert any("your key: Bearer ***" in e for e in judge_errors), judge_errors  # the judge's answer, quoted
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_commands_refuse_a_key_with_inner_whitespace_naming_only_the_variable(api: FakeOpenAI, scored_db: Path) -> None:
     bad = KEY.replace("-", " ", 1)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 from corpora import mined_corpus
 from plugin_scorers import HashScorer
 from tiny_models import build_tiny_causal_lm
@@ -21,6 +20,8 @@ from toxmine.miner.errors import ConfigError
 from toxmine.miner.queries import load_query, run_sql
 from toxmine.miner.split import SplitOptions
 from toxmine.miner.store import Store
+
+pytestmark = pytest.mark.slow  # every test here waits on a module fixture that takes over 3 s
 
 PARAMS = GenerationParams(k=3, max_new_tokens=4, seed=1)
 SELECTION = EvalSelection(SplitOptions(per_bucket=2, langs=["de", "en", "es"], scorer="hash"))
@@ -113,12 +114,8 @@ def test_report_errors_name_the_input(evaluated_db: tuple[Path, list[str]], tmp_
 
 def test_report_command(evaluated_db: tuple[Path, list[str]], tmp_path: Path) -> None:
     db, _ = evaluated_db
-    result = subprocess.run(
-        [sys.executable, "-m", "toxmine", "report", "--db", str(db), "--out", str(tmp_path / "r")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = run_cli("report", "--db", str(db), "--out", str(tmp_path / "r"))
     assert result.returncode == 0, result.stderr
     assert "report.md" in result.stdout and (tmp_path / "r" / "report.html").exists()
-    missing = subprocess.run([sys.executable, "-m", "toxmine", "report", "--db", str(tmp_path / "none.duckdb")],
-                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    missing = run_cli("report", "--db", str(tmp_path / "none.duckdb"))
     assert missing.returncode == 2 and "none.duckdb: no such database" in missing.stderr

@@ -22,6 +22,8 @@ from toxmine.miner.sources import LocalFile
 from toxmine.miner.store import Store
 from toxmine.miner.stored_bands import bands_folder_for, stored_band_files
 
+pytestmark = pytest.mark.slow  # every test here waits on a module fixture that takes over 3 s
+
 T = TypeVar("T")
 R = TypeVar("R")
 

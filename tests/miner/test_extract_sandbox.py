@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import psutil
 import pytest
+from cli_runner import run_cli
 from warc_builder import Page, RealPage, write_warc
 
 from toxmine.miner import extract_sandbox
@@ -102,8 +103,7 @@ def test_page_over_the_memory_budget_is_dropped_and_the_run_goes_on(tmp_path: Pa
 def test_cli_memory_budget_option(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     path = _warc_with(tmp_path, demo_pages, greedy_page(), "greedy")
     command = ["mine", str(path), "--db", str(tmp_path / "db.duckdb"), "--extract-memory-mb", "48", "--no-score"]
-    done = subprocess.run([sys.executable, "-m", "toxmine", *command], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "CI": "1"})  # fmt: skip
+    done = run_cli(*command, env={"CI": "1"})
     assert done.returncode == 0, done.stderr
     assert "extract_memory" in done.stdout  # the drop table
     assert "https://bad.example/greedy dropped (extract_memory): over its memory budget of 48 MiB" in done.stderr
@@ -121,6 +121,7 @@ def _descendants(pid: int) -> tuple[float, list[psutil.Process]]:
     return cpu, sandboxes
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_ctrl_c_with_two_workers_ends_with_one_message(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     paths = []
@@ -150,6 +151,7 @@ def _html(page: RealPage) -> str:
     return decode_html(page.payload)[0]
 
 
+@pytest.mark.slow
 def test_sandbox_gives_the_text_of_in_process_extraction(demo_pages: list[RealPage]) -> None:
     options = ExtractOptions()
     with ExtractSandbox() as sandbox:
@@ -221,6 +223,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.subprocess
 def test_the_child_exits_when_its_parent_dies() -> None:
     parent = subprocess.Popen([sys.executable, "-c", _ORPHAN], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
@@ -230,6 +233,7 @@ def test_the_child_exits_when_its_parent_dies() -> None:
     child.wait(timeout=10)  # its stdin ended
 
 
+@pytest.mark.ray
 @pytest.mark.slow
 def test_ray_workers_extract_in_a_sandbox(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     path = _warc_with(tmp_path, demo_pages, greedy_page(), "greedy")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from cli_runner import CliResult, run_cli
 from http_server import Fault, FileServer
 from warc_builder import Page, RealPage, html_page, write_warc
 
@@ -29,7 +30,12 @@ def _warc(path: Path, demo_pages: list[RealPage], n: int = 4) -> Path:
     return path
 
 
-def _cli(*args: str | bytes, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str | bytes, cwd: Path) -> CliResult:
+    return run_cli(*args, cwd=cwd, env={"CI": "1"})
+
+
+def _cli_process(*args: str | bytes, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A real `toxmine` process: all it prints, from any source, is what a user's terminal shows."""
     env = {**os.environ, "CI": "1"}
     return subprocess.run(
         [sys.executable, "-m", "toxmine", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
@@ -120,6 +126,7 @@ def test_hostile_inputs_in_one_cli_run(tmp_path: Path, demo_pages: list[RealPage
     assert "skipping 3 inputs" in again.stderr and "Traceback" not in again.stderr
 
 
+@pytest.mark.subprocess
 def test_http_input_that_breaks_for_good_keeps_what_was_read_and_hides_secrets(
     tmp_path: Path, demo_pages: list[RealPage], http_server: FileServer, http_root: Path
 ) -> None:
@@ -134,7 +141,9 @@ def test_http_input_that_breaks_for_good_keeps_what_was_read_and_hides_secrets(
     missing = f"http://127.0.0.1:{port}/gone.warc.gz?token={secret}"
     missing_listing = f"http://127.0.0.1:{port}/gone.paths?sig={secret}"  # its failure is stored under its name
     db = tmp_path / "c.duckdb"
-    result = _cli("mine", broken, missing, missing_listing, "--db", str(db), "--http-retries", "1", cwd=tmp_path)
+    result = _cli_process(
+        "mine", broken, missing, missing_listing, "--db", str(db), "--http-retries", "1", cwd=tmp_path
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert secret not in result.stderr + result.stdout and password not in result.stderr + result.stdout
     rows = _rows(db, "SELECT source, status, n_documents, error FROM sources ORDER BY source")

@@ -31,7 +31,7 @@ from toxmine.miner.store import Store
 T = TypeVar("T")
 R = TypeVar("R")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 
 def _inputs(folder: Path, demo_pages: list[RealPage]) -> list[str]:
@@ -117,6 +117,7 @@ class KillingRayExecutor(RayExecutor):
         yield from super().map_unordered(_die_in_first_attempt, jobs)  # type: ignore[arg-type]
 
 
+@pytest.mark.ray
 def test_ray_workers_killed_in_every_stage_are_retried(reference: tuple[list[str], Path], tmp_path: Path) -> None:
     paths, expected = reference
     (tmp_path / "flags").mkdir()
@@ -135,6 +136,7 @@ def test_ray_workers_killed_in_every_stage_are_retried(reference: tuple[list[str
     assert db_snapshot(db) == db_snapshot(expected)
 
 
+@pytest.mark.ray
 def test_a_scorer_actor_killed_mid_unit_is_restarted_and_the_unit_retried(
     reference: tuple[list[str], Path], tmp_path: Path
 ) -> None:
@@ -163,6 +165,7 @@ def test_a_scorer_actor_killed_mid_unit_is_restarted_and_the_unit_retried(
     assert rows[0] == rows[1]
 
 
+@pytest.mark.ray
 @pytest.mark.parametrize("layout", ["tables", "parquet"])
 def test_driver_killed_while_actors_score_resumes_to_the_same_prompts(
     reference: tuple[list[str], Path], tmp_path: Path, layout: str

@@ -19,6 +19,8 @@ from toxmine.miner.score_units import ScoredUnit, ScoreUnitTask, UnitScorer, sco
 from toxmine.miner.sources import LocalFile
 from toxmine.miner.store import Store
 
+pytestmark = pytest.mark.slow  # every test here waits on a module fixture that takes over 3 s
+
 # differ between any two runs: ids, clocks, the versions that built them
 _RUN_COLUMNS = {"run_id", "started_at", "finished_at", "applied_at", "scored_at", "created_at", "config_json"}
 

@@ -41,6 +41,7 @@ def _count(db: Path) -> int:
         con.close()
 
 
+@pytest.mark.slow
 def test_lost_band_files_of_a_parquet_database_are_rebuilt_without_hiding_its_documents(
     tmp_path: Path, demo_pages: list[RealPage]
 ) -> None:

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import duckdb
 import pytest
+from cli_runner import CliResult, run_cli
 from corpora import db_snapshot, warcs_of
 from http_server import FileServer
 from warc_builder import Page, RealPage, write_warc
@@ -82,6 +83,7 @@ def test_mining_stores_documents_with_provenance(tmp_path: Path, demo_pages: lis
     con.close()
 
 
+@pytest.mark.slow
 def test_rerun_skips_and_new_inputs_dedup_against_stored(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     paths = _corpus(tmp_path / "warc", demo_pages, 2)
     db = tmp_path / "corpus.duckdb"
@@ -108,6 +110,7 @@ def test_rerun_skips_and_new_inputs_dedup_against_stored(tmp_path: Path, demo_pa
     con.close()
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_same_database(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     paths = _corpus(tmp_path / "warc", demo_pages[::3], 4)
     one, two = tmp_path / "one.duckdb", tmp_path / "two.duckdb"
@@ -117,6 +120,7 @@ def test_two_workers_give_the_same_database(tmp_path: Path, demo_pages: list[Rea
     assert db_snapshot(one) == db_snapshot(two)
 
 
+@pytest.mark.slow
 def test_inputs_split_across_workers_give_the_same_outcomes(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     """Local files over --unit-mb are mined in several record ranges (units); their merge must
     equal one reading: same documents in the same order, statuses, errors and drop counts."""
@@ -134,6 +138,7 @@ def test_inputs_split_across_workers_give_the_same_outcomes(tmp_path: Path, demo
     assert max(n for (n,) in split) >= 3  # the inputs really were mined in several units
 
 
+@pytest.mark.slow
 def test_language_allowlist_and_threshold(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     paths = _corpus(tmp_path / "warc", demo_pages[::2], 1)
     db = tmp_path / "de_fr.duckdb"
@@ -153,16 +158,8 @@ def test_language_allowlist_and_threshold(tmp_path: Path, demo_pages: list[RealP
         )
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CI": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "toxmine", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+def _cli(*args: str, cwd: Path) -> CliResult:
+    return run_cli(*args, cwd=cwd, env={"CI": "1"})
 
 
 def _bad_local_inputs(folder: Path, demo_pages: list[RealPage]) -> tuple[list[Path], list[int]]:
@@ -182,6 +179,7 @@ def _bad_local_inputs(folder: Path, demo_pages: list[RealPage]) -> tuple[list[Pa
     return [good, truncated, not_warc, empty], offsets
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_reported_and_good_ones_kept(
     tmp_path: Path, demo_pages: list[RealPage], http_server: FileServer, http_root: Path
 ) -> None:
@@ -235,6 +233,7 @@ def test_settings_are_fixed_per_database(tmp_path: Path, demo_pages: list[RealPa
     assert clash.returncode == 2 and "dedup.bands=14 (asked 20)" in clash.stderr
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     paths = [str(p) for p in _corpus(tmp_path / "warc", demo_pages[::2], 6)]
@@ -307,6 +306,7 @@ class _StopsAtSecondMining(SerialExecutor):
         return super().map_unordered(fn, items)
 
 
+@pytest.mark.slow
 def test_batches_of_inputs_commit_as_they_go_and_give_the_same_database(
     tmp_path: Path, demo_pages: list[RealPage]
 ) -> None:

@@ -184,6 +184,7 @@ def test_a_long_chain_converges(tmp_path: Path) -> None:
     assert distributed(tmp_path, [], docs, 0, 4, 3, SerialExecutor()) == expected
 
 
+@pytest.mark.ray
 @pytest.mark.slow
 def test_on_a_real_local_ray_instance(tmp_path: Path) -> None:
     """The stages as Ray tasks (2 CPUs, completion order as Ray decides) decide the same."""

@@ -30,6 +30,8 @@ from toxmine.miner.sources import LocalFile
 from toxmine.miner.store import Store
 from toxmine.miner.units import MineTask, mine_unit, plan_units
 
+pytestmark = pytest.mark.ray
+
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[None]:
@@ -168,6 +170,7 @@ def _ray_workers_of(parent: int) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.subprocess
 def test_cli_ray_run_survives_a_killed_worker(reference: tuple[list[LocalFile], Path], tmp_path: Path) -> None:
     """`toxmine mine --executor ray` starts its own local Ray instance; SIGKILL one worker while it
     runs a task: Ray retries the task and the database equals the local executor's. Then the
@@ -203,6 +206,7 @@ def test_cli_ray_run_survives_a_killed_worker(reference: tuple[list[LocalFile], 
     assert scored[0] > 50 and scored[1] == scored[2] == "lexicon"  # scored by the actor pool
 
 
+@pytest.mark.subprocess
 def test_cli_score_on_ray_actors(reference: tuple[list[LocalFile], Path], tmp_path: Path) -> None:
     """`toxmine score --executor ray`: a database mined earlier is scored by Ray actors, as locally."""
     _, local = reference

@@ -112,6 +112,7 @@ def test_an_input_listed_twice_is_mined_once(tmp_path: Path, demo_pages: list[Re
     assert db_snapshot(db) == db_snapshot(once)
 
 
+@pytest.mark.slow
 def test_damaged_task_markers_make_their_tasks_run_again(
     tmp_path: Path, demo_pages: list[RealPage], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -29,6 +29,7 @@ def _decisions(db: Path) -> list[tuple[str, str | None]]:
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["older database", "bands folder lost"])
 def test_later_runs_deduplicate_against_documents_without_band_files(
     tmp_path: Path, demo_pages: list[RealPage], how: str
@@ -64,6 +65,7 @@ def _band_file_names(db: Path) -> list[str]:
     return names
 
 
+@pytest.mark.slow
 def test_a_parquet_layout_database_that_lost_its_band_files_keeps_every_document(
     tmp_path: Path, demo_pages: list[RealPage]
 ) -> None:

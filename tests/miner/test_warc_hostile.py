@@ -74,6 +74,7 @@ def test_truncated_demo_file_is_partial_and_the_cut_record_is_not_kept(tmp_path:
     assert all(p.warc_offset < 911707 for p in _kept(events))
 
 
+@pytest.mark.slow
 def test_gzip_file_cut_at_many_offsets(tmp_path: Path) -> None:
     source = demo_warc_path()
     data = source.read_bytes()
@@ -222,6 +223,7 @@ def _gzip_of_zeros(n_bytes: int) -> bytes:
     return b"".join([*parts, compressor.flush()])
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_gzip_bombs_stay_within_bounded_memory(tmp_path: Path) -> None:
     """256 MiB of zeros gzipped to ~250 KB: no newline ever ends the first "header line"."""
