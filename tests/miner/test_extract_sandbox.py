@@ -125,7 +125,7 @@ def _descendants(pid: int) -> tuple[float, list[psutil.Process]]:
 @pytest.mark.slow
 def test_ctrl_c_with_two_workers_ends_with_one_message(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     paths = []
-    for i in range(3):  # long enough that the workers are still extracting when Ctrl-C comes
+    for i in range(8):  # long enough that the workers are still extracting when Ctrl-C comes, even on idle cores
         path = tmp_path / f"part-{i}.warc.gz"
         write_warc(path, [Page(f"{p.url}#{i}", p.payload, content_type=p.content_type) for p in demo_pages])
         paths.append(str(path))
@@ -137,6 +137,7 @@ def test_ctrl_c_with_two_workers_ends_with_one_message(tmp_path: Path, demo_page
     while _descendants(proc.pid)[0] < 4.0 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)  # wait until the workers are well into extraction
     _, sandboxes = _descendants(proc.pid)
+    assert proc.poll() is None, "the run ended before Ctrl-C: give it more input"  # else SIGINT tests nothing
     os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
