@@ -25,7 +25,7 @@ from .corpus_reads import stored_documents
 from .errors import ConfigError, StoreError
 from .scoring_tables import scored_file_names
 from .store import Store, StoredUnit
-from .tables import ROWS_SUFFIX
+from .tables import ROWS_SUFFIX, relation_kind
 from .task_files import quoted
 
 __all__ = [
@@ -103,10 +103,7 @@ def _check_files(store: Store, folder: str) -> None:
 
 def _is_table(store: Store, table: str) -> bool:
     """Whether `table` is a table of the database (not a view)."""
-    kind = store.con.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [table]
-    ).fetchone()
-    return bool(kind and kind[0] == "BASE TABLE")
+    return relation_kind(store.con, table) == "BASE TABLE"
 
 
 def _views_over_parquet(store: Store, folder: str) -> None:

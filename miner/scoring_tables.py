@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .store import Store, utc_now
-from .tables import ROWS_SUFFIX, SCORES, registered
+from .tables import ROWS_SUFFIX, SCORES, registered, relation_kind
 from .task_files import copy_to_parquet, quoted
 
 __all__ = [
@@ -98,11 +98,7 @@ class PendingUnit:
 def _files_hold_every_handled(store: Store, scorer: str) -> bool:
     """Whether `scored_files` alone says which documents `scorer` handled: the Parquet layout,
     with no `scored_docs` rows of this scorer inside the database (an older layout's)."""
-    rows = store.con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
-        [f"scored_docs{ROWS_SUFFIX}"],
-    ).fetchone()
-    if not (rows and rows[0]):
+    if relation_kind(store.con, f"scored_docs{ROWS_SUFFIX}") is None:
         return False
     inside = store.con.execute(f"SELECT count(*) FROM scored_docs{ROWS_SUFFIX} WHERE scorer = ?", [scorer]).fetchone()
     return not (inside and inside[0])

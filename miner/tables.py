@@ -31,6 +31,7 @@ __all__ = [
     "Table",
     "insert",
     "registered",
+    "relation_kind",
 ]
 
 
@@ -136,12 +137,17 @@ ROWS_SUFFIX = "_rows"
 `<table>_rows`, which the view shows too (miner/layout.py)."""
 
 
+def relation_kind(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """What `name` is in the database's main schema: 'BASE TABLE', 'VIEW', or None when absent."""
+    kind = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [name]
+    ).fetchone()
+    return str(kind[0]) if kind else None
+
+
 def _target(con: duckdb.DuckDBPyConnection, table: Table) -> str:
     """Where rows for `table` go: the table, or its `_rows` table when `table` is a view."""
-    kind = con.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [table.name]
-    ).fetchall()
-    return f"{table.name}{ROWS_SUFFIX}" if kind and kind[0][0] == "VIEW" else table.name
+    return f"{table.name}{ROWS_SUFFIX}" if relation_kind(con, table.name) == "VIEW" else table.name
 
 
 Conflict = Literal["error", "ignore", "replace"]
