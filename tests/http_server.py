@@ -46,6 +46,7 @@ class FileServer(ThreadingHTTPServer):
         self.redirects: dict[str, str] = {}  # path -> Location of a 302
         self.honour_range = True
         self.requests: list[tuple[str, str | None]] = []
+        self.bytes_sent = 0  # body bytes written, over every request
 
     def handle_error(self, request: object, client_address: object) -> None:
         if not isinstance(sys.exc_info()[1], OSError):  # a client closing early is normal here
@@ -100,22 +101,24 @@ class _Handler(BaseHTTPRequestHandler):
         delta = _next(fault.length_delta, 0)
         ignore_range = _next(fault.ignore_range, not self.server.honour_range)
         cut = _next(fault.cut_after, None)
-        start = 0
-        match = re.fullmatch(r"bytes=(\d+)-", range_header or "")
+        start, end = 0, len(data) - 1
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", range_header or "")
         if match and not ignore_range:
             start = int(match.group(1))
             if start >= len(data):
                 self._empty_reply(416, {"Content-Range": f"bytes */{len(data)}", **validators})
                 return
+            if match.group(2):
+                end = min(end, int(match.group(2)))
             start = max(0, start + shift)
             self.send_response(206)
             if content_range is None:
                 content_range = "bytes {start}-{end}/{size}"
             if content_range:
-                self.send_header("Content-Range", content_range.format(start=start, end=len(data) - 1, size=len(data)))
+                self.send_header("Content-Range", content_range.format(start=start, end=end, size=len(data)))
         else:
             self.send_response(200)
-        body = data[start:]
+        body = data[start : end + 1]
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(max(0, len(body) + delta)))
         self.send_header("Accept-Ranges", "bytes")
@@ -132,6 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
 
     def _send_body(self, body: bytes, trickle_s: float) -> None:
+        self.server.bytes_sent += len(body)
         if not trickle_s:
             self.wfile.write(body)
             self.wfile.flush()
