@@ -522,10 +522,11 @@ def _frames_from(stream: _Bytes, limits: FramingLimits, tally: _Tally) -> _Frame
 
 
 def frame_records(
-    open_at: Callable[[int], BinaryIO], limits: FramingLimits | None = None
+    open_at: Callable[[int], BinaryIO], limits: FramingLimits | None = None, start: int = 0
 ) -> Iterator[FramedRecord | FramingProblem]:
     """Every record of a WARC file (gzip or plain, told by its first bytes), or a problem where
-    one cannot be trusted (see the module).
+    one cannot be trusted (see the module). With `start`, the data is read from that offset on
+    (offsets stay those of the file), e.g. one record fetched on its own.
 
     `open_at(offset)` opens the file's raw bytes at an offset; it is called again to
     resynchronise. An InputError from it propagates when nothing could be read yet; later it
@@ -533,7 +534,7 @@ def frame_records(
     """
     limits = limits or FramingLimits()
     tally = _Tally()
-    raw = open_at(0)
+    raw = open_at(start)
     try:
         head = b""
         while len(head) < 2 and (more := raw.read(2 - len(head))):
@@ -542,7 +543,6 @@ def frame_records(
         raw.close()
         raise
     gzipped = head == _GZIP_MAGIC[:2]
-    start = 0
     while True:
         try:
             stream = _Bytes(raw, start, gzipped, limits, head)

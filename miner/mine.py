@@ -34,7 +34,7 @@ from .layout import ensure_layout, publish_unit
 from .neardup import DedupJob, NewUnit, StoredKeys, decide_duplicates
 from .process import InputResult, ProcessOptions, merge_parts
 from .progress import MiningProgress
-from .sources import InputSource
+from .sources import InputSource, RecordGroup
 from .store import InputOutcome, Store, utc_now
 from .stored_bands import bands_folder_for, stored_band_files
 from .units import (
@@ -288,6 +288,7 @@ def mine(
                 log.info("skipping %d inputs already in %s", report.skipped, db_path)
             run = _Run(runner, store, db_path, options, work, bands, partitions or runner.workers, task_memory,
                        stored_layout, run_id, report, compact_fanout)  # fmt: skip
+            todo = _without_stored_records(run, todo)
             size = batch_inputs or len(todo) or 1
             stored_band_files(store, bands, options.dedup)  # a merge due now reads them: lost ones made again
             _compact(run)
@@ -347,6 +348,36 @@ def _mine_batch(run: _Run, todo: list[InputSource], unit_mb: float, bar: MiningP
                     publish_unit(run.db_path, unit)
             _commit(run.store, result, stored, run.run_id, run.report, insert_rows=run.layout == "tables")
     return states
+
+
+def _without_stored_records(run: _Run, todo: list[InputSource]) -> list[InputSource]:
+    """Record groups less their records already stored as documents (by another record list, or by
+    mining the whole file), so that no record is stored twice; and a whole WARC file some of whose
+    records record groups stored fails (mining it whole would store those again)."""
+    groups = [source for source in todo if isinstance(source, RecordGroup)]
+    stored = run.store.stored_offsets([group.warc_name for group in groups])
+    by_groups = run.store.record_group_files() if len(groups) < len(todo) else {}
+    kept: list[InputSource] = []
+    for source in todo:
+        if isinstance(source, RecordGroup):
+            left = source.without(stored.get(source.warc_name, set()))
+            stored_already = len(source.pointers) - len(left.pointers)
+            if stored_already:
+                log.info("%s: %d of its %d records are stored already; fetching the other %d", source.name,
+                         stored_already, len(source.pointers), len(left.pointers))  # fmt: skip
+            if left.pointers:
+                kept.append(left)
+            else:
+                run.report.skipped += 1
+        elif source.name in by_groups:
+            outcome = InputOutcome(source.name, source.crawl, "failed", error=(
+                f"{source.name}: record lists already stored records of this WARC file (e.g. "
+                f"{by_groups[source.name][0]}); mining it whole would store them twice: mine it into another database"
+            ))  # fmt: skip
+            _record_failure(run.store, InputResult(outcome, [], 0), run.run_id, run.report)
+        else:
+            kept.append(source)
+    return kept
 
 
 def _compact(run: _Run) -> None:

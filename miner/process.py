@@ -6,8 +6,10 @@ one input into a spill file and returns counts; the single writer commits them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,9 +22,10 @@ from .extract_sandbox import extractor_for
 from .framing import MAX_RECORD_BYTES
 from .langid import FastTextLid, LidOptions
 from .records import Document, DropCounts, DropReason, HtmlPage
-from .sources import InputSource
+from .sources import InputSource, LocalFile, RecordGroup
 from .spill import SpillWriter
 from .store import InputOutcome, utc_now
+from .targeting import RecordTally, add_languages
 from .warc import RecordProblem, Skipped, read_html_pages
 
 __all__ = ["InputResult", "ProcessOptions", "ProgressCallback", "doc_id_for", "merge_parts", "process_input"]
@@ -81,16 +84,21 @@ def _finish_batch(
     options: ProcessOptions,
     crawl: str | None,
     drops: DropCounts,
+    tally: RecordTally | None = None,
 ) -> list[Document]:
     if not batch:
         return []
     docs: list[Document] = []
     allowed = options.lid.langs
     for page, text, guess in zip(batch.pages, batch.texts, lid.predict(batch.texts), strict=True):
-        if guess.score < options.lid.threshold:
+        confident = guess.score >= options.lid.threshold
+        wanted = allowed is None or guess.lang in allowed
+        if tally is not None:
+            tally.identified(page.warc_offset, guess.lang, kept=confident and wanted)
+        if not confident:
             drops.add(DropReason.LANG_LOW_CONFIDENCE)
             continue
-        if allowed is not None and guess.lang not in allowed:
+        if not wanted:
             drops.add(DropReason.LANG_NOT_ALLOWED)
             continue
         normalized = normalize_text(text)
@@ -157,6 +165,7 @@ def process_input(
     """
     extract = extractor_for(options.extract)
     outcome = InputOutcome(source=source.name, crawl=source.crawl, status="done")
+    tally = _tally_for(source)
     drops = DropCounts()
     problems: list[tuple[int, str]] = []
     batch = _Batch()
@@ -167,12 +176,12 @@ def process_input(
 
         def flush() -> None:
             nonlocal n_docs
-            docs = _finish_batch(batch, lid, options, source.crawl, drops)
+            docs = _finish_batch(batch, lid, options, source.crawl, drops, tally)
             spill.write(docs)
             n_docs += len(docs)
 
         try:
-            for event in read_html_pages(source, options.max_record_bytes, offsets=offsets):
+            for event in read_html_pages(source, options.max_record_bytes, offsets=offsets, tally=tally):
                 if isinstance(event, RecordProblem):
                     problems.append((event.offset, event.message))
                     # the input's error lists its bad records (logged once when the input is settled)
@@ -201,8 +210,27 @@ def process_input(
         progress(source.name, seen_records - reported_records, n_docs - reported_docs)
     outcome.n_records = seen_records
     outcome.drops = drops.counts
+    _record_cost(outcome, source, tally)
     outcome.finished_at = utc_now()
     return InputResult(outcome, [spill_path], n_docs, problems)
+
+
+def _tally_for(source: InputSource) -> RecordTally | None:
+    if not isinstance(source, RecordGroup):
+        return None
+    return RecordTally({pointer.offset: pointer.index_lang for pointer in source.pointers})
+
+
+def _record_cost(outcome: InputOutcome, source: InputSource, tally: RecordTally | None) -> None:
+    """What reading the input cost: a record group's bytes and per-language counts; a local file's size."""
+    if tally is not None and isinstance(source, RecordGroup):
+        outcome.warc_file = source.warc_name
+        outcome.n_selected = len(source.pointers)
+        outcome.bytes_fetched, outcome.bytes_whole = tally.bytes_fetched, tally.bytes_whole
+        outcome.languages = tally.counts
+    elif isinstance(source, LocalFile):
+        with contextlib.suppress(OSError):
+            outcome.bytes_whole = outcome.bytes_fetched = os.path.getsize(source.path)
 
 
 def merge_parts(parts: list[InputResult]) -> InputResult:
@@ -224,6 +252,11 @@ def merge_parts(parts: list[InputResult]) -> InputResult:
         drops=drops,
         started_at=min(p.outcome.started_at for p in parts),
         finished_at=max(p.outcome.finished_at for p in parts),
+        warc_file=first.warc_file,
+        n_selected=first.n_selected,  # a record group is read as one part
+        bytes_fetched=first.bytes_fetched,  # the parts of one file share its size
+        bytes_whole=first.bytes_whole,
+        languages=add_languages(p.outcome.languages for p in parts),
     )
     problems = sorted(problem for part in parts for problem in part.problems)
     if problems and outcome.status != "failed":

@@ -4,7 +4,9 @@ Accepted forms, in any mix:
 - a local `.warc` / `.warc.gz` file, or a glob of them;
 - an `http(s)://` URL (streamed, never fully downloaded);
 - a text listing (`*.txt`, `*.paths`, `*.paths.gz`, or `@FILE`) with one input per line;
-- `cc:CC-MAIN-YYYY-WW`: that Common Crawl snapshot's `warc.paths.gz`, sliced by shard/limit.
+- `cc:CC-MAIN-YYYY-WW`: that Common Crawl snapshot's `warc.paths.gz`, sliced by shard/limit;
+- a record list (`*.parquet`, `*.csv`, `*.jsonl`, as `toxmine select` writes): single records,
+  grouped by WARC file into `RecordGroup`s (see `record_sources`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from .errors import InputError
@@ -28,6 +30,8 @@ __all__ = [
     "InputSource",
     "LocalFile",
     "MissingInput",
+    "RecordGroup",
+    "RecordPointer",
     "SourceSelection",
     "crawl_of",
     "display_path",
@@ -37,6 +41,7 @@ __all__ = [
 CC_BASE_URL = "https://data.commoncrawl.org"
 _CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 _LISTING_SUFFIXES = (".txt", ".paths", ".paths.gz", ".lst")
+RECORD_LIST_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".ndjson")
 
 
 def crawl_of(name: str) -> str | None:
@@ -71,6 +76,11 @@ class LocalFile:
         return display_path(self.path)
 
     @property
+    def warc_name(self) -> str:
+        """The name its records' documents carry (`warc_file`)."""
+        return self.name
+
+    @property
     def crawl(self) -> str | None:
         return crawl_of(self.path)
 
@@ -100,6 +110,11 @@ class MissingInput:
         return _shown(self.spec)
 
     @property
+    def warc_name(self) -> str:
+        """The name its records' documents carry (`warc_file`)."""
+        return self.name
+
+    @property
     def crawl(self) -> str | None:
         return crawl_of(self.name)
 
@@ -123,6 +138,11 @@ class HttpFile:
         return redact_url(self.url)
 
     @property
+    def warc_name(self) -> str:
+        """The name its records' documents carry (`warc_file`)."""
+        return self.name
+
+    @property
     def crawl(self) -> str | None:
         return crawl_of(self.url)
 
@@ -135,7 +155,59 @@ class HttpFile:
         return ResumableHttpStream(self.url, offset, self.options, deadline)  # type: ignore[return-value]
 
 
-InputSource = LocalFile | HttpFile | MissingInput
+@dataclass(frozen=True, slots=True)
+class RecordPointer:
+    """One record: where it is in its WARC file, the URL the index gives it, and its index language."""
+
+    offset: int
+    length: int
+    url: str | None
+    index_lang: str  # toxmine's code of the index's first language; "und" when none
+
+
+@dataclass(frozen=True)
+class RecordGroup:
+    """Records of one WARC file (at `location`: a URL or a local path), read one range each."""
+
+    location: str = field(repr=False)  # a URL may hold credentials: shown only through `warc_name`
+    pointers: tuple[RecordPointer, ...]
+    options: HttpOptions = field(default_factory=HttpOptions)
+    concurrency: int = 8
+    tag: str = ""  # `#records:...`, fixed when the group is made (kept when stored records are left out)
+
+    @property
+    def is_url(self) -> bool:
+        return self.location.startswith(("http://", "https://"))
+
+    @property
+    def warc_name(self) -> str:
+        """The WARC file's name, exactly as mining the whole file would store it."""
+        return redact_url(self.location) if self.is_url else display_path(self.location)
+
+    @property
+    def name(self) -> str:
+        return f"{self.warc_name}{self.tag}"
+
+    @property
+    def crawl(self) -> str | None:
+        return crawl_of(self.location)
+
+    def deadline(self) -> float | None:
+        return time.monotonic() + self.options.deadline_s if self.is_url else None
+
+    def whole_file(self) -> LocalFile | HttpFile:
+        """The WARC file itself, read as a stream (when a server ignores Range requests)."""
+        return HttpFile(self.location, self.options) if self.is_url else LocalFile(self.location)
+
+    def open(self, offset: int = 0, deadline: float | None = None) -> BinaryIO:
+        return self.whole_file().open(offset, deadline)
+
+    def without(self, offsets: set[int]) -> RecordGroup:
+        """The group less the records at `offsets` (already stored); its name is unchanged."""
+        return replace(self, pointers=tuple(p for p in self.pointers if p.offset not in offsets))
+
+
+InputSource = LocalFile | HttpFile | MissingInput | RecordGroup
 
 
 @dataclass(frozen=True)
@@ -146,6 +218,8 @@ class SourceSelection:
     shard: tuple[int, int] | None = None  # (index, count), index from 0
     limit_files: int | None = None
     http: HttpOptions = field(default_factory=HttpOptions)
+    group_records: int = 1000  # most records of one WARC file per input, for record lists
+    fetch_concurrency: int = 8  # record ranges fetched at once per input
 
     def slice(self, entries: list[str]) -> list[str]:
         if self.shard is not None:
@@ -165,6 +239,11 @@ def parse_shard(text: str) -> tuple[int, int]:
     if count < 1 or not 0 <= index < count:
         raise ValueError(f"shard {text!r}: need 0 <= I < N")
     return index, count
+
+
+def is_record_list(spec: str) -> bool:
+    """Whether an input names a record list (Parquet, CSV or JSON lines of record pointers)."""
+    return spec.split("?", 1)[0].lower().endswith(RECORD_LIST_SUFFIXES)
 
 
 def _is_url(text: str) -> bool:
@@ -240,6 +319,9 @@ def _expand(spec: str, selection: SourceSelection, depth: int) -> Iterator[Input
         url = f"{selection.cc_base_url.rstrip('/')}/crawl-data/{crawl}/warc.paths.gz"
         yield from _expand_listing(spec, url, selection, depth)
         return
+    if is_record_list(spec):
+        yield from _expand_record_list(spec, selection)
+        return
     if _is_url(spec):
         if spec.split("?", 1)[0].endswith(_LISTING_SUFFIXES):
             yield from _expand_listing(spec, spec, selection, depth)
@@ -269,6 +351,19 @@ def _expand(spec: str, selection: SourceSelection, depth: int) -> Iterator[Input
         yield MissingInput(spec, "no such file")
         return
     yield LocalFile(os.path.abspath(spec))
+
+
+def _expand_record_list(spec: str, selection: SourceSelection) -> Iterator[InputSource]:
+    """The record groups of a record list; an unreadable list is one failed input."""
+    from .record_sources import read_record_list  # it builds on this module
+
+    try:
+        groups = list(read_record_list(spec, selection.cc_base_url, selection.http, selection.group_records,
+                                       selection.fetch_concurrency))  # fmt: skip
+    except InputError as exc:
+        yield MissingInput(spec, exc.reason)
+        return
+    yield from groups
 
 
 def _expand_listing(spec: str, listing: str, selection: SourceSelection, depth: int) -> Iterator[InputSource]:

@@ -65,6 +65,11 @@ class InputOutcome:
     drops: dict[str, int] = field(default_factory=dict)
     started_at: datetime = field(default_factory=utc_now)
     finished_at: datetime = field(default_factory=utc_now)
+    warc_file: str | None = None  # a record group's WARC file
+    n_selected: int | None = None  # a record group's records (those not stored already)
+    bytes_fetched: int | None = None  # bytes read (over the network, or from disk)
+    bytes_whole: int | None = None  # the size of the whole WARC file
+    languages: dict[str, list[int]] = field(default_factory=dict)  # index language -> targeting.COUNTS
 
 
 class Store:
@@ -160,6 +165,29 @@ class Store:
         rows = self.con.execute("SELECT source FROM sources WHERE status IN ('done', 'partial')").fetchall()
         return {row[0] for row in rows}
 
+    def stored_offsets(self, warc_files: Sequence[str]) -> dict[str, set[int]]:
+        """The offsets of the records of `warc_files` stored as documents (any input, any run)."""
+        if not warc_files:
+            return {}
+        rows = self.con.execute(
+            "SELECT warc_file, warc_offset FROM documents WHERE list_contains(?, warc_file)", [list(set(warc_files))]
+        ).fetchall()
+        found: dict[str, set[int]] = {}
+        for warc_file, offset in rows:
+            found.setdefault(str(warc_file), set()).add(int(offset))
+        return found
+
+    def record_group_files(self) -> dict[str, list[str]]:
+        """WARC files some of whose records were stored by record groups: file -> those groups."""
+        rows = self.con.execute(
+            "SELECT warc_file, source FROM sources WHERE warc_file IS NOT NULL AND status IN ('done', 'partial') "
+            "ORDER BY source"
+        ).fetchall()
+        found: dict[str, list[str]] = {}
+        for warc_file, source in rows:
+            found.setdefault(str(warc_file), []).append(str(source))
+        return found
+
     def next_ordinal(self) -> int:
         """The ordinal of the next mined document: after every ordinal an earlier run used."""
         row = self.con.execute(
@@ -245,11 +273,14 @@ class Store:
         """Forget an earlier failed attempt at `source` (its row and drop counts)."""
         self.con.execute("DELETE FROM band_files WHERE source = ?", [source])
         self.con.execute("DELETE FROM drops WHERE source = ?", [source])
+        self.con.execute("DELETE FROM source_languages WHERE source = ?", [source])
         self.con.execute("DELETE FROM sources WHERE source = ?", [source])
 
     def _write_source_row(self, outcome: InputOutcome, run_id: str, n_docs: int, n_dups: int) -> None:
         self.con.execute(
-            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sources (source, crawl, status, n_records, n_documents, n_duplicates, error, run_id, "
+            "started_at, finished_at, warc_file, n_selected, bytes_fetched, bytes_whole) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 outcome.source,
                 outcome.crawl,
@@ -261,8 +292,15 @@ class Store:
                 run_id,
                 outcome.started_at,
                 outcome.finished_at,
+                outcome.warc_file,
+                outcome.n_selected,
+                outcome.bytes_fetched,
+                outcome.bytes_whole,
             ],
         )
+        languages = sorted((outcome.source, lang, *counts) for lang, counts in outcome.languages.items())
+        if languages:
+            self.con.executemany("INSERT INTO source_languages VALUES (?, ?, ?, ?, ?, ?, ?)", languages)
         drops = sorted((outcome.source, reason, n) for reason, n in outcome.drops.items() if n)
         if drops:
             self.con.executemany("INSERT INTO drops VALUES (?, ?, ?)", drops)

@@ -20,8 +20,10 @@ from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
 
 from .framing import MAX_RECORD_BYTES, FramedRecord, FramingLimits, FramingProblem, frame_records
 from .http_body import BodyError, BodyTooLarge, decode_body
+from .record_reader import frame_group
 from .records import DropReason, HtmlPage
-from .sources import InputSource
+from .sources import InputSource, RecordGroup
+from .targeting import RecordTally
 
 __all__ = ["ReaderEvent", "RecordProblem", "Skipped", "read_html_pages"]
 
@@ -102,7 +104,7 @@ def _page(record: ArcWarcRecord, source: InputSource, offset: int, max_record_by
     except BodyTooLarge:
         return Skipped(DropReason.TOO_LARGE)
     except BodyError as exc:  # bad chunking or content encoding inside one record
-        log.warning("%s at offset %d: unreadable HTTP body of %s: %s", source.name, offset, url, exc)
+        log.warning("%s at offset %d: unreadable HTTP body of %s: %s", source.warc_name, offset, url, exc)
         return Skipped(DropReason.BAD_RECORD)
     if b"\x00" in payload[:2048]:
         return Skipped(DropReason.BINARY_PAYLOAD)
@@ -111,8 +113,8 @@ def _page(record: ArcWarcRecord, source: InputSource, offset: int, max_record_by
         return Skipped(DropReason.NOT_HTML)
     return HtmlPage(
         url=url,
-        warc_file=source.name,
-        warc_record_id=record.rec_headers.get_header("WARC-Record-ID") or f"{source.name}#{offset}",
+        warc_file=source.warc_name,
+        warc_record_id=record.rec_headers.get_header("WARC-Record-ID") or f"{source.warc_name}#{offset}",
         warc_offset=offset,
         fetch_time=record.rec_headers.get_header("WARC-Date"),
         payload=payload,
@@ -140,7 +142,7 @@ def _event(framed: FramedRecord, source: InputSource, max_record_bytes: int) -> 
     except Exception as exc:  # warcio raises many kinds for malformed headers
         if framed.skimmed:
             return Skipped(DropReason.TOO_LARGE)
-        log.warning("%s at offset %d: unreadable record: %s", source.name, framed.offset, _brief(exc))
+        log.warning("%s at offset %d: unreadable record: %s", source.warc_name, framed.offset, _brief(exc))
         return Skipped(DropReason.BAD_RECORD)
 
 
@@ -154,13 +156,15 @@ def read_html_pages(
     max_record_bytes: int = MAX_RECORD_BYTES,
     max_problems: int = 100,
     offsets: tuple[int, int] | None = None,
+    tally: RecordTally | None = None,
 ) -> Iterator[ReaderEvent]:
     """Yield an event for every WARC record of `source`: a kept page, a skip, or a problem.
 
     With `offsets=(start, end)` only records and problems at offsets start <= offset < end are
     reported (earlier records are framed but not parsed; reading stops at `end`).
     Raises InputError when the source cannot be opened at all; everything else is reported
-    as a RecordProblem so the rest of the file is still read.
+    as a RecordProblem so the rest of the file is still read. A `RecordGroup` is read record by
+    record (`record_reader`; `tally` counts what it fetched); a record it cannot fetch raises InputError.
     """
     limits = FramingLimits(max_block_bytes=max_record_bytes, max_problems=max_problems)
     deadline = source.deadline()  # one for every request this input makes (HTTP)
@@ -169,7 +173,8 @@ def read_html_pages(
         return source.open(offset, deadline)
 
     start, end = offsets if offsets is not None else (0, None)
-    for item in frame_records(open_at, limits):
+    frames = frame_group(source, limits, tally) if isinstance(source, RecordGroup) else frame_records(open_at, limits)
+    for item in frames:
         if end is not None and item.offset >= end:
             return
         if item.offset < start:

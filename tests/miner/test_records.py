@@ -1,0 +1,213 @@
+"""Mining a record list: single WARC records fetched by range from a miniature Common Crawl on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from cc_layout import MiniCrawl, build_mini_crawl
+from http_server import Fault, FileServer
+
+from toxmine.miner.framing import FramedRecord, FramingLimits
+from toxmine.miner.http import HttpOptions
+from toxmine.miner.mine import mine
+from toxmine.miner.record_reader import frame_group
+from toxmine.miner.sources import RecordGroup, SourceSelection, resolve_inputs
+from toxmine.miner.targeting import RecordTally
+
+FAST = HttpOptions(backoff_s=0.01, max_backoff_s=0.02, max_retries=3, timeout_s=10)
+WANTED = ("jpn", "rus")
+_COMPARED = "doc_id, url, crawl, warc_file, warc_record_id, warc_offset, fetch_time, lang, script, lang_score, text"
+
+
+@pytest.fixture
+def crawl(http_root: Path) -> MiniCrawl:
+    return build_mini_crawl(http_root)
+
+
+def selected_rows(crawl: MiniCrawl, codes: tuple[str, ...] = WANTED) -> list[dict[str, object]]:
+    rows = [r for r in crawl.index_rows() if r["content_languages"] and r["content_languages"].split(",")[0] in codes]
+    return sorted(rows, key=lambda r: (r["warc_filename"], r["warc_record_offset"]))
+
+
+def write_record_list(path: Path, rows: list[dict[str, object]]) -> Path:
+    columns = ("warc_filename", "warc_record_offset", "warc_record_length", "url", "content_languages")
+    pq.write_table(pa.Table.from_pylist([{c: r[c] for c in columns} for r in rows]), path)
+    return path
+
+
+def documents(db: Path, where: str = "") -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(f"SELECT {_COMPARED} FROM documents {where} ORDER BY doc_id").fetchall()
+    finally:
+        con.close()
+
+
+def mine_list(records: Path, db: Path, base: str, **kwargs: object) -> object:
+    sources = resolve_inputs([str(records)], SourceSelection(cc_base_url=base, http=FAST))
+    return mine(sources, str(db), **kwargs)  # type: ignore[arg-type]
+
+
+def test_only_the_selected_records_are_fetched_and_they_equal_the_whole_files_documents(
+    crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
+) -> None:
+    rows = selected_rows(crawl)
+    records = write_record_list(tmp_path / "records.parquet", rows)
+    report = mine_list(records, tmp_path / "targeted.duckdb", http_server.url)
+    fetched = [(path, rng) for path, rng in http_server.requests]
+    assert len(fetched) == len(rows)  # one range request per record, nothing else
+    wanted = {(f"/{r['warc_filename']}", r["warc_record_offset"], r["warc_record_length"]) for r in rows}
+    asked = {(p, int(r.split("=")[1].split("-")[0]), int(r.split("-")[1]) - int(r.split("=")[1].split("-")[0]) + 1)
+             for p, r in fetched if r}  # fmt: skip
+    assert asked == wanted
+    assert http_server.bytes_sent == sum(int(r["warc_record_length"]) for r in rows)  # type: ignore[call-overload]
+    assert report.documents > 0  # type: ignore[attr-defined]
+
+    whole = [f"{http_server.url}/{path}" for path in crawl.warc_paths]
+    mine(resolve_inputs(whole, SourceSelection(http=FAST)), str(tmp_path / "whole.duckdb"))
+    pairs = ", ".join(f"('{http_server.url}/{r['warc_filename']}', {r['warc_record_offset']})" for r in rows)
+    assert documents(tmp_path / "targeted.duckdb") == documents(
+        tmp_path / "whole.duckdb", f"WHERE (warc_file, warc_offset) IN ({pairs})"
+    )
+
+
+def test_the_cost_and_the_agreement_are_stored(crawl: MiniCrawl, http_server: FileServer, tmp_path: Path) -> None:
+    rows = selected_rows(crawl, ("jpn", "rus", "eng"))
+    records = write_record_list(tmp_path / "records.parquet", rows)
+    mine_list(records, tmp_path / "t.duckdb", http_server.url)
+    con = duckdb.connect(str(tmp_path / "t.duckdb"), read_only=True)
+    cost = con.execute("SELECT warc_files, records_selected, bytes_fetched, bytes_whole FROM targeting_cost").fetchone()
+    sizes = sum((crawl.root / p).stat().st_size for p in crawl.warc_paths)
+    assert cost == (3, len(rows), sum(r["warc_record_length"] for r in rows), sizes)  # type: ignore[misc]
+    targeting = {
+        row[0]: row[1:]
+        for row in con.execute("SELECT lang, selected, fetched, texts, agreed FROM targeting").fetchall()
+    }
+    assert targeting["ja"][0] == sum(1 for r in rows if r["content_languages"].startswith("jpn"))  # type: ignore[union-attr]
+    assert targeting["ja"][2] * 0.8 < targeting["ja"][3] <= targeting["ja"][2]  # fastText agrees on most
+    assert 0 < targeting["en"][3] < targeting["en"][2]  # "eng" labels pages of other languages too (mislabelled)
+    con.close()
+
+
+def test_a_rerun_fetches_nothing_and_a_second_list_only_what_is_not_stored(
+    crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
+) -> None:
+    rows = selected_rows(crawl)
+    db = tmp_path / "t.duckdb"
+    mine_list(write_record_list(tmp_path / "a.parquet", rows), db, http_server.url)
+    http_server.requests.clear()
+    report = mine_list(write_record_list(tmp_path / "a.parquet", rows), db, http_server.url)
+    assert http_server.requests == [] and report.skipped > 0  # type: ignore[attr-defined]
+    more = selected_rows(crawl, ("jpn", "rus", "deu"))
+    before = documents(db)
+    mine_list(write_record_list(tmp_path / "b.parquet", more), db, http_server.url)
+    assert len(http_server.requests) < len(more)
+    after = documents(db)
+    assert set(before) <= set(after) and len({row[0] for row in after}) == len(after)
+
+
+def test_retries_on_503_and_dropped_connections(crawl: MiniCrawl, http_server: FileServer, tmp_path: Path) -> None:
+    rows = selected_rows(crawl)
+    for path in crawl.warc_paths:
+        http_server.faults[f"/{path}"] = Fault(statuses=[503, 503], retry_after="0", cut_after=[50, 10])
+    mine_list(write_record_list(tmp_path / "r.parquet", rows), tmp_path / "t.duckdb", http_server.url)
+    mine_list(write_record_list(tmp_path / "r.parquet", rows), tmp_path / "clean.duckdb", http_server.url)
+    assert documents(tmp_path / "t.duckdb") == documents(tmp_path / "clean.duckdb")
+
+
+def test_a_record_that_cannot_be_fetched_fails_its_group_which_a_rerun_mines(
+    crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
+) -> None:
+    rows = selected_rows(crawl)
+    broken = f"/{crawl.warc_paths[1]}"
+    http_server.faults[broken] = Fault(statuses=[500] * 1000)
+    db = tmp_path / "t.duckdb"
+    report = mine_list(write_record_list(tmp_path / "r.parquet", rows), db, http_server.url)
+    assert len(report.failed) == 1 and "HTTP 500" in report.failed[0][1]  # type: ignore[attr-defined]
+    assert all(crawl.warc_paths[1] not in row[3] for row in documents(db))  # nothing of the failed group stored
+    http_server.faults.clear()
+    mine_list(write_record_list(tmp_path / "r.parquet", rows), db, http_server.url)
+    mine_list(write_record_list(tmp_path / "r.parquet", rows), tmp_path / "clean.duckdb", http_server.url)
+    assert documents(db) == documents(tmp_path / "clean.duckdb")
+
+
+def test_a_wrong_offset_or_length_in_the_index_is_reported_not_stored(
+    crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
+) -> None:
+    rows = selected_rows(crawl)[:3]
+    bad = [dict(rows[0], warc_record_offset=int(rows[0]["warc_record_offset"]) + 7),  # type: ignore[call-overload]
+           dict(rows[1], url="http://elsewhere.example/"),
+           dict(rows[2], warc_record_length=int(rows[2]["warc_record_length"]) + 40)]  # type: ignore[call-overload]  # fmt: skip
+    report = mine_list(write_record_list(tmp_path / "r.parquet", bad), tmp_path / "t.duckdb", http_server.url)
+    errors = " ".join(error for _, error in report.partial + report.failed)  # type: ignore[attr-defined]
+    assert "the index names 'http://elsewhere.example/'" in errors
+    assert str(bad[0]["warc_record_offset"]) in errors
+    assert f"offset {bad[2]['warc_record_offset']}: the index's length" in errors
+    stored = documents(tmp_path / "t.duckdb")  # only the record whose range held more: it is whole and checked
+    assert [row[5] for row in stored] == [bad[2]["warc_record_offset"]]
+
+
+def test_a_server_ignoring_range_is_read_as_one_stream_in_bounded_memory(crawl: MiniCrawl, tmp_path: Path) -> None:
+    big = crawl.root / crawl.warc_paths[0]
+    padding = big.read_bytes()
+    big.write_bytes(padding * 20)  # 8.7 MB: the same records again, after the selected ones
+    rows = [r for r in selected_rows(crawl) if r["warc_filename"] == crawl.warc_paths[0]]
+    with plain_http_server(crawl.root) as url:  # Python's http.server: no Range support, another process
+        sources = resolve_inputs([str(write_record_list(tmp_path / "r.parquet", rows))],
+                                 SourceSelection(cc_base_url=url, http=FAST))  # fmt: skip
+        group = sources[0]
+        assert isinstance(group, RecordGroup)
+        tally = RecordTally({p.offset: p.index_lang for p in group.pointers})
+        tracemalloc.start()
+        frames = list(frame_group(group, FramingLimits(), tally))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert [f.offset for f in frames] == [r["warc_record_offset"] for r in rows]
+    assert all(isinstance(f, FramedRecord) for f in frames)
+    assert peak < 2 << 20 < big.stat().st_size
+    assert tally.bytes_fetched <= len(padding)  # read up to the last selected record, not the 20 copies
+    local = RecordGroup(str(big), group.pointers)
+    assert frames == list(frame_group(local, FramingLimits()))
+
+
+@contextmanager
+def plain_http_server(root: Path) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_a_local_copy_gives_the_same_documents(crawl: MiniCrawl, http_server: FileServer, tmp_path: Path) -> None:
+    rows = selected_rows(crawl)
+    records = write_record_list(tmp_path / "r.parquet", rows)
+    mine_list(records, tmp_path / "local.duckdb", str(crawl.root))
+    local = documents(tmp_path / "local.duckdb")
+    whole = [str(crawl.root / p) for p in crawl.warc_paths]
+    mine(resolve_inputs(whole), str(tmp_path / "whole.duckdb"))
+    pairs = ", ".join(f"('{crawl.root / r['warc_filename']}', {r['warc_record_offset']})" for r in rows)  # type: ignore[str-bytes-safe]
+    assert local == documents(tmp_path / "whole.duckdb", f"WHERE (warc_file, warc_offset) IN ({pairs})")
