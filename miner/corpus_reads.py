@@ -16,15 +16,17 @@ from .tables import PROMPTS, registered
 
 __all__ = [
     "EXPORT_COLUMNS",
+    "LanguageTargeting",
     "PromptSample",
     "ScorerPrompts",
     "SourcesSummary",
+    "TargetingSummary",
     "bucket_sql",
     "prompt_scorers",
     "prompt_sources",
     "resource_levels",
     "run_drops",
-    "run_languages",
+    "run_targeting",
     "sample_prompts",
     "sources_summary",
     "stored_documents",
@@ -171,16 +173,54 @@ def resource_levels(store: Store) -> dict[str, str]:
         "SELECT lang, resource_level FROM languages").fetchall()}  # fmt: skip
 
 
-def run_languages(store: Store, run_id: str) -> list[tuple[str, int, int]]:
-    """(language, kept, duplicates) of the documents a mining run stored, most kept first."""
-    rows = store.con.execute(
-        "SELECT d.lang, count(*) FILTER (WHERE d.dup_of IS NULL), "
-        "count(*) FILTER (WHERE d.dup_of IS NOT NULL) "
-        "FROM documents d JOIN sources s ON s.source = d.warc_file WHERE s.run_id = ? "
-        "GROUP BY d.lang ORDER BY 2 DESC, 1",
+@dataclass(frozen=True)
+class LanguageTargeting:
+    """One index language's records in a run's record groups (see `targeting.COUNTS`)."""
+
+    lang: str
+    selected: int
+    fetched: int
+    texts: int
+    agreed: int
+    kept: int
+
+
+@dataclass(frozen=True)
+class TargetingSummary:
+    """What a mining run's record groups fetched, beside the whole WARC files they touched."""
+
+    warc_files: int
+    groups: int
+    selected: int
+    documents: int
+    bytes_fetched: int
+    bytes_whole: int | None  # None when a file's size is not known
+    languages: list[LanguageTargeting]
+
+
+def run_targeting(store: Store, run_id: str) -> TargetingSummary | None:
+    """The run's record groups' cost and per-language counts; None when it mined no record list."""
+    row = store.con.execute(
+        "WITH files AS (SELECT warc_file, count(*) AS groups, sum(n_selected) AS selected, "
+        "sum(n_documents) AS documents, sum(bytes_fetched) AS fetched, max(bytes_whole) AS whole, "
+        "bool_or(bytes_whole IS NULL) AS unknown FROM sources WHERE run_id = ? AND warc_file IS NOT NULL "
+        "GROUP BY warc_file) "
+        "SELECT count(*), sum(groups), sum(selected), sum(documents), sum(fetched), "
+        "CASE WHEN bool_or(unknown) THEN NULL ELSE sum(whole) END FROM files",
+        [run_id],
+    ).fetchone()
+    if not row or not row[0]:
+        return None
+    langs = store.con.execute(
+        "SELECT index_lang, sum(selected), sum(fetched), sum(texts), sum(agreed), sum(kept) FROM source_languages "
+        "JOIN sources USING (source) WHERE run_id = ? GROUP BY index_lang ORDER BY 2 DESC, 1",
         [run_id],
     ).fetchall()
-    return [(str(lang), int(kept), int(dups)) for lang, kept, dups in rows]
+    return TargetingSummary(
+        int(row[0]), int(row[1]), int(row[2] or 0), int(row[3] or 0), int(row[4] or 0),
+        None if row[5] is None else int(row[5]),
+        [LanguageTargeting(str(lang), *(int(n) for n in counts)) for lang, *counts in langs],
+    )  # fmt: skip
 
 
 def run_drops(store: Store, run_id: str) -> list[tuple[str, int]]:

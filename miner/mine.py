@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .band_segments import DEFAULT_FANOUT, compact_band_files
-from .corpus_reads import run_drops, run_languages
+from .corpus_reads import TargetingSummary, run_drops, run_targeting
 from .errors import ConfigError, StoreError
 from .executors import EXECUTORS, Executor, PoolExecutor, RayExecutor, RayOptions, SerialExecutor, TaskFailed
 from .extract_sandbox import close_process_sandbox
@@ -49,6 +49,7 @@ from .units import (
     plan_units,
     share_lid,
     unit_files,
+    unit_languages,
 )
 
 __all__ = ["MineReport", "mine", "work_dir_for"]
@@ -70,8 +71,21 @@ class MineReport:
     elapsed_s: float = 0.0
     failed: list[tuple[str, str]] = field(default_factory=list)
     partial: list[tuple[str, str]] = field(default_factory=list)
-    languages: list[tuple[str, int, int]] = field(default_factory=list)  # lang, kept, duplicates
     drops: list[tuple[str, int]] = field(default_factory=list)
+    targeting: TargetingSummary | None = None  # what record groups cost and found
+    _languages: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> list[tuple[str, int, int]]:
+        """(language, kept, duplicates) of the documents the run stored, most kept first."""
+        rows = [(lang, kept, dups) for lang, (kept, dups) in self._languages.items()]
+        return sorted(rows, key=lambda row: (-row[1], row[0]))
+
+    def add_languages(self, counts: dict[str, tuple[int, int]]) -> None:
+        for lang, (kept, dups) in counts.items():
+            row = self._languages.setdefault(lang, [0, 0])
+            row[0] += kept
+            row[1] += dups
 
     @property
     def ok(self) -> bool:
@@ -299,7 +313,7 @@ def mine(
                     if size < len(todo):  # the batch is stored: its work files go now, not at the end
                         _clean_batch(work, states)
             store.finish_run(run_id)
-            report.languages, report.drops = run_languages(store, run_id), run_drops(store, run_id)
+            report.drops, report.targeting = run_drops(store, run_id), run_targeting(store, run_id)
             _clean(work)
     report.elapsed_s = time.monotonic() - started
     return report
@@ -426,6 +440,8 @@ def _commit(
     report.processed += 1
     report.records += outcome.n_records
     n_docs, n_dups = store.commit_units(outcome, run_id, units, insert_rows)
+    for unit in units:
+        report.add_languages(unit_languages(unit))
     report.documents += n_docs
     report.duplicates += n_dups
     if outcome.status == "partial":

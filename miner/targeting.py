@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-__all__ = ["COUNTS", "RecordTally", "add_languages"]
+if TYPE_CHECKING:
+    from .corpus_reads import TargetingSummary
+
+__all__ = ["COUNTS", "RecordTally", "add_languages", "targeting_text"]
 
 COUNTS = ("selected", "fetched", "texts", "agreed", "kept")
 _FETCHED, _TEXTS, _AGREED, _KEPT = 1, 2, 3, 4
@@ -58,3 +62,29 @@ def add_languages(parts: Iterable[dict[str, list[int]]]) -> dict[str, list[int]]
             for i, n in enumerate(counts):
                 row[i] += n
     return total
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.2f} MiB"
+
+
+def targeting_text(summary: TargetingSummary) -> str:
+    """The run's record groups for the mining summary: bytes fetched vs whole files, and per index language."""
+    whole = "" if summary.bytes_whole is None else f" of the {_mib(summary.bytes_whole)} of those files"
+    share = "" if not summary.bytes_whole else f" ({100 * summary.bytes_fetched / summary.bytes_whole:.2f}%)"
+    per_doc = f"; {summary.bytes_fetched / summary.documents / 1024:,.1f} KiB per document" if summary.documents else ""
+    lines = [
+        f"\nrecord lists: {summary.selected:,} records of {summary.warc_files:,} WARC files in {summary.groups:,} "
+        f"groups: fetched {_mib(summary.bytes_fetched)}{whole}{share}{per_doc}",
+        f"\n{'index lang':<12}{'selected':>10}{'fetched':>10}{'texts':>10}{'fastText agrees':>17}{'kept':>10}",
+    ]
+    for row in summary.languages:
+        agreement = f"{row.agreed:,} ({100 * row.agreed / row.texts:.0f}%)" if row.texts else "-"
+        lines.append(
+            f"{row.lang:<12}{row.selected:>10,}{row.fetched:>10,}{row.texts:>10,}{agreement:>17}{row.kept:>10,}"
+        )
+    lines.append(
+        "(index lang: the index's first language (CLD2); texts: records whose extracted text reached language "
+        "ID; kept: stored as documents)"
+    )
+    return "\n".join(lines)

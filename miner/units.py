@@ -43,6 +43,7 @@ __all__ = [
     "plan_units",
     "share_lid",
     "unit_files",
+    "unit_languages",
 ]
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,15 @@ def _decision_tag(task: FinalizeTask) -> str:
     documents, changed never takes a unit finalized for another decision."""
     text = "\x00".join([str(task.start), str(task.n_documents), *task.decisions])
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def unit_languages(unit: FinalUnit) -> dict[str, tuple[int, int]]:
+    """(kept, duplicates) per language of the documents a finalized unit stores."""
+    table = pq.read_table(unit.documents_path, columns=["lang", "dup_of"])
+    counts: dict[str, list[int]] = {}
+    for lang, dup_of in zip(table.column("lang").to_pylist(), table.column("dup_of").to_pylist(), strict=True):
+        counts.setdefault(str(lang), [0, 0])[dup_of is not None] += 1
+    return {lang: (kept, dups) for lang, (kept, dups) in counts.items()}
 
 
 def finalize_unit(task: FinalizeTask) -> FinalUnit:

@@ -40,6 +40,7 @@ from toxmine.miner.scoring.ray_pool import RayScorerPool
 from toxmine.miner.sources import CC_BASE_URL, SourceSelection, resolve_inputs
 from toxmine.miner.split import bucket_label, export_split
 from toxmine.miner.store import Store
+from toxmine.miner.targeting import targeting_text
 from toxmine.outcomes import Outcome, settle
 
 from .cli_groups import (
@@ -52,6 +53,7 @@ from .cli_groups import (
     add_model_backend,
     add_output_path,
     add_prompt_spans,
+    add_record_lists,
     add_scorer,
     add_split_selection,
     backend_options,
@@ -142,6 +144,8 @@ def _print_report(report: MineReport, db: str) -> None:
         print(f"\n{'drop reason':<22}{'n':>10}", file=out)
         for reason, n in report.drops:
             print(f"{reason:<22}{n:>10,}", file=out)
+    if report.targeting is not None:
+        print(targeting_text(report.targeting), file=out)
     if report.failed or report.partial:  # each input's error was logged once, as it was settled
         print(f"\ntoxmine: inputs failed: {len(report.failed)}, partial: {len(report.partial)} (errors above)",
               file=sys.stderr)  # fmt: skip
@@ -153,6 +157,8 @@ def _mine_inputs(args: argparse.Namespace, inputs: list[str]) -> int:
         shard=getattr(args, "shard", None),
         limit_files=getattr(args, "limit_files", None),
         http=http_options(args),
+        group_records=getattr(args, "group_records", SourceSelection.group_records),
+        fetch_concurrency=getattr(args, "fetch_concurrency", SourceSelection.fetch_concurrency),
     )
     sources = resolve_inputs(inputs, selection)
     PROMPT_STYLES[prompt_options(args).style].prepare()  # bad prompt options or a missing spaCy fail before mining
@@ -202,10 +208,11 @@ def _mining_scorer(args: argparse.Namespace) -> Scorer:
 def _mine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="WARC files or globs, http(s) URLs, listings (inputs.txt, @list, *.paths.gz), "
-                        "cc:CC-MAIN-YYYY-WW")  # fmt: skip
+                        "cc:CC-MAIN-YYYY-WW, record lists (*.parquet, *.csv, *.jsonl: `toxmine select`)")  # fmt: skip
     add_db(parser, "to create or extend", required=True)
     add_mining(parser)
     add_http_inputs(parser)
+    add_record_lists(parser)
     parser.add_argument("--no-score", action="store_true", help="mine only; score later with `toxmine score`")
     add_scorer(parser)
     add_prompt_spans(parser)

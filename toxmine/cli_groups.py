@@ -23,11 +23,11 @@ from toxmine.miner.process import ProcessOptions
 from toxmine.miner.prompts import DEFAULT_PROMPT_STYLE, PROMPT_STYLES, PromptOptions
 from toxmine.miner.scoring import SCORERS
 from toxmine.miner.scoring.transformer import TransformersScorer
-from toxmine.miner.sources import CC_BASE_URL
+from toxmine.miner.sources import CC_BASE_URL, SourceSelection
 from toxmine.miner.split import SplitOptions
 from toxmine.miner.units import DEFAULT_UNIT_MB
 
-from .cli_values import Renamed, edges, field_default, key_value, langs, names, param_default, shard
+from .cli_values import Renamed, edges, field_default, key_value, langs, names, param_default, positive_int, shard
 
 __all__ = [
     "DEFAULT_DB",
@@ -40,6 +40,7 @@ __all__ = [
     "add_model_backend",
     "add_output_path",
     "add_prompt_spans",
+    "add_record_lists",
     "add_scorer",
     "add_split_selection",
     "backend_options",
@@ -232,6 +233,18 @@ def add_http_inputs(parser: argparse.ArgumentParser) -> None:
                      help=f"most time one HTTP input may take, retries included {_default(deadline)}")  # fmt: skip
     src.add_argument("--http-min-rate", type=float, default=rate, metavar="BYTES_PER_S",
                      help=f"resume an HTTP transfer slower than this over 60 s {_default(rate)}; 0 = off")  # fmt: skip
+
+
+def add_record_lists(parser: argparse.ArgumentParser) -> None:
+    """How record lists (`toxmine select`'s output) are fetched (`mine`)."""
+    group = parser.add_argument_group("record lists (single records fetched by HTTP range)")
+    records = field_default(SourceSelection, "group_records")
+    group.add_argument("--group-records", type=positive_int, default=records, metavar="N",
+                       help="most records of one WARC file per input (each input is committed and resumed whole) "
+                       f"{_default(records)}")  # fmt: skip
+    concurrency = field_default(SourceSelection, "fetch_concurrency")
+    group.add_argument("--fetch-concurrency", type=positive_int, default=concurrency, metavar="N",
+                       help=f"record ranges fetched at once by each worker {_default(concurrency)}")  # fmt: skip
 
 
 def add_split_selection(parser: argparse.ArgumentParser, prefix: str = "") -> None:

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from toxmine.miner.sources import parse_shard
 
-__all__ = ["Renamed", "edges", "field_default", "key_value", "langs", "names", "param_default", "shard"]
+__all__ = ["Renamed", "edges", "field_default", "key_value", "langs", "names", "param_default", "positive_int", "shard"]
 
 
 def field_default(cls: type, name: str) -> Any:
@@ -57,6 +57,17 @@ def shard(text: str) -> tuple[int, int]:
         return parsed
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def edges(text: str) -> tuple[float, ...]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from cc_layout import MiniCrawl, build_mini_crawl
+from cli_runner import run_cli
+from corpora import db_snapshot
 from http_server import Fault, FileServer
 
 from toxmine.miner.framing import FramedRecord, FramingLimits
@@ -211,3 +217,83 @@ def test_a_local_copy_gives_the_same_documents(crawl: MiniCrawl, http_server: Fi
     mine(resolve_inputs(whole), str(tmp_path / "whole.duckdb"))
     pairs = ", ".join(f"('{crawl.root / r['warc_filename']}', {r['warc_record_offset']})" for r in rows)  # type: ignore[str-bytes-safe]
     assert local == documents(tmp_path / "whole.duckdb", f"WHERE (warc_file, warc_offset) IN ({pairs})")
+
+
+def test_the_cli_mines_a_record_list_and_shows_the_cost(
+    crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
+) -> None:
+    records = write_record_list(tmp_path / "r.parquet", selected_rows(crawl))
+    db = tmp_path / "t.duckdb"
+    result = run_cli("mine", str(records), "--db", str(db), "--cc-base-url", http_server.url, "--no-score",
+                     "--group-records", "4", "--fetch-concurrency", "2")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert re.search(
+        r"record lists: 32 records of 3 WARC files in 9 groups: fetched [0-9.]+ MiB of the 1.11 MiB", result.stdout
+    )
+    assert re.search(r"^ja\s+15\s+15\s+15\s+1[0-9] \(\d+%\)\s+\d+$", result.stdout, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("warc_filename,warc_record_offset\nx.warc.gz,1\n", "no warc_record_length or length column"),
+        ("warc_filename,warc_record_offset,warc_record_length\nx.warc.gz,-4,10\n", "row 1: warc_record_offset -4"),
+        ("warc_filename,warc_record_offset,warc_record_length\nx.warc.gz,4,0\n", "row 1: warc_record_length 0"),
+        ("warc_filename,warc_record_offset,warc_record_length\n,4,10\n", "row 1: warc_filename None names no file"),
+    ],
+)
+def test_a_bad_record_list_is_named_with_its_row(tmp_path: Path, content: str, message: str) -> None:
+    records = tmp_path / "bad.csv"
+    records.write_text(content)
+    result = run_cli("mine", str(records), "--db", str(tmp_path / "t.duckdb"), "--no-score")
+    assert result.returncode == 1
+    assert f"{records}: {message}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cdx_json_lines_name_records_too(crawl: MiniCrawl, http_server: FileServer, tmp_path: Path) -> None:
+    rows = selected_rows(crawl)[:5]
+    lines = [json.dumps({"url": r["url"], "filename": r["warc_filename"], "offset": str(r["warc_record_offset"]),
+                         "length": str(r["warc_record_length"]), "languages": r["content_languages"]}) for r in rows]  # fmt: skip
+    (tmp_path / "cdx.jsonl").write_text("\n".join(lines) + "\n")
+    mine_list(tmp_path / "cdx.jsonl", tmp_path / "a.duckdb", http_server.url)
+    mine_list(write_record_list(tmp_path / "r.parquet", rows), tmp_path / "b.duckdb", http_server.url)
+    assert documents(tmp_path / "a.duckdb") == documents(tmp_path / "b.duckdb") != []
+
+
+def test_a_whole_file_after_its_records_is_refused_not_stored_twice(
+    crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
+) -> None:
+    db = tmp_path / "t.duckdb"
+    mine_list(write_record_list(tmp_path / "r.parquet", selected_rows(crawl)), db, http_server.url)
+    before = documents(db)
+    report = mine(resolve_inputs([f"{http_server.url}/{crawl.warc_paths[0]}"], SourceSelection(http=FAST)), str(db))
+    assert len(report.failed) == 1 and "would store them twice" in report.failed[0][1]
+    assert documents(db) == before
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_killed_while_mining_a_record_list_resumes_to_the_same_database(
+    crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
+) -> None:
+    records = write_record_list(tmp_path / "r.parquet", selected_rows(crawl, ("jpn", "rus", "deu", "fra")))
+    reference, killed = tmp_path / "reference.duckdb", tmp_path / "killed.duckdb"
+
+    def command(db: Path) -> list[str]:
+        return [sys.executable, "-m", "toxmine", "mine", str(records), "--db", str(db), "--cc-base-url",
+                http_server.url, "--no-score", "-v", "--group-records", "6", "--batch-inputs", "2"]  # fmt: skip
+
+    env = {**os.environ, "CI": "1"}
+    subprocess.run(command(reference), check=True, capture_output=True, env=env, timeout=300)
+    proc = subprocess.Popen(command(killed), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "documents (" in line:  # the first group is committed; others are being fetched
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    partial = db_snapshot(killed)["sources"]
+    assert 0 < len(partial) < len(db_snapshot(reference)["sources"])
+    subprocess.run(command(killed), check=True, capture_output=True, env=env, timeout=300)
+    assert db_snapshot(killed) == db_snapshot(reference)
