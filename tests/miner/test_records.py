@@ -252,8 +252,9 @@ def test_a_bad_record_list_is_named_with_its_row(tmp_path: Path, content: str, m
 
 def test_cdx_json_lines_name_records_too(crawl: MiniCrawl, http_server: FileServer, tmp_path: Path) -> None:
     rows = selected_rows(crawl)[:5]
-    lines = [json.dumps({"url": r["url"], "filename": r["warc_filename"], "offset": str(r["warc_record_offset"]),
-                         "length": str(r["warc_record_length"]), "languages": r["content_languages"]}) for r in rows]  # fmt: skip
+    cdx = [{"url": r["url"], "filename": r["warc_filename"], "offset": str(r["warc_record_offset"]),
+            "length": str(r["warc_record_length"]), "languages": r["content_languages"]} for r in rows]  # fmt: skip
+    lines = [json.dumps(row) for row in cdx]
     (tmp_path / "cdx.jsonl").write_text("\n".join(lines) + "\n")
     mine_list(tmp_path / "cdx.jsonl", tmp_path / "a.duckdb", http_server.url)
     mine_list(write_record_list(tmp_path / "r.parquet", rows), tmp_path / "b.duckdb", http_server.url)
