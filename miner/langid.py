@@ -21,7 +21,14 @@ from .errors import ConfigError
 from .records import LangGuess
 from .scripts import dominant_script
 
-__all__ = ["FastTextLid", "LidOptions", "default_lid_model_path", "normalize_label"]
+__all__ = [
+    "FastTextLid",
+    "LidOptions",
+    "default_lid_model_path",
+    "is_language_code",
+    "iso639_3_codes",
+    "normalize_label",
+]
 
 _LABEL_PREFIX = "__label__"
 _MAX_CHARS = 10_000
@@ -65,6 +72,20 @@ def _known_codes() -> frozenset[str]:
     """ISO 639-1 codes, and the ISO 639-3 codes that have one."""
     table = _iso639_1()
     return frozenset(table) | frozenset(table.values())
+
+
+def is_language_code(code: str) -> bool:
+    """An ISO 639-1 code, or an ISO 639-3 one (known to the table or not): what `--langs` accepts."""
+    return code in _known_codes() or bool(_ISO639_3.fullmatch(code))
+
+
+def iso639_3_codes(code: str) -> frozenset[str]:
+    """The three-letter codes that `normalize_label` maps to `code` (`sw` -> swa, swh; `zh` -> chi, cmn, zho),
+    the code itself included when it has three letters: how CLD2 (Common Crawl's index) may name the language."""
+    three = {other for other, two in _iso639_1().items() if two == code}
+    if _ISO639_3.fullmatch(code) and normalize_label(code)[0] == code:
+        three.add(code)
+    return frozenset(three)
 
 
 def normalize_label(label: str) -> tuple[str, str | None]:

@@ -33,6 +33,7 @@ from toxmine.miner.units import DEFAULT_UNIT_MB
 
 SAMPLES = Path(__file__).resolve().parents[1] / "evaluate" / "data"
 COMMANDS = {"mine", "demo", "score", "split", "query", "sql", "eval", "report", "judge", "export-results", "import"}
+COMMANDS.add("select")
 
 # Hidden on purpose: old spellings kept because they mean the same as the new name, and renamed flags
 # whose old spelling meant something else (they stop with an error naming the new flag).

@@ -26,10 +26,12 @@ from toxmine.evaluate.redaction import redact, redact_handlers
 from toxmine.evaluate.results_files import JudgeSpec, check_output_path, write_results
 from toxmine.evaluate.run import run_eval
 from toxmine.evaluate.templates import DEFAULT_TEMPLATE, resolve_template
+from toxmine.miner.cc_index import DEFAULT_MIMES, RecordFilter
 from toxmine.miner.corpus_reads import unscored_documents
 from toxmine.miner.demo import demo_warc_path
 from toxmine.miner.errors import ConfigError, ToxmineError
 from toxmine.miner.executors import RayOptions, ray_session
+from toxmine.miner.index_inputs import IndexSelection
 from toxmine.miner.mine import MineReport, mine
 from toxmine.miner.progress import configure_logging, progress_wanted, quiet_third_party
 from toxmine.miner.prompts import PROMPT_STYLES
@@ -37,6 +39,7 @@ from toxmine.miner.queries import format_rows, list_queries, load_query, run_sql
 from toxmine.miner.score_units import score_documents
 from toxmine.miner.scoring import Scorer, create_scorer
 from toxmine.miner.scoring.ray_pool import RayScorerPool
+from toxmine.miner.select_records import SelectOptions, format_summary, select_records
 from toxmine.miner.sources import CC_BASE_URL, SourceSelection, resolve_inputs
 from toxmine.miner.split import bucket_label, export_split
 from toxmine.miner.store import Store
@@ -65,7 +68,7 @@ from .cli_groups import (
     scorer_spec,
     split_options,
 )
-from .cli_values import edges, key_value, param_default
+from .cli_values import edges, key_value, langs, names, param_default
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
@@ -223,6 +226,46 @@ def _run_mine(args: argparse.Namespace) -> int:
         raise ConfigError("mine needs at least one INPUT (WARC files or globs, http(s) URLs, listings, "
                           "cc:CC-MAIN-YYYY-WW); `toxmine demo --db FILE` mines the embedded sample")  # fmt: skip
     return _mine_inputs(args, args.inputs)
+
+
+def _select_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="cc-index:CC-MAIN-YYYY-WW (that crawl's cc-index-table.paths.gz under --cc-base-url), a "
+                        "listing of index files (path or URL), index Parquet files, a glob or a folder")  # fmt: skip
+    add_output_path(parser, "the Parquet file of record pointers to write", required=True)
+    parser.add_argument("--langs", type=langs, required=True, metavar="CODES",
+                        help="comma-separated toxmine language codes, e.g. sw,yo (matched to the index's ISO 639-3 "
+                        "codes)")  # fmt: skip
+    parser.add_argument("--primary-only", action="store_true",
+                        help="only pages whose most likely language (first code of content_languages) is "
+                        "wanted")  # fmt: skip
+    parser.add_argument("--mime", type=names, action="append", metavar="TYPES",
+                        help=f"content_mime_detected types to keep, repeatable or comma-separated "
+                        f"(default {','.join(DEFAULT_MIMES)})")  # fmt: skip
+    parser.add_argument("--limit-records", type=int, metavar="N",
+                        help="at most N records per language: those whose URL hashes lowest (a uniform, "
+                        "deterministic sample)")  # fmt: skip
+    add_http_inputs(parser)
+    ex = add_executor(parser, "worker processes (local), or CPUs of a local Ray instance")
+    ex.add_argument("--work-dir", metavar="DIR",
+                    help="folder for the part files until the output is written (default: beside it)")  # fmt: skip
+
+
+def _run_select(args: argparse.Namespace) -> int:
+    mimes = frozenset(m for group in args.mime for m in group) if args.mime else frozenset(DEFAULT_MIMES)
+    options = SelectOptions(RecordFilter(args.langs, args.primary_only, mimes), args.limit_records, http_options(args))
+    selection = IndexSelection(args.cc_base_url, args.shard, args.limit_files, http_options(args))
+    show = progress_wanted() if args.progress is None else args.progress
+    report = select_records(args.inputs, args.output_path, options, selection, executor=args.executor,
+                            workers=args.workers, ray=RayOptions(address=args.ray_address, num_cpus=args.workers),
+                            work_dir=args.work_dir, version=__version__, show_progress=show)  # fmt: skip
+    if not report.ok:
+        print(f"toxmine: {len(report.failed)} of {report.index_files} index files failed (errors above); nothing "
+              f"written to {args.output_path}: run the same command to retry them", file=sys.stderr)  # fmt: skip
+        return EXIT_INPUT_FAILED
+    print(format_summary(report, sorted(options.record_filter.langs)), end="")
+    print(f"{report.records:,} record pointers written to {report.output}")
+    return EXIT_OK
 
 
 def _demo_options(parser: argparse.ArgumentParser) -> None:
@@ -540,6 +583,11 @@ COMMANDS: dict[str, Command] = {
         _run_mine,
         "Mine WARC files (paths, globs, http(s) URLs, listings, cc:CC-MAIN-YYYY-WW) into DuckDB. "
         "`toxmine demo` mines the embedded sample.",
+    ),
+    "select": Command(
+        "select record pointers in the wanted languages from Common Crawl's columnar index",
+        _select_options,
+        _run_select,
     ),
     "demo": Command("mine and score the embedded multilingual sample WARC (offline)", _demo_options, _run_demo),
     "score": Command("build and score prompts of documents not yet scored", _score_options, _run_score),
