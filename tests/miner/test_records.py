@@ -298,3 +298,26 @@ def test_killed_while_mining_a_record_list_resumes_to_the_same_database(
     assert 0 < len(partial) < len(db_snapshot(reference)["sources"])
     subprocess.run(command(killed), check=True, capture_output=True, env=env, timeout=300)
     assert db_snapshot(killed) == db_snapshot(reference)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_select_then_mine_on_ray_equals_the_local_run(
+    crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
+) -> None:
+    import ray
+
+    records = tmp_path / "records.parquet"
+    selected = run_cli("select", f"cc-index:{crawl.crawl}", "--langs", "ja,ru", "--cc-base-url", http_server.url,
+                       "-o", str(records))  # fmt: skip
+    assert selected.returncode == 0, selected.stderr
+    assert pq.read_table(records).num_rows == len(selected_rows(crawl))
+    local = tmp_path / "local.duckdb"
+    mine_list(records, local, http_server.url)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        report = mine_list(records, tmp_path / "ray.duckdb", http_server.url, executor="ray", workers=2)
+    finally:
+        ray.shutdown()
+    assert report.ok  # type: ignore[attr-defined]
+    assert db_snapshot(tmp_path / "ray.duckdb") == db_snapshot(local)
