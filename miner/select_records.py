@@ -37,6 +37,7 @@ from .errors import ConfigError, ToxmineError
 from .executors import Executor, PoolExecutor, RayExecutor, RayOptions, SerialExecutor, TaskFailed
 from .http import HttpOptions
 from .index_inputs import IndexFile, IndexSelection, resolve_index_files
+from .targeting import byte_size
 
 __all__ = [
     "METADATA_KEY",
@@ -65,7 +66,6 @@ _SAMPLE_ORDER = [
     ("warc_filename", "ascending"),
     ("warc_record_offset", "ascending"),
 ]
-MIB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -440,15 +440,15 @@ def _summaries(table: pa.Table) -> list[LangSummary]:
 def format_summary(report: SelectReport, langs: Sequence[str] = ()) -> str:
     """The per-language table (every asked language, those with no record too) and the index bytes read."""
     found = {summary.lang: summary for summary in report.languages}
-    lines = [f"{'lang':<8}{'records':>12}{'WARC files':>12}{'MiB':>12}"]
+    lines = [f"{'lang':<8}{'records':>12}{'WARC files':>12}{'record bytes':>14}"]
     for lang in sorted(set(langs) | set(found)):
         summary = found.get(lang, LangSummary(lang, 0, 0, 0))
-        lines.append(f"{lang:<8}{summary.records:>12,}{summary.warc_files:>12,}{summary.bytes / MIB:>12,.1f}")
+        lines.append(f"{lang:<8}{summary.records:>12,}{summary.warc_files:>12,}{byte_size(summary.bytes):>14}")
     total_bytes = sum(summary.bytes for summary in report.languages)
-    lines.append(f"{'total':<8}{report.records:>12,}{'':>12}{total_bytes / MIB:>12,.1f}")
+    lines.append(f"{'total':<8}{report.records:>12,}{'':>12}{byte_size(total_bytes):>14}")
     share = report.index_bytes_read / report.index_bytes_total if report.index_bytes_total else 0.0
     lines.append(
         f"index: {report.index_files} files ({report.reused} done by an earlier run), {report.rows_read:,} rows; "
-        f"read {report.index_bytes_read / MIB:,.1f} MiB of {report.index_bytes_total / MIB:,.1f} MiB ({share:.1%})"
+        f"read {byte_size(report.index_bytes_read)} of {byte_size(report.index_bytes_total)} ({share:.1%})"
     )
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .corpus_reads import TargetingSummary
 
-__all__ = ["COUNTS", "RecordTally", "add_languages", "targeting_text"]
+__all__ = ["COUNTS", "RecordTally", "add_languages", "byte_size", "targeting_text"]
 
 COUNTS = ("selected", "fetched", "texts", "agreed", "kept")
 _FETCHED, _TEXTS, _AGREED, _KEPT = 1, 2, 3, 4
@@ -64,18 +64,22 @@ def add_languages(parts: Iterable[dict[str, list[int]]]) -> dict[str, list[int]]
     return total
 
 
-def _mib(n: int) -> str:
-    return f"{n / (1 << 20):,.2f} MiB"
+def byte_size(n: float) -> str:
+    """A byte count as people read it: 812 B, 10.4 KiB, 3.25 MiB, 1.02 GiB."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:,.{1 if unit == 'KiB' else 2}f} {unit}"
+    return f"{n:,.0f} B"
 
 
 def targeting_text(summary: TargetingSummary) -> str:
     """The run's record groups for the mining summary: bytes fetched vs whole files, and per index language."""
-    whole = "" if summary.bytes_whole is None else f" of the {_mib(summary.bytes_whole)} of those files"
+    whole = "" if summary.bytes_whole is None else f" of the {byte_size(summary.bytes_whole)} of those files"
     share = "" if not summary.bytes_whole else f" ({100 * summary.bytes_fetched / summary.bytes_whole:.2f}%)"
-    per_doc = f"; {summary.bytes_fetched / summary.documents / 1024:,.1f} KiB per document" if summary.documents else ""
+    per_doc = f"; {byte_size(summary.bytes_fetched / summary.documents)} per document" if summary.documents else ""
     lines = [
         f"\nrecord lists: {summary.selected:,} records of {summary.warc_files:,} WARC files in {summary.groups:,} "
-        f"groups: fetched {_mib(summary.bytes_fetched)}{whole}{share}{per_doc}",
+        f"groups: fetched {byte_size(summary.bytes_fetched)}{whole}{share}{per_doc}",
         f"\n{'index lang':<12}{'selected':>10}{'fetched':>10}{'texts':>10}{'fastText agrees':>17}{'kept':>10}",
     ]
     for row in summary.languages:

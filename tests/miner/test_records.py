@@ -228,7 +228,7 @@ def test_the_cli_mines_a_record_list_and_shows_the_cost(
                      "--group-records", "4", "--fetch-concurrency", "2")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert re.search(
-        r"record lists: 32 records of 3 WARC files in 9 groups: fetched [0-9.]+ MiB of the 1.11 MiB", result.stdout
+        r"record lists: 32 records of 3 WARC files in 9 groups: fetched [0-9.]+ KiB of the 1.11 MiB", result.stdout
     )
     assert re.search(r"^ja\s+15\s+15\s+15\s+1[0-9] \(\d+%\)\s+\d+$", result.stdout, re.MULTILINE)
 

@@ -212,7 +212,7 @@ def test_select_command(crawl: MiniCrawl, http_root: Path, tmp_path: Path) -> No
     want = expected(crawl, {"de", "zh"})
     assert rows_of(out) == want
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["lang", "records", "WARC", "files", "MiB"]
+    assert lines[0].split() == ["lang", "records", "WARC", "files", "record", "bytes"]
     assert lines[1].split()[:2] == ["de", str(sum(row[5] == "de" for row in want))]
     assert "index: 3 files" in result.stdout and "record pointers written" in result.stdout
 
