@@ -49,7 +49,6 @@ from .units import (
     plan_units,
     share_lid,
     unit_files,
-    unit_languages,
 )
 
 __all__ = ["MineReport", "mine", "work_dir_for"]
@@ -81,7 +80,7 @@ class MineReport:
         rows = [(lang, kept, dups) for lang, (kept, dups) in self._languages.items()]
         return sorted(rows, key=lambda row: (-row[1], row[0]))
 
-    def add_languages(self, counts: dict[str, tuple[int, int]]) -> None:
+    def add_languages(self, counts: dict[str, list[int]]) -> None:
         for lang, (kept, dups) in counts.items():
             row = self._languages.setdefault(lang, [0, 0])
             row[0] += kept
@@ -441,7 +440,7 @@ def _commit(
     report.records += outcome.n_records
     n_docs, n_dups = store.commit_units(outcome, run_id, units, insert_rows)
     for unit in units:
-        report.add_languages(unit_languages(unit))
+        report.add_languages(unit.languages)
     report.documents += n_docs
     report.duplicates += n_dups
     if outcome.status == "partial":

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +43,6 @@ __all__ = [
     "plan_units",
     "share_lid",
     "unit_files",
-    "unit_languages",
 ]
 
 log = logging.getLogger(__name__)
@@ -214,6 +213,7 @@ class FinalUnit:
     start: int
     n_documents: int
     n_duplicates: int
+    languages: dict[str, list[int]] = field(default_factory=dict)  # lang -> [kept, duplicates]
 
 
 _DOCUMENT_COLUMNS = ", ".join(name for name in DOCUMENTS.columns if name != "dup_of")  # the mined ones
@@ -225,15 +225,6 @@ def _decision_tag(task: FinalizeTask) -> str:
     documents, changed never takes a unit finalized for another decision."""
     text = "\x00".join([str(task.start), str(task.n_documents), *task.decisions])
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-
-
-def unit_languages(unit: FinalUnit) -> dict[str, tuple[int, int]]:
-    """(kept, duplicates) per language of the documents a finalized unit stores."""
-    table = pq.read_table(unit.documents_path, columns=["lang", "dup_of"])
-    counts: dict[str, list[int]] = {}
-    for lang, dup_of in zip(table.column("lang").to_pylist(), table.column("dup_of").to_pylist(), strict=True):
-        counts.setdefault(str(lang), [0, 0])[dup_of is not None] += 1
-    return {lang: (kept, dups) for lang, (kept, dups) in counts.items()}
 
 
 def finalize_unit(task: FinalizeTask) -> FinalUnit:
@@ -281,8 +272,17 @@ def finalize_unit(task: FinalizeTask) -> FinalUnit:
         )
         row = con.execute("SELECT count(*) FROM dec").fetchone()
         n_duplicates = int(row[0]) if row else 0
+        languages = {
+            str(lang): [int(kept), int(dups)]
+            for lang, kept, dups in con.execute(
+                "SELECT lang, count(*) FILTER (WHERE dup_of IS NULL), count(*) FILTER (WHERE dup_of IS NOT NULL) "
+                "FROM read_parquet(?) GROUP BY lang",
+                [documents],
+            ).fetchall()
+        }
     finally:
         con.close()
-    final = FinalUnit(task.key, documents, signatures, bands_file, task.start, task.n_documents, n_duplicates)
+    final = FinalUnit(task.key, documents, signatures, bands_file, task.start, task.n_documents, n_duplicates,
+                      languages)  # fmt: skip
     write_marker(marker, asdict(final))
     return final
