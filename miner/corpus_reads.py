@@ -201,15 +201,16 @@ class TargetingSummary:
 def run_targeting(store: Store, run_id: str) -> TargetingSummary | None:
     """The run's record groups' cost and per-language counts; None when it mined no record list."""
     row = store.con.execute(
-        "WITH files AS (SELECT warc_file, count(*) AS groups, sum(n_selected) AS selected, "
-        "sum(n_documents) AS documents, sum(bytes_fetched) AS fetched, max(bytes_whole) AS whole, "
-        "bool_or(bytes_whole IS NULL) AS unknown FROM sources WHERE run_id = ? AND warc_file IS NOT NULL "
-        "GROUP BY warc_file) "
-        "SELECT count(*), sum(groups), sum(selected), sum(documents), sum(fetched), "
-        "CASE WHEN bool_or(unknown) THEN NULL ELSE sum(whole) END FROM files",
-        [run_id],
+        "WITH files AS (SELECT f.warc_file, sum(f.bytes_fetched) AS fetched, max(f.bytes_whole) AS whole, "
+        "bool_or(f.bytes_whole IS NULL) AS unknown FROM source_files f JOIN sources s USING (source) "
+        "WHERE s.run_id = $run GROUP BY f.warc_file), "
+        "groups AS (SELECT count(*) AS n, sum(n_selected) AS selected, sum(n_documents) AS documents FROM sources "
+        "WHERE run_id = $run AND n_selected IS NOT NULL) "
+        "SELECT (SELECT count(*) FROM files), n, selected, documents, (SELECT sum(fetched) FROM files), "
+        "(SELECT CASE WHEN bool_or(unknown) THEN NULL ELSE sum(whole) END FROM files) FROM groups",
+        {"run": run_id},
     ).fetchone()
-    if not row or not row[0]:
+    if not row or not row[1]:
         return None
     langs = store.con.execute(
         "SELECT index_lang, sum(selected), sum(fetched), sum(texts), sum(agreed), sum(kept) FROM source_languages "

@@ -368,17 +368,17 @@ def _without_stored_records(run: _Run, todo: list[InputSource]) -> list[InputSou
     mining the whole file), so that no record is stored twice; and a whole WARC file some of whose
     records record groups stored fails (mining it whole would store those again)."""
     groups = [source for source in todo if isinstance(source, RecordGroup)]
-    stored = run.store.stored_offsets([group.warc_name for group in groups])
+    stored = run.store.stored_offsets([file.warc_name for group in groups for file in group.files])
     by_groups = run.store.record_group_files() if len(groups) < len(todo) else {}
     kept: list[InputSource] = []
     for source in todo:
         if isinstance(source, RecordGroup):
-            left = source.without(stored.get(source.warc_name, set()))
-            stored_already = len(source.pointers) - len(left.pointers)
+            left = source.without(stored)
+            stored_already = source.n_records - left.n_records
             if stored_already:
                 log.info("%s: %d of its %d records are stored already; fetching the other %d", source.name,
-                         stored_already, len(source.pointers), len(left.pointers))  # fmt: skip
-            if left.pointers:
+                         stored_already, source.n_records, left.n_records)  # fmt: skip
+            if left.files:
                 kept.append(left)
             else:
                 run.report.skipped += 1

@@ -94,7 +94,7 @@ def _finish_batch(
         confident = guess.score >= options.lid.threshold
         wanted = allowed is None or guess.lang in allowed
         if tally is not None:
-            tally.identified(page.warc_offset, guess.lang, kept=confident and wanted)
+            tally.identified(page.warc_file, page.warc_offset, guess.lang, kept=confident and wanted)
         if not confident:
             drops.add(DropReason.LANG_LOW_CONFIDENCE)
             continue
@@ -218,16 +218,17 @@ def process_input(
 def _tally_for(source: InputSource) -> RecordTally | None:
     if not isinstance(source, RecordGroup):
         return None
-    return RecordTally({pointer.offset: pointer.index_lang for pointer in source.pointers})
+    return RecordTally({(file.warc_name, p.offset): p.index_lang for file in source.files for p in file.pointers})
 
 
 def _record_cost(outcome: InputOutcome, source: InputSource, tally: RecordTally | None) -> None:
     """What reading the input cost: a record group's bytes and per-language counts; a local file's size."""
     if tally is not None and isinstance(source, RecordGroup):
-        outcome.warc_file = source.warc_name
-        outcome.n_selected = len(source.pointers)
+        outcome.n_selected = source.n_records
         outcome.bytes_fetched, outcome.bytes_whole = tally.bytes_fetched, tally.bytes_whole
         outcome.languages = tally.counts
+        outcome.files = {name: [file.n_selected, file.bytes_fetched, file.bytes_whole]
+                         for name, file in tally.files.items()}  # fmt: skip
     elif isinstance(source, LocalFile):
         with contextlib.suppress(OSError):
             outcome.bytes_whole = outcome.bytes_fetched = os.path.getsize(source.path)
@@ -252,7 +253,7 @@ def merge_parts(parts: list[InputResult]) -> InputResult:
         drops=drops,
         started_at=min(p.outcome.started_at for p in parts),
         finished_at=max(p.outcome.finished_at for p in parts),
-        warc_file=first.warc_file,
+        files=first.files,
         n_selected=first.n_selected,  # a record group is read as one part
         bytes_fetched=first.bytes_fetched,  # the parts of one file share its size
         bytes_whole=first.bytes_whole,

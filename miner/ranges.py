@@ -98,8 +98,9 @@ class RangeClient:
             raise InputError(redact_url(url), "the server did not declare the file's size")
         return known
 
-    def read(self, url: str, start: int, length: int) -> bytes:
-        """Bytes [start, start + length) of `url`, exactly (see the module). InputError names the URL and `start`."""
+    def read(self, url: str, start: int, length: int, stats: RangeStats | None = None) -> bytes:
+        """Bytes [start, start + length) of `url`, exactly (see the module). InputError names the URL and `start`.
+        What it fetched is counted in `self.stats`, and in `stats` too when given."""
         if start < 0 or length < 1:
             raise self._error(url, start, f"invalid range: {length} bytes at offset {start}")
         data = bytearray()
@@ -108,7 +109,7 @@ class RangeClient:
         while len(data) < length:
             before = len(data)
             try:
-                self._attempt(url, start, length, data, deadline)
+                self._attempt(url, start, length, data, deadline, stats)
             except _Retry as failure:
                 if len(data) > before:
                     failures = 0  # a transfer that moved on starts a new count
@@ -125,7 +126,9 @@ class RangeClient:
                 time.sleep(wait)
         return bytes(data)
 
-    def _attempt(self, url: str, start: int, length: int, data: bytearray, deadline: float) -> None:
+    def _attempt(
+        self, url: str, start: int, length: int, data: bytearray, deadline: float, stats: RangeStats | None
+    ) -> None:
         """One request for the bytes still missing; appends what arrives to `data`."""
         first, last = start + len(data), start + length - 1
         timeout = min(self.options.timeout_s, max(0.001, deadline - time.monotonic()))
@@ -145,6 +148,8 @@ class RangeClient:
             for chunk in response.iter_raw():
                 with self._lock:
                     self.stats.bytes += len(chunk)
+                    if stats is not None:
+                        stats.bytes += len(chunk)
                 if len(data) + len(chunk) > length:
                     raise self._error(url, start, f"server sent more than the {last - first + 1} bytes asked for")
                 data += chunk

@@ -24,12 +24,14 @@ import re
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import BinaryIO, cast
 
 from .errors import InputError
 from .framing import FramedRecord, FramingLimits, FramingProblem, frame_records
-from .ranges import RangeClient, RangeIgnored
-from .sources import RecordGroup, RecordPointer
+from .http import HttpOptions
+from .ranges import RangeClient, RangeIgnored, RangeStats
+from .sources import RecordFile, RecordGroup, RecordPointer
 from .targeting import RecordTally
 
 __all__ = ["frame_group"]
@@ -40,12 +42,7 @@ _TARGET_URI = re.compile(rb"(?im)^warc-target-uri:[ \t]*<?([^\r\n>]*?)>?[ \t]*\r
 Frame = FramedRecord | FramingProblem
 
 
-class _RangeIgnoredAt(Exception):
-    """The server ignores Range requests; `remaining`: the pointers not read yet."""
-
-    def __init__(self, remaining: tuple[RecordPointer, ...]) -> None:
-        super().__init__("the server ignores Range requests")
-        self.remaining = remaining
+Located = tuple[RecordFile, Frame]  # a frame and the WARC file it is of (offsets are per file)
 
 
 def _target_uri(header: bytes) -> str | None:
@@ -81,20 +78,23 @@ def _frame_one(pointer: RecordPointer, data: bytes, limits: FramingLimits) -> li
     return out
 
 
+Item = tuple[RecordFile, RecordPointer]
+
+
 def _fetch_ahead(
-    pointers: tuple[RecordPointer, ...], fetch: Callable[[RecordPointer], bytes], concurrency: int
-) -> Iterator[tuple[RecordPointer, bytes | BaseException]]:
-    """Each pointer with its bytes (or the exception its fetch raised), in order, `concurrency` fetched ahead."""
+    items: list[Item], fetch: Callable[[Item], bytes], concurrency: int
+) -> Iterator[tuple[Item, bytes | BaseException]]:
+    """Each item with its bytes (or the exception its fetch raised), in order, `concurrency` fetched ahead."""
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="toxmine-fetch")
-    pending: deque[tuple[RecordPointer, Future[bytes]]] = deque()
-    todo = iter(pointers)
+    pending: deque[tuple[Item, Future[bytes]]] = deque()
+    todo = iter(items)
     try:
-        for pointer in todo:
-            pending.append((pointer, pool.submit(fetch, pointer)))
+        for item in todo:
+            pending.append((item, pool.submit(fetch, item)))
             if len(pending) >= 2 * concurrency:
                 break
         while pending:
-            pointer, future = pending.popleft()
+            item, future = pending.popleft()
             try:
                 result: bytes | BaseException = future.result()
             except (InputError, RangeIgnored) as exc:
@@ -102,34 +102,69 @@ def _fetch_ahead(
             following = next(todo, None)
             if following is not None:
                 pending.append((following, pool.submit(fetch, following)))
-            yield pointer, result
+            yield item, result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ranged(group: RecordGroup, client: RangeClient, limits: FramingLimits, tally: RecordTally | None
-            ) -> Iterator[Frame]:  # fmt: skip
-    """Frames of the group's records fetched by range; raises _RangeIgnoredAt at a server ignoring Range."""
-    pointers = group.pointers
-    for index, (pointer, result) in enumerate(
-        _fetch_ahead(pointers, lambda p: client.read(group.location, p.offset, p.length), group.concurrency)
-    ):
-        if isinstance(result, RangeIgnored):
-            raise _RangeIgnoredAt(pointers[index:])
-        if isinstance(result, BaseException):
-            raise result
-        frames = _frame_one(pointer, result, limits)
-        if tally is not None and isinstance(frames[0], FramedRecord):
-            tally.fetched(pointer.offset)
-        yield from frames
+# One client per worker process and HTTP options: its connections are reused by every group it reads.
+_clients: dict[tuple[HttpOptions, int], RangeClient] = {}
 
 
-def _streamed(group: RecordGroup, pointers: tuple[RecordPointer, ...], limits: FramingLimits,
+def _client(options: HttpOptions, connections: int) -> RangeClient:
+    client = _clients.get((options, connections))
+    if client is None:
+        client = _clients[(options, connections)] = RangeClient(options, connections)
+    return client
+
+
+def _ranged(group: RecordGroup, limits: FramingLimits, tally: RecordTally | None) -> Iterator[Located]:
+    """Frames of the group's records over HTTP, fetched by range across its files; a file whose server ignores
+    Range is read as one stream instead (its other fetches are not made, or dropped)."""
+    client = _client(group.options, group.concurrency)
+    ignored: set[str] = set()
+    stats: dict[str, RangeStats] = {file.location: RangeStats() for file in group.files}
+
+    def fetch(item: Item) -> bytes:
+        file, pointer = item
+        if file.location in ignored:
+            raise RangeIgnored(file.location, None)
+        return client.read(file.location, pointer.offset, pointer.length, stats[file.location])
+
+    items = [(file, pointer) for file in group.files for pointer in file.pointers]
+    try:
+        for (file, pointer), result in _fetch_ahead(items, fetch, group.concurrency):
+            if file.location in ignored:
+                continue
+            if isinstance(result, RangeIgnored):
+                ignored.add(file.location)
+                remaining = tuple(p for p in file.pointers if p.offset >= pointer.offset)
+                yield from ((file, frame) for frame in _streamed(file, remaining, group.options, limits, tally))
+                continue
+            if isinstance(result, BaseException):
+                raise result
+            yield from _framed(file, pointer, result, limits, tally)
+    finally:
+        if tally is not None:
+            for file in group.files:
+                tally.cost(file.warc_name, stats[file.location].bytes, client.size_of(file.location))
+
+
+def _framed(file: RecordFile, pointer: RecordPointer, data: bytes, limits: FramingLimits,
+            tally: RecordTally | None) -> Iterator[Located]:  # fmt: skip
+    frames = _frame_one(pointer, data, limits)
+    if tally is not None and isinstance(frames[0], FramedRecord):
+        tally.fetched(file.warc_name, pointer.offset)
+    for frame in frames:
+        yield file, frame
+
+
+def _streamed(file: RecordFile, pointers: tuple[RecordPointer, ...], options: HttpOptions, limits: FramingLimits,
               tally: RecordTally | None) -> Iterator[Frame]:  # fmt: skip
     """Frames of `pointers` read from one stream of the whole file (a server that ignores Range)."""
     wanted = {pointer.offset: pointer for pointer in pointers}
     last = max(wanted)
-    source = group.whole_file()
+    source = file.whole_file(options)
     deadline = source.deadline()
     streams: list[tuple[int, BinaryIO]] = []
 
@@ -139,7 +174,7 @@ def _streamed(group: RecordGroup, pointers: tuple[RecordPointer, ...], limits: F
         return stream
 
     log.warning("%s: the server ignores Range requests; reading the file as one stream for its %d records",
-                group.warc_name, len(pointers))  # fmt: skip
+                file.warc_name, len(pointers))  # fmt: skip
     frames = cast(Generator[Frame, None, None], frame_records(open_at, limits, start=min(wanted)))
     seen: set[int] = set()
     try:
@@ -152,60 +187,49 @@ def _streamed(group: RecordGroup, pointers: tuple[RecordPointer, ...], limits: F
             seen.add(frame.offset)
             checked = _checked(pointer, frame) if isinstance(frame, FramedRecord) else frame
             if tally is not None and isinstance(checked, FramedRecord):
-                tally.fetched(pointer.offset)
+                tally.fetched(file.warc_name, pointer.offset)
             yield checked
     finally:
         frames.close()
         if tally is not None:
-            tally.bytes_fetched += sum(max(0, stream.tell() - at) for at, stream in streams if not stream.closed)
-            sizes = [getattr(stream, "size", None) for _, stream in streams]
-            tally.bytes_whole = next((size for size in sizes if isinstance(size, int)), tally.bytes_whole)
+            sizes = [size for _, stream in streams if isinstance(size := getattr(stream, "size", None), int)]
+            tally.cost(file.warc_name, sum(max(0, stream.tell() - at) for at, stream in streams if not stream.closed),
+                       sizes[0] if sizes else None)  # fmt: skip
     for offset in sorted(set(wanted) - seen):
         yield FramingProblem(offset, "no record starts at this offset (the index's offset is wrong?)")
 
 
-def _local(group: RecordGroup, limits: FramingLimits, tally: RecordTally | None) -> Iterator[Frame]:
-    """Frames of the group's records read from a local WARC file."""
+def _local(file: RecordFile, limits: FramingLimits, tally: RecordTally | None) -> Iterator[Located]:
+    """Frames of a file's records read from a local WARC file."""
     try:
-        handle = open(group.location, "rb")  # noqa: SIM115 - closed below
+        handle = open(file.location, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
-        raise InputError(group.warc_name, f"cannot open: {exc.strerror or exc}") from exc
+        raise InputError(file.warc_name, f"cannot open: {exc.strerror or exc}") from exc
     with handle:
         size = os.fstat(handle.fileno()).st_size
-        if tally is not None:
-            tally.bytes_whole = size
-        for pointer in group.pointers:
-            if pointer.offset + pointer.length > size:
-                left = max(0, size - pointer.offset)
-                yield FramingProblem(pointer.offset, f"the index names {pointer.length} bytes, the file has {left}")
-                continue
-            handle.seek(pointer.offset)
-            data = handle.read(pointer.length)
-            if tally is not None:
-                tally.bytes_fetched += len(data)
-            frames = _frame_one(pointer, data, limits)
-            if tally is not None and isinstance(frames[0], FramedRecord):
-                tally.fetched(pointer.offset)
-            yield from frames
-
-
-def frame_group(group: RecordGroup, limits: FramingLimits, tally: RecordTally | None = None) -> Iterator[Frame]:
-    """Frames of the group's records, in offset order (see the module); `tally` counts what was fetched."""
-    if not group.pointers:
-        return
-    if not group.is_url:
-        yield from _local(group, limits, tally)
-        return
-    client = RangeClient(group.options, connections=group.concurrency)
-    try:
+        read = 0
         try:
-            yield from _ranged(group, client, limits, tally)
-            return
-        except _RangeIgnoredAt as ignored:
-            remaining = ignored.remaining
-        yield from _streamed(group, remaining, limits, tally)
-    finally:
-        client.close()
-        if tally is not None:
-            tally.bytes_fetched += client.stats.bytes
-            tally.bytes_whole = client.size_of(group.location) or tally.bytes_whole
+            for pointer in file.pointers:
+                if pointer.offset + pointer.length > size:
+                    left = max(0, size - pointer.offset)
+                    message = f"the index names {pointer.length} bytes, the file has {left}"
+                    yield file, FramingProblem(pointer.offset, message)
+                    continue
+                handle.seek(pointer.offset)
+                data = handle.read(pointer.length)
+                read += len(data)
+                yield from _framed(file, pointer, data, limits, tally)
+        finally:
+            if tally is not None:
+                tally.cost(file.warc_name, read, size)
+
+
+def frame_group(group: RecordGroup, limits: FramingLimits, tally: RecordTally | None = None) -> Iterator[Located]:
+    """Frames of the group's records with their files, in (file, offset) order (see the module); `tally`
+    counts what was fetched."""
+    local = [file for file in group.files if not file.is_url]
+    for file in local:
+        yield from _local(file, limits, tally)
+    if len(local) < len(group.files):
+        remote = replace(group, files=tuple(file for file in group.files if file.is_url))
+        yield from _ranged(remote, limits, tally)

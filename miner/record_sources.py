@@ -8,10 +8,12 @@ record was selected for). Common Crawl's CDX API names (`filename`, `offset`, `l
 `crawl-data/...` path against `--cc-base-url` (a URL or a local folder), another relative path
 against the list's folder.
 
-Each WARC file's records, in offset order, are cut into `RecordGroup`s of at most `group_records`;
-a group is one input of the run (one unit, one `sources` row, committed and resumed as a whole).
-Its name is the WARC file's name plus `#records:<first offset>+<count>:<digest of its records>`;
-its documents carry the WARC file's name, offsets and record ids, as if the whole file were read.
+The records, in (WARC file, offset) order, are cut into `RecordGroup`s of `group_records` (a group
+holds the records of several files when each has few, as a lower-resource language's do; a file with
+many spans groups). A group is one input of the run (one unit, one `sources` row and one
+`source_files` row per file, committed and resumed as a whole), named by its first file's name plus
+`#records:<first offset>+<count>:<files>files:<digest of its records>`; its documents carry their
+WARC file's name, offsets and record ids, as if the whole files were read.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .errors import InputError, printable
 from .http import HttpOptions, fetch_bytes, redact_url
 from .inflate import inflate
 from .langid import normalize_label
-from .sources import RecordGroup, RecordPointer, display_path
+from .sources import RecordFile, RecordGroup, RecordPointer, display_path
 
 __all__ = ["DEFAULT_GROUP_RECORDS", "MAX_POINTER_LENGTH", "read_record_list"]
 
@@ -47,11 +49,30 @@ _ALIASES = {
 }
 
 
-def _tag(pointers: tuple[RecordPointer, ...]) -> str:
+def _tag(files: list[RecordFile]) -> str:
     digest = hashlib.blake2b(digest_size=6)
-    for pointer in pointers:
-        digest.update(f"{pointer.offset}:{pointer.length}\n".encode())
-    return f"#records:{pointers[0].offset}+{len(pointers)}:{digest.hexdigest()}"
+    for file in files:
+        digest.update(f"{file.warc_name}\n".encode())
+        for pointer in file.pointers:
+            digest.update(f"{pointer.offset}:{pointer.length}\n".encode())
+    count = sum(len(file.pointers) for file in files)
+    return f"#records:{files[0].pointers[0].offset}+{count}:{len(files)}files:{digest.hexdigest()}"
+
+
+def _groups(by_file: dict[str, dict[int, RecordPointer]], size: int) -> Iterator[list[RecordFile]]:
+    """The files' records in (file, offset) order, cut into groups of `size` records (a file may span groups)."""
+    group: list[RecordFile] = []
+    room = size
+    for location in sorted(by_file):
+        ordered = tuple(by_file[location][offset] for offset in sorted(by_file[location]))
+        while ordered:
+            group.append(RecordFile(location, ordered[:room]))
+            ordered, room = ordered[room:], room - len(ordered[:room])
+            if room == 0:
+                yield group
+                group, room = [], size
+    if group:
+        yield group
 
 
 def _read_bytes(spec: str, options: HttpOptions) -> bytes:
@@ -141,7 +162,7 @@ def _location(filename: str, base_dir: str | None, cc_base_url: str) -> str:
 def read_record_list(
     spec: str, cc_base_url: str, options: HttpOptions, group_records: int = DEFAULT_GROUP_RECORDS, concurrency: int = 8
 ) -> Iterator[RecordGroup]:
-    """The record groups a record list names, WARC files in order of first appearance. Raises
+    """The record groups a record list names (WARC files in name order, records in offset order). Raises
     InputError naming the list (and the row) when it cannot be read or a row is not a record."""
     shown = redact_url(spec) if spec.startswith(("http://", "https://")) else display_path(spec)
     table = _table(spec, _read_bytes(spec, options), shown)
@@ -163,8 +184,5 @@ def read_record_list(
         size = _number(length, "warc_record_length", row, shown, 1, MAX_POINTER_LENGTH)
         pointer = RecordPointer(start, size, url if isinstance(url, str) else None, _index_lang(lang, languages_))
         by_file.setdefault(_location(filename.strip(), base_dir, cc_base_url), {}).setdefault(start, pointer)
-    for location, pointers in by_file.items():
-        ordered = tuple(pointers[offset] for offset in sorted(pointers))
-        for first in range(0, len(ordered), group_records):
-            chunk = ordered[first : first + group_records]
-            yield RecordGroup(location, chunk, options, concurrency, _tag(chunk))
+    for files in _groups(by_file, group_records):
+        yield RecordGroup(tuple(files), options, concurrency, _tag(files))

@@ -30,6 +30,7 @@ __all__ = [
     "InputSource",
     "LocalFile",
     "MissingInput",
+    "RecordFile",
     "RecordGroup",
     "RecordPointer",
     "SourceSelection",
@@ -166,14 +167,11 @@ class RecordPointer:
 
 
 @dataclass(frozen=True)
-class RecordGroup:
-    """Records of one WARC file (at `location`: a URL or a local path), read one range each."""
+class RecordFile:
+    """Records of one WARC file (at `location`: a URL or a local path), in offset order."""
 
     location: str = field(repr=False)  # a URL may hold credentials: shown only through `warc_name`
     pointers: tuple[RecordPointer, ...]
-    options: HttpOptions = field(default_factory=HttpOptions)
-    concurrency: int = 8
-    tag: str = ""  # `#records:...`, fixed when the group is made (kept when stored records are left out)
 
     @property
     def is_url(self) -> bool:
@@ -184,27 +182,53 @@ class RecordGroup:
         """The WARC file's name, exactly as mining the whole file would store it."""
         return redact_url(self.location) if self.is_url else display_path(self.location)
 
+    def whole_file(self, options: HttpOptions) -> LocalFile | HttpFile:
+        """The WARC file itself, read as a stream (when a server ignores Range requests)."""
+        return HttpFile(self.location, options) if self.is_url else LocalFile(self.location)
+
+
+@dataclass(frozen=True)
+class RecordGroup:
+    """Single records of one or more WARC files, read one range each: one input of a run.
+    Its name is its first file's plus `tag` (`#records:...`, fixed when the group is made)."""
+
+    files: tuple[RecordFile, ...]
+    options: HttpOptions = field(default_factory=HttpOptions)
+    concurrency: int = 8
+    tag: str = ""
+
     @property
     def name(self) -> str:
-        return f"{self.warc_name}{self.tag}"
+        return f"{self.files[0].warc_name}{self.tag}" if self.files else self.tag
+
+    @property
+    def warc_name(self) -> str:
+        """The first WARC file's name (each page carries its own file's)."""
+        return self.files[0].warc_name if self.files else ""
 
     @property
     def crawl(self) -> str | None:
-        return crawl_of(self.location)
+        return crawl_of(self.files[0].location) if self.files else None
+
+    @property
+    def n_records(self) -> int:
+        return sum(len(file.pointers) for file in self.files)
 
     def deadline(self) -> float | None:
-        return time.monotonic() + self.options.deadline_s if self.is_url else None
-
-    def whole_file(self) -> LocalFile | HttpFile:
-        """The WARC file itself, read as a stream (when a server ignores Range requests)."""
-        return HttpFile(self.location, self.options) if self.is_url else LocalFile(self.location)
+        return None  # each record's reads have their own (HttpOptions.deadline_s)
 
     def open(self, offset: int = 0, deadline: float | None = None) -> BinaryIO:
-        return self.whole_file().open(offset, deadline)
+        raise InputError(self.name, "a record group is read record by record, not as one stream")
 
-    def without(self, offsets: set[int]) -> RecordGroup:
-        """The group less the records at `offsets` (already stored); its name is unchanged."""
-        return replace(self, pointers=tuple(p for p in self.pointers if p.offset not in offsets))
+    def without(self, stored: dict[str, set[int]]) -> RecordGroup:
+        """The group less the records already stored ({WARC file name: offsets}); its name is unchanged."""
+        files = []
+        for file in self.files:
+            gone = stored.get(file.warc_name, set())
+            left = tuple(p for p in file.pointers if p.offset not in gone)
+            if left:
+                files.append(replace(file, pointers=left))
+        return replace(self, files=tuple(files))
 
 
 InputSource = LocalFile | HttpFile | MissingInput | RecordGroup

@@ -65,11 +65,12 @@ class InputOutcome:
     drops: dict[str, int] = field(default_factory=dict)
     started_at: datetime = field(default_factory=utc_now)
     finished_at: datetime = field(default_factory=utc_now)
-    warc_file: str | None = None  # a record group's WARC file
     n_selected: int | None = None  # a record group's records (those not stored already)
     bytes_fetched: int | None = None  # bytes read (over the network, or from disk)
-    bytes_whole: int | None = None  # the size of the whole WARC file
+    bytes_whole: int | None = None  # the size of the whole WARC file(s), when known
     languages: dict[str, list[int]] = field(default_factory=dict)  # index language -> targeting.COUNTS
+    files: dict[str, list[int | None]] = field(default_factory=dict)  # a group's WARC file -> [n_selected, bytes
+    # fetched, bytes of the whole file]
 
 
 class Store:
@@ -180,8 +181,8 @@ class Store:
     def record_group_files(self) -> dict[str, list[str]]:
         """WARC files some of whose records were stored by record groups: file -> those groups."""
         rows = self.con.execute(
-            "SELECT warc_file, source FROM sources WHERE warc_file IS NOT NULL AND status IN ('done', 'partial') "
-            "ORDER BY source"
+            "SELECT f.warc_file, s.source FROM source_files f JOIN sources s USING (source) "
+            "WHERE s.status IN ('done', 'partial') ORDER BY s.source"
         ).fetchall()
         found: dict[str, list[str]] = {}
         for warc_file, source in rows:
@@ -274,13 +275,14 @@ class Store:
         self.con.execute("DELETE FROM band_files WHERE source = ?", [source])
         self.con.execute("DELETE FROM drops WHERE source = ?", [source])
         self.con.execute("DELETE FROM source_languages WHERE source = ?", [source])
+        self.con.execute("DELETE FROM source_files WHERE source = ?", [source])
         self.con.execute("DELETE FROM sources WHERE source = ?", [source])
 
     def _write_source_row(self, outcome: InputOutcome, run_id: str, n_docs: int, n_dups: int) -> None:
         self.con.execute(
             "INSERT INTO sources (source, crawl, status, n_records, n_documents, n_duplicates, error, run_id, "
-            "started_at, finished_at, warc_file, n_selected, bytes_fetched, bytes_whole) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "started_at, finished_at, n_selected, bytes_fetched, bytes_whole) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 outcome.source,
                 outcome.crawl,
@@ -292,12 +294,14 @@ class Store:
                 run_id,
                 outcome.started_at,
                 outcome.finished_at,
-                outcome.warc_file,
                 outcome.n_selected,
                 outcome.bytes_fetched,
                 outcome.bytes_whole,
             ],
         )
+        files = sorted((outcome.source, warc, *cost) for warc, cost in outcome.files.items())
+        if files:
+            self.con.executemany("INSERT INTO source_files VALUES (?, ?, ?, ?, ?)", files)
         languages = sorted((outcome.source, lang, *counts) for lang, counts in outcome.languages.items())
         if languages:
             self.con.executemany("INSERT INTO source_languages VALUES (?, ?, ?, ?, ?, ?, ?)", languages)

@@ -16,41 +16,65 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .corpus_reads import TargetingSummary
 
-__all__ = ["COUNTS", "RecordTally", "add_languages", "byte_size", "targeting_text"]
+__all__ = ["COUNTS", "FileCost", "RecordTally", "add_languages", "byte_size", "targeting_text"]
 
 COUNTS = ("selected", "fetched", "texts", "agreed", "kept")
 _FETCHED, _TEXTS, _AGREED, _KEPT = 1, 2, 3, 4
 
 
 @dataclass
-class RecordTally:
-    """Counts of one input's records by index language (see the module); `index_langs` maps each
-    selected record's offset to its index language ("und" when the index gave none)."""
+class FileCost:
+    """One WARC file of a record group: records to fetch, bytes fetched, the whole file's size (when known)."""
 
-    index_langs: dict[int, str]
+    n_selected: int
     bytes_fetched: int = 0
     bytes_whole: int | None = None
+
+
+@dataclass
+class RecordTally:
+    """Counts of one input's records by index language and by WARC file (see the module); `index_langs`
+    maps each selected record, (WARC file name, offset), to its index language ("und": none given)."""
+
+    index_langs: dict[tuple[str, int], str]
     counts: dict[str, list[int]] = field(default_factory=dict)
+    files: dict[str, FileCost] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for lang in self.index_langs.values():
+        for (warc, _), lang in self.index_langs.items():
             self.counts.setdefault(lang, [0] * len(COUNTS))[0] += 1
+            self.files.setdefault(warc, FileCost(0)).n_selected += 1
 
-    def _add(self, offset: int, column: int) -> None:
-        lang = self.index_langs.get(offset)
+    def _add(self, warc: str, offset: int, column: int) -> None:
+        lang = self.index_langs.get((warc, offset))
         if lang is not None:
             self.counts[lang][column] += 1
 
-    def fetched(self, offset: int) -> None:
-        self._add(offset, _FETCHED)
+    def fetched(self, warc: str, offset: int) -> None:
+        self._add(warc, offset, _FETCHED)
 
-    def identified(self, offset: int, lid_lang: str, kept: bool) -> None:
+    def cost(self, warc: str, fetched: int, whole: int | None) -> None:
+        """Bytes read for a file's records, and the whole file's size when learnt."""
+        file = self.files.setdefault(warc, FileCost(0))
+        file.bytes_fetched += fetched
+        file.bytes_whole = whole if whole is not None else file.bytes_whole
+
+    def identified(self, warc: str, offset: int, lid_lang: str, kept: bool) -> None:
         """A record's text went through language ID: fastText said `lid_lang`; `kept` as a document."""
-        self._add(offset, _TEXTS)
-        if self.index_langs.get(offset) == lid_lang:
-            self._add(offset, _AGREED)
+        self._add(warc, offset, _TEXTS)
+        if self.index_langs.get((warc, offset)) == lid_lang:
+            self._add(warc, offset, _AGREED)
         if kept:
-            self._add(offset, _KEPT)
+            self._add(warc, offset, _KEPT)
+
+    @property
+    def bytes_fetched(self) -> int:
+        return sum(file.bytes_fetched for file in self.files.values())
+
+    @property
+    def bytes_whole(self) -> int | None:
+        sizes = [file.bytes_whole for file in self.files.values()]
+        return None if None in sizes else sum(size for size in sizes if size is not None)
 
 
 def add_languages(parts: Iterable[dict[str, list[int]]]) -> dict[str, list[int]]:

@@ -86,7 +86,7 @@ def _classify(record: ArcWarcRecord) -> tuple[DropReason | None, str | None]:
     return None, charset
 
 
-def _page(record: ArcWarcRecord, source: InputSource, offset: int, max_record_bytes: int) -> ReaderEvent:
+def _page(record: ArcWarcRecord, warc_name: str, offset: int, max_record_bytes: int) -> ReaderEvent:
     reason, charset = _classify(record)
     if reason is not None:
         return Skipped(reason)
@@ -104,7 +104,7 @@ def _page(record: ArcWarcRecord, source: InputSource, offset: int, max_record_by
     except BodyTooLarge:
         return Skipped(DropReason.TOO_LARGE)
     except BodyError as exc:  # bad chunking or content encoding inside one record
-        log.warning("%s at offset %d: unreadable HTTP body of %s: %s", source.warc_name, offset, url, exc)
+        log.warning("%s at offset %d: unreadable HTTP body of %s: %s", warc_name, offset, url, exc)
         return Skipped(DropReason.BAD_RECORD)
     if b"\x00" in payload[:2048]:
         return Skipped(DropReason.BINARY_PAYLOAD)
@@ -113,8 +113,8 @@ def _page(record: ArcWarcRecord, source: InputSource, offset: int, max_record_by
         return Skipped(DropReason.NOT_HTML)
     return HtmlPage(
         url=url,
-        warc_file=source.warc_name,
-        warc_record_id=record.rec_headers.get_header("WARC-Record-ID") or f"{source.warc_name}#{offset}",
+        warc_file=warc_name,
+        warc_record_id=record.rec_headers.get_header("WARC-Record-ID") or f"{warc_name}#{offset}",
         warc_offset=offset,
         fetch_time=record.rec_headers.get_header("WARC-Date"),
         payload=payload,
@@ -130,7 +130,7 @@ def _parse(framed: FramedRecord) -> ArcWarcRecord:
     return _LOADER.parse_record_stream(io.BytesIO(framed.header + framed.block), known_format="warc")
 
 
-def _event(framed: FramedRecord, source: InputSource, max_record_bytes: int) -> ReaderEvent:
+def _event(framed: FramedRecord, warc_name: str, max_record_bytes: int) -> ReaderEvent:
     if framed.warc_type != "response":  # requests, metadata...: no need to parse them
         return Skipped(DropReason.NOT_RESPONSE)
     try:
@@ -138,11 +138,11 @@ def _event(framed: FramedRecord, source: InputSource, max_record_bytes: int) -> 
         if framed.skimmed:  # its kind still decides the drop reason; its body was never kept
             reason, _ = _classify(record)
             return Skipped(reason or DropReason.TOO_LARGE)
-        return _page(record, source, framed.offset, max_record_bytes)
+        return _page(record, warc_name, framed.offset, max_record_bytes)
     except Exception as exc:  # warcio raises many kinds for malformed headers
         if framed.skimmed:
             return Skipped(DropReason.TOO_LARGE)
-        log.warning("%s at offset %d: unreadable record: %s", source.warc_name, framed.offset, _brief(exc))
+        log.warning("%s at offset %d: unreadable record: %s", warc_name, framed.offset, _brief(exc))
         return Skipped(DropReason.BAD_RECORD)
 
 
@@ -172,9 +172,16 @@ def read_html_pages(
     def open_at(offset: int) -> BinaryIO:
         return source.open(offset, deadline)
 
+    if isinstance(source, RecordGroup):
+        several = len(source.files) > 1  # offsets are per file: a problem names its file
+        for file, frame in frame_group(source, limits, tally):
+            if isinstance(frame, FramingProblem):
+                yield RecordProblem(frame.offset, f"{file.warc_name}: {frame.message}" if several else frame.message)
+            else:
+                yield _event(frame, file.warc_name, max_record_bytes)
+        return
     start, end = offsets if offsets is not None else (0, None)
-    frames = frame_group(source, limits, tally) if isinstance(source, RecordGroup) else frame_records(open_at, limits)
-    for item in frames:
+    for item in frame_records(open_at, limits):
         if end is not None and item.offset >= end:
             return
         if item.offset < start:
@@ -182,4 +189,4 @@ def read_html_pages(
         if isinstance(item, FramingProblem):
             yield RecordProblem(item.offset, item.message)
         else:
-            yield _event(item, source, max_record_bytes)
+            yield _event(item, source.warc_name, max_record_bytes)

@@ -28,7 +28,7 @@ from toxmine.miner.framing import FramedRecord, FramingLimits
 from toxmine.miner.http import HttpOptions
 from toxmine.miner.mine import mine
 from toxmine.miner.record_reader import frame_group
-from toxmine.miner.sources import RecordGroup, SourceSelection, resolve_inputs
+from toxmine.miner.sources import RecordFile, RecordGroup, SourceSelection, resolve_inputs
 from toxmine.miner.targeting import RecordTally
 
 FAST = HttpOptions(backoff_s=0.01, max_backoff_s=0.02, max_retries=3, timeout_s=10)
@@ -173,18 +173,18 @@ def test_a_server_ignoring_range_is_read_as_one_stream_in_bounded_memory(crawl: 
         sources = resolve_inputs([str(write_record_list(tmp_path / "r.parquet", rows))],
                                  SourceSelection(cc_base_url=url, http=FAST))  # fmt: skip
         group = sources[0]
-        assert isinstance(group, RecordGroup)
-        tally = RecordTally({p.offset: p.index_lang for p in group.pointers})
+        assert isinstance(group, RecordGroup) and len(group.files) == 1
+        tally = RecordTally({(f.warc_name, p.offset): p.index_lang for f in group.files for p in f.pointers})
         tracemalloc.start()
-        frames = list(frame_group(group, FramingLimits(), tally))
+        frames = [frame for _, frame in frame_group(group, FramingLimits(), tally)]
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     assert [f.offset for f in frames] == [r["warc_record_offset"] for r in rows]
     assert all(isinstance(f, FramedRecord) for f in frames)
     assert peak < 2 << 20 < big.stat().st_size
     assert tally.bytes_fetched <= len(padding)  # read up to the last selected record, not the 20 copies
-    local = RecordGroup(str(big), group.pointers)
-    assert frames == list(frame_group(local, FramingLimits()))
+    local = RecordGroup((RecordFile(str(big), group.files[0].pointers),))
+    assert frames == [frame for _, frame in frame_group(local, FramingLimits())]
 
 
 @contextmanager
@@ -228,7 +228,7 @@ def test_the_cli_mines_a_record_list_and_shows_the_cost(
                      "--group-records", "4", "--fetch-concurrency", "2")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert re.search(
-        r"record lists: 32 records of 3 WARC files in 9 groups: fetched [0-9.]+ KiB of the 1.11 MiB", result.stdout
+        r"record lists: 32 records of 3 WARC files in 8 groups: fetched [0-9.]+ KiB of the 1.11 MiB", result.stdout
     )
     assert re.search(r"^ja\s+15\s+15\s+15\s+1[0-9] \(\d+%\)\s+\d+$", result.stdout, re.MULTILINE)
 
