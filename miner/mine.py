@@ -366,26 +366,31 @@ def _mine_batch(run: _Run, todo: list[InputSource], unit_mb: float, bar: MiningP
 
 def _without_stored_records(run: _Run, todo: list[InputSource]) -> list[InputSource]:
     """Record groups less their records already stored as documents (by another record list, or by
-    mining the whole file), so that no record is stored twice; and a whole WARC file some of whose
-    records record groups stored fails (mining it whole would store those again)."""
+    mining the whole file) or named by an earlier group of this run, so that no record is stored twice;
+    and a whole WARC file some of whose records record groups stored, or this run's groups name, fails
+    (mining it whole would store those again)."""
     groups = [source for source in todo if isinstance(source, RecordGroup)]
     stored = run.store.stored_offsets([group.warc_name for group in groups])
     by_groups = run.store.record_group_files() if len(groups) < len(todo) else {}
+    for group in groups:
+        by_groups.setdefault(group.warc_name, [group.name])
     kept: list[InputSource] = []
     for source in todo:
         if isinstance(source, RecordGroup):
-            left = source.without(stored.get(source.warc_name, set()))
+            claimed = stored.setdefault(source.warc_name, set())
+            left = source.without(claimed)
+            claimed.update(pointer.offset for pointer in left.pointers)
             stored_already = len(source.pointers) - len(left.pointers)
             if stored_already:
-                log.info("%s: %d of its %d records are stored already; fetching the other %d", source.name,
-                         stored_already, len(source.pointers), len(left.pointers))  # fmt: skip
+                log.info("%s: %d of its %d records are stored already (or in another group); fetching the other %d",
+                         source.name, stored_already, len(source.pointers), len(left.pointers))  # fmt: skip
             if left.pointers:
                 kept.append(left)
             else:
                 run.report.skipped += 1
         elif source.name in by_groups:
             outcome = InputOutcome(source.name, source.crawl, "failed", error=(
-                f"{source.name}: record lists already stored records of this WARC file (e.g. "
+                f"{source.name}: record lists stored or are mining records of this WARC file (e.g. "
                 f"{by_groups[source.name][0]}); mining it whole would store them twice: mine it into another database"
             ))  # fmt: skip
             _record_failure(run.store, InputResult(outcome, [], 0), run.run_id, run.report)

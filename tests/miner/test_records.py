@@ -272,6 +272,23 @@ def test_a_whole_file_after_its_records_is_refused_not_stored_twice(
     assert documents(db) == before
 
 
+def test_overlapping_lists_and_their_whole_file_in_one_run_store_each_record_once(
+    crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
+) -> None:
+    rows = selected_rows(crawl)
+    first = write_record_list(tmp_path / "a.parquet", rows[: len(rows) // 2 + 2])
+    second = write_record_list(tmp_path / "b.parquet", rows[len(rows) // 2 - 2 :])
+    whole = f"{http_server.url}/{crawl.warc_paths[0]}"
+    inputs = [whole, str(first), str(second)]
+    report = mine(
+        resolve_inputs(inputs, SourceSelection(cc_base_url=http_server.url, http=FAST)), str(tmp_path / "t.duckdb")
+    )
+    assert [name for name, _ in report.failed] == [whole]  # type: ignore[attr-defined]
+    assert "would store them twice" in report.failed[0][1]  # type: ignore[attr-defined]
+    mine_list(write_record_list(tmp_path / "all.parquet", rows), tmp_path / "clean.duckdb", http_server.url)
+    assert documents(tmp_path / "t.duckdb") == documents(tmp_path / "clean.duckdb") != []
+
+
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_killed_while_mining_a_record_list_resumes_to_the_same_database(
