@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -24,10 +25,12 @@ from cli_runner import run_cli
 from corpora import db_snapshot
 from http_server import Fault, FileServer
 
+from toxmine.miner.errors import InputError
 from toxmine.miner.framing import FramedRecord, FramingLimits
 from toxmine.miner.http import HttpOptions
 from toxmine.miner.mine import mine
 from toxmine.miner.record_reader import frame_group
+from toxmine.miner.record_sources import read_record_list
 from toxmine.miner.sources import RecordGroup, SourceSelection, resolve_inputs
 from toxmine.miner.targeting import RecordTally
 
@@ -248,6 +251,15 @@ def test_a_bad_record_list_is_named_with_its_row(tmp_path: Path, content: str, m
     result = run_cli("mine", str(records), "--db", str(tmp_path / "t.duckdb"), "--no-score")
     assert result.returncode == 1
     assert f"{records}: {message}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_record_list_inflating_past_the_size_limit_is_refused(tmp_path: Path) -> None:
+    rows = "".join(f"x.warc.gz,{offset},10\n" for offset in range(0, 10_000_000, 100))  # about 1.5 MB inflated
+    records = tmp_path / "big.csv.gz"
+    records.write_bytes(gzip.compress(b"warc_filename,warc_record_offset,warc_record_length\n" + rows.encode()))
+    assert records.stat().st_size < 1 << 20
+    with pytest.raises(InputError, match=r"big\.csv\.gz: record list larger than 1 MiB"):
+        list(read_record_list(str(records), "https://data.commoncrawl.org", HttpOptions(max_bytes=1 << 20)))
 
 
 def test_cdx_json_lines_name_records_too(crawl: MiniCrawl, http_server: FileServer, tmp_path: Path) -> None:
