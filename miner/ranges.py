@@ -5,8 +5,9 @@ or raises: the server must answer 206 with a Content-Range for exactly that rang
 total size every time it names one), the body must hold exactly those bytes. A dropped or short
 transfer is retried from the byte it reached, as are 408/425/429/5xx replies and connection errors,
 after exponential backoff with jitter (or the server's Retry-After), up to `HttpOptions.max_retries`
-failures in a row. A server that ignores Range and answers 200 raises `RangeIgnored` without its body
-being read, so the caller can stream the whole file once instead. Connections are pooled and the
+failures in a row, and by a deadline that a trickling transfer cannot outlast. A server that ignores
+Range and answers 200 raises `RangeIgnored` without its body being read, so the caller can stream the
+whole file once instead. Connections are pooled and the
 client is safe to share between threads. Every byte received, retries included, is counted in
 `stats`. Messages show URLs through `redact_url`.
 
@@ -98,13 +99,15 @@ class RangeClient:
             raise InputError(redact_url(url), "the server did not declare the file's size")
         return known
 
-    def read(self, url: str, start: int, length: int) -> bytes:
-        """Bytes [start, start + length) of `url`, exactly (see the module). InputError names the URL and `start`."""
+    def read(self, url: str, start: int, length: int, deadline: float | None = None) -> bytes:
+        """Bytes [start, start + length) of `url`, exactly (see the module), by the `time.monotonic()` instant
+        `deadline` (default: `options.deadline_s` from now), however slowly the server sends. InputError
+        names the URL and `start`."""
         if start < 0 or length < 1:
             raise self._error(url, start, f"invalid range: {length} bytes at offset {start}")
         data = bytearray()
         failures = 0
-        deadline = time.monotonic() + self.options.deadline_s
+        deadline = time.monotonic() + self.options.deadline_s if deadline is None else deadline
         while len(data) < length:
             before = len(data)
             try:
@@ -128,6 +131,8 @@ class RangeClient:
     def _attempt(self, url: str, start: int, length: int, data: bytearray, deadline: float) -> None:
         """One request for the bytes still missing; appends what arrives to `data`."""
         first, last = start + len(data), start + length - 1
+        if time.monotonic() >= deadline:
+            raise self._error(url, start, f"deadline passed after {len(data)} of {length} bytes")
         timeout = min(self.options.timeout_s, max(0.001, deadline - time.monotonic()))
         with self._lock:
             self.stats.requests += 1
@@ -148,6 +153,8 @@ class RangeClient:
                 if len(data) + len(chunk) > length:
                     raise self._error(url, start, f"server sent more than the {last - first + 1} bytes asked for")
                 data += chunk
+                if time.monotonic() >= deadline and len(data) < length:
+                    raise self._error(url, start, f"deadline passed after {len(data)} of {length} bytes")
         except httpx.TransportError as exc:
             raise _Retry(f"transfer broke off after {len(data)} of {length} bytes ({self._describe(exc)})") from None
         except httpx.HTTPError as exc:

@@ -111,9 +111,12 @@ def _ranged(group: RecordGroup, client: RangeClient, limits: FramingLimits, tall
             ) -> Iterator[Frame]:  # fmt: skip
     """Frames of the group's records fetched by range; raises _RangeIgnoredAt at a server ignoring Range."""
     pointers = group.pointers
-    for index, (pointer, result) in enumerate(
-        _fetch_ahead(pointers, lambda p: client.read(group.location, p.offset, p.length), group.concurrency)
-    ):
+    deadline = group.deadline()  # one for the whole group, as for a whole file
+
+    def fetch(pointer: RecordPointer) -> bytes:
+        return client.read(group.location, pointer.offset, pointer.length, deadline)
+
+    for index, (pointer, result) in enumerate(_fetch_ahead(pointers, fetch, group.concurrency)):
         if isinstance(result, RangeIgnored):
             raise _RangeIgnoredAt(pointers[index:])
         if isinstance(result, BaseException):

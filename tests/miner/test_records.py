@@ -31,7 +31,7 @@ from toxmine.miner.http import HttpOptions
 from toxmine.miner.mine import mine
 from toxmine.miner.record_reader import frame_group
 from toxmine.miner.record_sources import read_record_list
-from toxmine.miner.sources import RecordGroup, SourceSelection, resolve_inputs
+from toxmine.miner.sources import RecordGroup, RecordPointer, SourceSelection, resolve_inputs
 from toxmine.miner.targeting import RecordTally
 
 FAST = HttpOptions(backoff_s=0.01, max_backoff_s=0.02, max_retries=3, timeout_s=10)
@@ -165,6 +165,21 @@ def test_a_wrong_offset_or_length_in_the_index_is_reported_not_stored(
     assert f"offset {bad[2]['warc_record_offset']}: the index's length" in errors
     stored = documents(tmp_path / "t.duckdb")  # only the record whose range held more: it is whole and checked
     assert [row[5] for row in stored] == [bad[2]["warc_record_offset"]]
+
+
+def test_a_group_has_one_deadline_for_all_its_records(crawl: MiniCrawl, http_server: FileServer) -> None:
+    path = crawl.warc_paths[0]
+    rows = sorted((r for r in crawl.index_rows() if r["warc_filename"] == path), key=lambda r: r["warc_record_length"])
+    pointers = tuple(sorted((RecordPointer(r["warc_record_offset"], r["warc_record_length"], None, "und")  # type: ignore[arg-type]
+                             for r in rows[:6]), key=lambda p: p.offset))  # fmt: skip
+    assert sum(p.length for p in pointers) < 7000  # each record alone takes about 1 s, all of them 6 s or more
+    http_server.faults[f"/{path}"] = Fault(trickle_s=0.001)
+    options = HttpOptions(backoff_s=0.01, max_backoff_s=0.02, max_retries=3, timeout_s=10, deadline_s=2.5)
+    group = RecordGroup(f"{http_server.url}/{path}", pointers, options, concurrency=1)
+    started = time.monotonic()
+    with pytest.raises(InputError, match="deadline passed"):
+        list(frame_group(group, FramingLimits()))
+    assert time.monotonic() - started < 4.5
 
 
 def test_a_server_ignoring_range_is_read_as_one_stream_in_bounded_memory(crawl: MiniCrawl, tmp_path: Path) -> None:
