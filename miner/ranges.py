@@ -68,6 +68,7 @@ class RangeClient:
         self._sizes: dict[str, int] = {}
         self._lock = threading.Lock()
         self._jitter = random.Random()
+        self._cancelled = threading.Event()
         self._client = httpx.Client(
             timeout=self.options.timeout_s,
             headers={"User-Agent": self.options.user_agent, "Accept-Encoding": "identity"},
@@ -83,6 +84,10 @@ class RangeClient:
 
     def close(self) -> None:
         self._client.close()
+
+    def cancel(self) -> None:
+        """Make reads under way, and later ones, stop at their next chunk or wait (InputError)."""
+        self._cancelled.set()
 
     def size_of(self, url: str) -> int | None:
         """The resource's total size as its server declared it in a Content-Range, once one was read."""
@@ -125,12 +130,15 @@ class RangeClient:
                 failures += 1
                 with self._lock:
                     self.stats.retries += 1
-                time.sleep(wait)
+                if self._cancelled.wait(wait):
+                    raise self._error(url, start, "cancelled") from None
         return bytes(data)
 
     def _attempt(self, url: str, start: int, length: int, data: bytearray, deadline: float) -> None:
         """One request for the bytes still missing; appends what arrives to `data`."""
         first, last = start + len(data), start + length - 1
+        if self._cancelled.is_set():
+            raise self._error(url, start, "cancelled")
         if time.monotonic() >= deadline:
             raise self._error(url, start, f"deadline passed after {len(data)} of {length} bytes")
         timeout = min(self.options.timeout_s, max(0.001, deadline - time.monotonic()))
@@ -153,6 +161,8 @@ class RangeClient:
                 if len(data) + len(chunk) > length:
                     raise self._error(url, start, f"server sent more than the {last - first + 1} bytes asked for")
                 data += chunk
+                if self._cancelled.is_set() and len(data) < length:
+                    raise self._error(url, start, "cancelled")
                 if time.monotonic() >= deadline and len(data) < length:
                     raise self._error(url, start, f"deadline passed after {len(data)} of {length} bytes")
         except httpx.TransportError as exc:

@@ -83,7 +83,7 @@ def _frame_one(pointer: RecordPointer, data: bytes, limits: FramingLimits) -> li
 
 def _fetch_ahead(
     pointers: tuple[RecordPointer, ...], fetch: Callable[[RecordPointer], bytes], concurrency: int
-) -> Iterator[tuple[RecordPointer, bytes | BaseException]]:
+) -> Generator[tuple[RecordPointer, bytes | BaseException], None, None]:
     """Each pointer with its bytes (or the exception its fetch raised), in order, `concurrency` fetched ahead."""
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="toxmine-fetch")
     pending: deque[tuple[RecordPointer, Future[bytes]]] = deque()
@@ -116,15 +116,20 @@ def _ranged(group: RecordGroup, client: RangeClient, limits: FramingLimits, tall
     def fetch(pointer: RecordPointer) -> bytes:
         return client.read(group.location, pointer.offset, pointer.length, deadline)
 
-    for index, (pointer, result) in enumerate(_fetch_ahead(pointers, fetch, group.concurrency)):
-        if isinstance(result, RangeIgnored):
-            raise _RangeIgnoredAt(pointers[index:])
-        if isinstance(result, BaseException):
-            raise result
-        frames = _frame_one(pointer, result, limits)
-        if tally is not None and isinstance(frames[0], FramedRecord):
-            tally.fetched(pointer.offset)
-        yield from frames
+    ahead = _fetch_ahead(pointers, fetch, group.concurrency)
+    try:
+        for index, (pointer, result) in enumerate(ahead):
+            if isinstance(result, RangeIgnored):
+                raise _RangeIgnoredAt(pointers[index:])
+            if isinstance(result, BaseException):
+                raise result
+            frames = _frame_one(pointer, result, limits)
+            if tally is not None and isinstance(frames[0], FramedRecord):
+                tally.fetched(pointer.offset)
+            yield from frames
+    finally:
+        client.cancel()  # stopped early (interrupted, given up): the fetches under way end now, not when done
+        ahead.close()
 
 
 def _streamed(group: RecordGroup, pointers: tuple[RecordPointer, ...], limits: FramingLimits,

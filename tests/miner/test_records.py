@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -180,6 +181,21 @@ def test_a_group_has_one_deadline_for_all_its_records(crawl: MiniCrawl, http_ser
     with pytest.raises(InputError, match="deadline passed"):
         list(frame_group(group, FramingLimits()))
     assert time.monotonic() - started < 4.5
+
+
+def test_stopping_a_group_midway_does_not_wait_for_slow_fetches(crawl: MiniCrawl, http_server: FileServer) -> None:
+    path = crawl.warc_paths[0]
+    rows = sorted((r for r in crawl.index_rows() if r["warc_filename"] == path), key=lambda r: r["warc_record_offset"])
+    pointers = tuple(RecordPointer(r["warc_record_offset"], r["warc_record_length"], None, "und") for r in rows)  # type: ignore[arg-type]
+    assert sum(p.length for p in pointers[1:5]) > 10_000  # the next fetches, trickled, take 20 s or more
+    http_server.faults[f"/{path}"] = Fault(trickle_s=0.002, trickle_from=pointers[1].offset)
+    group = RecordGroup(f"{http_server.url}/{path}", pointers, FAST, concurrency=4)
+    frames = frame_group(group, FramingLimits())
+    assert isinstance(next(frames), FramedRecord)
+    started = time.monotonic()
+    frames.close()  # as when the run is interrupted (KeyboardInterrupt) or the unit is given up
+    assert time.monotonic() - started < 2
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("toxmine-fetch")]
 
 
 def test_a_server_ignoring_range_is_read_as_one_stream_in_bounded_memory(crawl: MiniCrawl, tmp_path: Path) -> None:
