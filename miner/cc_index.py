@@ -14,6 +14,7 @@ the first of its codes that is wanted.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -31,6 +32,7 @@ from .errors import ConfigError, InputError, printable
 from .http import HttpOptions, ResumableHttpStream, redact_url
 from .langid import is_language_code, iso639_3_codes, normalize_label
 from .ranges import RangeClient, RangeFile, RangeIgnored
+from .record_sources import MAX_POINTER_LENGTH
 
 __all__ = [
     "DEFAULT_MIMES",
@@ -62,6 +64,9 @@ SELECTED_SCHEMA = pa.schema(
     ]
 )
 _FOOTER_TAIL = 8  # footer length (4 bytes, little-endian) + "PAR1"
+_INTEGER_COLUMNS = frozenset({"fetch_status", "warc_record_offset", "warc_record_length"})
+
+log = logging.getLogger(__name__)
 
 
 def is_url(text: str) -> bool:
@@ -99,6 +104,7 @@ class _Tally:
     bytes_read: int = 0
     bytes_total: int = 0
     rows_read: int = 0
+    rows_invalid: int = 0  # selected rows left out: they point at no record (a null, negative or empty field)
     row_groups: int = 0
     row_groups_skipped: int = 0
 
@@ -213,6 +219,12 @@ class IndexReader:
                 " (the index has content_languages from CC-MAIN-2018-39 on)" if "content_languages" in missing else ""
             )
             raise InputError(self.name, f"no column {', '.join(missing)} in this index file{note}")
+        for column in INDEX_COLUMNS:
+            kind = parquet.schema_arrow.field(column).type
+            integer = column in _INTEGER_COLUMNS
+            if not (pa.types.is_null(kind) or (pa.types.is_integer(kind) if integer else _is_text(kind))):
+                expected = "an integer" if integer else "a string"
+                raise InputError(self.name, f"column {column} is {printable(str(kind), 60)}, not {expected}")
         row_groups = self._row_groups(record_filter)
         mimes = pa.array(sorted(record_filter.mimes), pa.string())
         codes = record_filter.cld2_codes()
@@ -225,11 +237,31 @@ class IndexReader:
                     return
                 self.tally.rows_read += batch.num_rows
                 table = _select(pa.Table.from_batches([batch]), mimes, keys, values, record_filter.primary_only)
+                table = self._pointing(table)
             except InputError:
                 raise
             except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
                 raise InputError(self.name, f"cannot read the index: {_first_line(exc)}") from None
             yield table
+
+    def _pointing(self, table: pa.Table) -> pa.Table:
+        """The rows naming a record `mine` can fetch (a WARC file, an offset, a length); the others are
+        counted and logged, not written (one would make the whole record list unreadable)."""
+        filename = pc.utf8_trim_whitespace(table["warc_filename"])
+        offset, length = table["warc_record_offset"], table["warc_record_length"]
+        valid = pc.and_(
+            pc.and_(pc.greater(pc.utf8_length(filename), 0), pc.invert(pc.match_substring(filename, "\x00"))),
+            pc.and_(
+                pc.greater_equal(offset, 0),
+                pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, MAX_POINTER_LENGTH)),
+            ),
+        )
+        kept = table.filter(pc.fill_null(valid, False))
+        if kept.num_rows < table.num_rows:
+            self.tally.rows_invalid += table.num_rows - kept.num_rows
+            log.warning("%s: %d selected rows left out: no WARC file, a negative offset or a length not in 1..%d",
+                        self.name, table.num_rows - kept.num_rows, MAX_POINTER_LENGTH)  # fmt: skip
+        return kept
 
     def _row_groups(self, record_filter: RecordFilter) -> list[int]:
         """Row groups whose statistics allow a selected row; the local byte tally counts their chunks."""
@@ -257,6 +289,12 @@ def _min_max(chunk: pq.ColumnChunkMetaData) -> tuple[Any, Any] | None:
     """A column chunk's (min, max) over its non-null values, when its statistics hold them."""
     stats = chunk.statistics
     return (stats.min, stats.max) if stats is not None and stats.has_min_max else None
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -365,26 +365,32 @@ def _mine_batch(run: _Run, todo: list[InputSource], unit_mb: float, bar: MiningP
 
 def _without_stored_records(run: _Run, todo: list[InputSource]) -> list[InputSource]:
     """Record groups less their records already stored as documents (by another record list, or by
-    mining the whole file), so that no record is stored twice; and a whole WARC file some of whose
-    records record groups stored fails (mining it whole would store those again)."""
+    mining the whole file) or named by an earlier group of this run, so that no record is stored twice;
+    and a whole WARC file some of whose records record groups stored, or this run's groups name, fails
+    (mining it whole would store those again)."""
     groups = [source for source in todo if isinstance(source, RecordGroup)]
     stored = run.store.stored_offsets([file.warc_name for group in groups for file in group.files])
     by_groups = run.store.record_group_files() if len(groups) < len(todo) else {}
+    for group in groups:
+        for file in group.files:
+            by_groups.setdefault(file.warc_name, [group.name])
     kept: list[InputSource] = []
     for source in todo:
         if isinstance(source, RecordGroup):
             left = source.without(stored)
+            for file in left.files:  # claimed: a later group of this run leaves them out
+                stored.setdefault(file.warc_name, set()).update(pointer.offset for pointer in file.pointers)
             stored_already = source.n_records - left.n_records
             if stored_already:
-                log.info("%s: %d of its %d records are stored already; fetching the other %d", source.name,
-                         stored_already, source.n_records, left.n_records)  # fmt: skip
+                log.info("%s: %d of its %d records are stored already (or in another group); fetching the other %d",
+                         source.name, stored_already, source.n_records, left.n_records)  # fmt: skip
             if left.files:
                 kept.append(left)
             else:
                 run.report.skipped += 1
         elif source.name in by_groups:
             outcome = InputOutcome(source.name, source.crawl, "failed", error=(
-                f"{source.name}: record lists already stored records of this WARC file (e.g. "
+                f"{source.name}: record lists stored or are mining records of this WARC file (e.g. "
                 f"{by_groups[source.name][0]}); mining it whole would store them twice: mine it into another database"
             ))  # fmt: skip
             _record_failure(run.store, InputResult(outcome, [], 0), run.run_id, run.report)

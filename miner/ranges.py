@@ -5,8 +5,9 @@ or raises: the server must answer 206 with a Content-Range for exactly that rang
 total size every time it names one), the body must hold exactly those bytes. A dropped or short
 transfer is retried from the byte it reached, as are 408/425/429/5xx replies and connection errors,
 after exponential backoff with jitter (or the server's Retry-After), up to `HttpOptions.max_retries`
-failures in a row. A server that ignores Range and answers 200 raises `RangeIgnored` without its body
-being read, so the caller can stream the whole file once instead. Connections are pooled and the
+failures in a row, and by a deadline that a trickling transfer cannot outlast. A server that ignores
+Range and answers 200 raises `RangeIgnored` without its body being read, so the caller can stream the
+whole file once instead. Connections are pooled and the
 client is safe to share between threads. Every byte received, retries included, is counted in
 `stats`. Messages show URLs through `redact_url`.
 
@@ -58,6 +59,27 @@ class _Retry(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class _Stop:
+    """The client's cancel event and a read's own."""
+
+    client: threading.Event
+    read: threading.Event | None
+
+    def is_set(self) -> bool:
+        return self.client.is_set() or (self.read is not None and self.read.is_set())
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds`; True as soon as either event is set."""
+        end = time.monotonic() + seconds
+        while not self.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            (self.read or self.client).wait(min(left, 0.05))
+        return True
+
+
 class RangeClient:
     """Exact range reads with pooled connections, retries and checks (see the module)."""
 
@@ -67,6 +89,7 @@ class RangeClient:
         self._sizes: dict[str, int] = {}
         self._lock = threading.Lock()
         self._jitter = random.Random()
+        self._cancelled = threading.Event()
         self._client = httpx.Client(
             timeout=self.options.timeout_s,
             headers={"User-Agent": self.options.user_agent, "Accept-Encoding": "identity"},
@@ -83,6 +106,10 @@ class RangeClient:
     def close(self) -> None:
         self._client.close()
 
+    def cancel(self) -> None:
+        """Make reads under way, and later ones, stop at their next chunk or wait (InputError)."""
+        self._cancelled.set()
+
     def size_of(self, url: str) -> int | None:
         """The resource's total size as its server declared it in a Content-Range, once one was read."""
         with self._lock:
@@ -98,18 +125,29 @@ class RangeClient:
             raise InputError(redact_url(url), "the server did not declare the file's size")
         return known
 
-    def read(self, url: str, start: int, length: int, stats: RangeStats | None = None) -> bytes:
-        """Bytes [start, start + length) of `url`, exactly (see the module). InputError names the URL and `start`.
-        What it fetched is counted in `self.stats`, and in `stats` too when given."""
+    def read(
+        self,
+        url: str,
+        start: int,
+        length: int,
+        deadline: float | None = None,
+        stats: RangeStats | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> bytes:
+        """Bytes [start, start + length) of `url`, exactly (see the module), by the `time.monotonic()` instant
+        `deadline` (default: `options.deadline_s` from now), however slowly the server sends. InputError
+        names the URL and `start`. What it fetched is counted in `self.stats`, and in `stats` when given;
+        `cancelled` (besides `cancel()`) stops it at its next chunk or wait."""
+        stop = _Stop(self._cancelled, cancelled)
         if start < 0 or length < 1:
             raise self._error(url, start, f"invalid range: {length} bytes at offset {start}")
         data = bytearray()
         failures = 0
-        deadline = time.monotonic() + self.options.deadline_s
+        deadline = time.monotonic() + self.options.deadline_s if deadline is None else deadline
         while len(data) < length:
             before = len(data)
             try:
-                self._attempt(url, start, length, data, deadline, stats)
+                self._attempt(url, start, length, data, deadline, stats, stop)
             except _Retry as failure:
                 if len(data) > before:
                     failures = 0  # a transfer that moved on starts a new count
@@ -123,14 +161,20 @@ class RangeClient:
                 failures += 1
                 with self._lock:
                     self.stats.retries += 1
-                time.sleep(wait)
+                if stop.wait(wait):
+                    raise self._error(url, start, "cancelled") from None
         return bytes(data)
 
     def _attempt(
-        self, url: str, start: int, length: int, data: bytearray, deadline: float, stats: RangeStats | None
-    ) -> None:
+        self, url: str, start: int, length: int, data: bytearray, deadline: float, stats: RangeStats | None,
+        stop: _Stop,
+    ) -> None:  # fmt: skip
         """One request for the bytes still missing; appends what arrives to `data`."""
         first, last = start + len(data), start + length - 1
+        if stop.is_set():
+            raise self._error(url, start, "cancelled")
+        if time.monotonic() >= deadline:
+            raise self._error(url, start, f"deadline passed after {len(data)} of {length} bytes")
         timeout = min(self.options.timeout_s, max(0.001, deadline - time.monotonic()))
         with self._lock:
             self.stats.requests += 1
@@ -153,6 +197,10 @@ class RangeClient:
                 if len(data) + len(chunk) > length:
                     raise self._error(url, start, f"server sent more than the {last - first + 1} bytes asked for")
                 data += chunk
+                if stop.is_set() and len(data) < length:
+                    raise self._error(url, start, "cancelled")
+                if time.monotonic() >= deadline and len(data) < length:
+                    raise self._error(url, start, f"deadline passed after {len(data)} of {length} bytes")
         except httpx.TransportError as exc:
             raise _Retry(f"transfer broke off after {len(data)} of {length} bytes ({self._describe(exc)})") from None
         except httpx.HTTPError as exc:

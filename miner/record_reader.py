@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import re
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -83,7 +84,7 @@ Item = tuple[RecordFile, RecordPointer]
 
 def _fetch_ahead(
     items: list[Item], fetch: Callable[[Item], bytes], concurrency: int
-) -> Iterator[tuple[Item, bytes | BaseException]]:
+) -> Generator[tuple[Item, bytes | BaseException], None, None]:
     """Each item with its bytes (or the exception its fetch raised), in order, `concurrency` fetched ahead."""
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="toxmine-fetch")
     pending: deque[tuple[Item, Future[bytes]]] = deque()
@@ -124,16 +125,19 @@ def _ranged(group: RecordGroup, limits: FramingLimits, tally: RecordTally | None
     client = _client(group.options, group.concurrency)
     ignored: set[str] = set()
     stats: dict[str, RangeStats] = {file.location: RangeStats() for file in group.files}
+    deadline = group.deadline()  # one for the whole group, as for a whole file
+    cancelled = threading.Event()
 
     def fetch(item: Item) -> bytes:
         file, pointer = item
         if file.location in ignored:
             raise RangeIgnored(file.location, None)
-        return client.read(file.location, pointer.offset, pointer.length, stats[file.location])
+        return client.read(file.location, pointer.offset, pointer.length, deadline, stats[file.location], cancelled)
 
     items = [(file, pointer) for file in group.files for pointer in file.pointers]
+    ahead = _fetch_ahead(items, fetch, group.concurrency)
     try:
-        for (file, pointer), result in _fetch_ahead(items, fetch, group.concurrency):
+        for (file, pointer), result in ahead:
             if file.location in ignored:
                 continue
             if isinstance(result, RangeIgnored):
@@ -145,6 +149,8 @@ def _ranged(group: RecordGroup, limits: FramingLimits, tally: RecordTally | None
                 raise result
             yield from _framed(file, pointer, result, limits, tally)
     finally:
+        cancelled.set()  # stopped early (interrupted, given up): the fetches under way end now, not when done
+        ahead.close()
         if tally is not None:
             for file in group.files:
                 tally.cost(file.warc_name, stats[file.location].bytes, client.size_of(file.location))

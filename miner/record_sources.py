@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from .errors import InputError, printable
 from .http import HttpOptions, fetch_bytes, redact_url
-from .inflate import inflate
+from .inflate import InflateTooLarge, inflate
 from .langid import normalize_label
 from .sources import RecordFile, RecordGroup, RecordPointer, display_path
 
@@ -88,11 +88,14 @@ def _read_bytes(spec: str, options: HttpOptions) -> bytes:
     return data
 
 
-def _table(spec: str, data: bytes, shown: str) -> pa.Table:
+def _table(spec: str, data: bytes, shown: str, limit: int) -> pa.Table:
     lower = spec.split("?", 1)[0].lower()
     try:
         if lower.endswith(".gz"):
-            data, _ = inflate(data, 31, 1 << 34)
+            try:
+                data, _ = inflate(data, 31, limit)
+            except InflateTooLarge:
+                raise InputError(shown, f"record list larger than {limit >> 20} MiB (inflated)") from None
             lower = lower[:-3]
         if lower.endswith(".parquet"):
             return pq.read_table(pa.BufferReader(data))
@@ -165,7 +168,7 @@ def read_record_list(
     """The record groups a record list names (WARC files in name order, records in offset order). Raises
     InputError naming the list (and the row) when it cannot be read or a row is not a record."""
     shown = redact_url(spec) if spec.startswith(("http://", "https://")) else display_path(spec)
-    table = _table(spec, _read_bytes(spec, options), shown)
+    table = _table(spec, _read_bytes(spec, options), shown, options.max_bytes)
     filenames = _column(table, "warc_filename", shown, True)
     offsets = _column(table, "warc_record_offset", shown, True)
     lengths = _column(table, "warc_record_length", shown, True)

@@ -163,9 +163,9 @@ def _digest(text: str, size: int = 8) -> str:
 
 
 def sample_keys(urls: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """The 64-bit blake2b hash of each URL (big-endian), the order of `--limit-records`' sample."""
+    """The 64-bit blake2b hash of each URL (big-endian; a null URL as ""), `--limit-records`' sample order."""
     keys = [
-        int.from_bytes(hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+        int.from_bytes(hashlib.blake2b((url or "").encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
         for url in urls.to_pylist()
     ]
     return pa.array(keys, pa.uint64())

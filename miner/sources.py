@@ -214,8 +214,9 @@ class RecordGroup:
     def n_records(self) -> int:
         return sum(len(file.pointers) for file in self.files)
 
-    def deadline(self) -> float | None:
-        return None  # each record's reads have their own (HttpOptions.deadline_s)
+    def deadline(self) -> float:
+        """The `time.monotonic()` instant by which all the group's range reads must end (one for the group)."""
+        return time.monotonic() + self.options.deadline_s
 
     def open(self, offset: int = 0, deadline: float | None = None) -> BinaryIO:
         raise InputError(self.name, "a record group is read record by record, not as one stream")

@@ -34,6 +34,7 @@ class Fault:
     length_delta: list[int] = field(default_factory=list)  # Content-Length off by this much (then close)
     ignore_range: list[bool] = field(default_factory=list)  # answer 200 with the whole body to a Range request
     trickle_s: float = 0.0  # seconds between single body bytes
+    trickle_from: int = 0  # only bodies starting at or after this byte are trickled
 
 
 class FileServer(ThreadingHTTPServer):
@@ -126,7 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         try:
-            self._send_body(body if cut is None else body[:cut], fault.trickle_s)
+            trickle_s = fault.trickle_s if start >= fault.trickle_from else 0.0
+            self._send_body(body if cut is None else body[:cut], trickle_s)
         except OSError:  # the client went away
             self.close_connection = True
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -111,3 +112,22 @@ def test_range_file_reads_the_columnar_index(http_server: FileServer, http_root:
     with RangeClient(FAST) as client:
         read = pq.ParquetFile(RangeFile(client, f"{http_server.url}/{path}")).read(columns=["warc_record_offset"])
     assert read.column(0).to_pylist() == pq.read_table(http_root / path).column("warc_record_offset").to_pylist()
+
+
+def test_a_trickling_server_is_given_up_at_the_deadline(http_server: FileServer, blob: bytes) -> None:
+    http_server.faults["/blob.bin"] = Fault(trickle_s=0.005)  # 2000 bytes would take 10 s
+    options = HttpOptions(backoff_s=0.01, max_backoff_s=0.02, max_retries=3, timeout_s=5, deadline_s=1)
+    started = time.monotonic()
+    with RangeClient(options) as client, pytest.raises(InputError, match="at offset 10: deadline passed"):
+        client.read(f"{http_server.url}/blob.bin", 10, 2000)
+    assert time.monotonic() - started < 4
+
+
+def test_one_deadline_for_several_reads(http_server: FileServer, blob: bytes) -> None:
+    http_server.faults["/blob.bin"] = Fault(trickle_s=0.005)  # 100 bytes take 0.5 s
+    options = HttpOptions(backoff_s=0.01, max_backoff_s=0.02, max_retries=3, timeout_s=5, deadline_s=60)
+    deadline = time.monotonic() + 1.2
+    with RangeClient(options) as client, pytest.raises(InputError, match="deadline passed"):
+        for start in range(0, 1000, 100):
+            client.read(f"{http_server.url}/blob.bin", start, 100, deadline)
+    assert time.monotonic() < deadline + 2

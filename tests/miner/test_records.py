@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -24,11 +26,13 @@ from cli_runner import run_cli
 from corpora import db_snapshot
 from http_server import Fault, FileServer
 
+from toxmine.miner.errors import InputError
 from toxmine.miner.framing import FramedRecord, FramingLimits
 from toxmine.miner.http import HttpOptions
 from toxmine.miner.mine import mine
 from toxmine.miner.record_reader import frame_group
-from toxmine.miner.sources import RecordFile, RecordGroup, SourceSelection, resolve_inputs
+from toxmine.miner.record_sources import read_record_list
+from toxmine.miner.sources import RecordFile, RecordGroup, RecordPointer, SourceSelection, resolve_inputs
 from toxmine.miner.targeting import RecordTally
 
 FAST = HttpOptions(backoff_s=0.01, max_backoff_s=0.02, max_retries=3, timeout_s=10)
@@ -164,6 +168,36 @@ def test_a_wrong_offset_or_length_in_the_index_is_reported_not_stored(
     assert [row[5] for row in stored] == [bad[2]["warc_record_offset"]]
 
 
+def test_a_group_has_one_deadline_for_all_its_records(crawl: MiniCrawl, http_server: FileServer) -> None:
+    path = crawl.warc_paths[0]
+    rows = sorted((r for r in crawl.index_rows() if r["warc_filename"] == path), key=lambda r: r["warc_record_length"])
+    pointers = tuple(sorted((RecordPointer(r["warc_record_offset"], r["warc_record_length"], None, "und")  # type: ignore[arg-type]
+                             for r in rows[:6]), key=lambda p: p.offset))  # fmt: skip
+    assert sum(p.length for p in pointers) < 7000  # each record alone takes about 1 s, all of them 6 s or more
+    http_server.faults[f"/{path}"] = Fault(trickle_s=0.001)
+    options = HttpOptions(backoff_s=0.01, max_backoff_s=0.02, max_retries=3, timeout_s=10, deadline_s=2.5)
+    group = RecordGroup((RecordFile(f"{http_server.url}/{path}", pointers),), options, concurrency=1)
+    started = time.monotonic()
+    with pytest.raises(InputError, match="deadline passed"):
+        list(frame_group(group, FramingLimits()))
+    assert time.monotonic() - started < 4.5
+
+
+def test_stopping_a_group_midway_does_not_wait_for_slow_fetches(crawl: MiniCrawl, http_server: FileServer) -> None:
+    path = crawl.warc_paths[0]
+    rows = sorted((r for r in crawl.index_rows() if r["warc_filename"] == path), key=lambda r: r["warc_record_offset"])
+    pointers = tuple(RecordPointer(r["warc_record_offset"], r["warc_record_length"], None, "und") for r in rows)  # type: ignore[arg-type]
+    assert sum(p.length for p in pointers[1:5]) > 10_000  # the next fetches, trickled, take 20 s or more
+    http_server.faults[f"/{path}"] = Fault(trickle_s=0.002, trickle_from=pointers[1].offset)
+    group = RecordGroup((RecordFile(f"{http_server.url}/{path}", pointers),), FAST, concurrency=4)
+    frames = frame_group(group, FramingLimits())
+    assert isinstance(next(frames)[1], FramedRecord)
+    started = time.monotonic()
+    frames.close()  # as when the run is interrupted (KeyboardInterrupt) or the unit is given up
+    assert time.monotonic() - started < 2
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("toxmine-fetch")]
+
+
 def test_a_server_ignoring_range_is_read_as_one_stream_in_bounded_memory(crawl: MiniCrawl, tmp_path: Path) -> None:
     big = crawl.root / crawl.warc_paths[0]
     padding = big.read_bytes()
@@ -250,6 +284,15 @@ def test_a_bad_record_list_is_named_with_its_row(tmp_path: Path, content: str, m
     assert f"{records}: {message}" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_record_list_inflating_past_the_size_limit_is_refused(tmp_path: Path) -> None:
+    rows = "".join(f"x.warc.gz,{offset},10\n" for offset in range(0, 10_000_000, 100))  # about 1.5 MB inflated
+    records = tmp_path / "big.csv.gz"
+    records.write_bytes(gzip.compress(b"warc_filename,warc_record_offset,warc_record_length\n" + rows.encode()))
+    assert records.stat().st_size < 1 << 20
+    with pytest.raises(InputError, match=r"big\.csv\.gz: record list larger than 1 MiB"):
+        list(read_record_list(str(records), "https://data.commoncrawl.org", HttpOptions(max_bytes=1 << 20)))
+
+
 def test_cdx_json_lines_name_records_too(crawl: MiniCrawl, http_server: FileServer, tmp_path: Path) -> None:
     rows = selected_rows(crawl)[:5]
     cdx = [{"url": r["url"], "filename": r["warc_filename"], "offset": str(r["warc_record_offset"]),
@@ -270,6 +313,23 @@ def test_a_whole_file_after_its_records_is_refused_not_stored_twice(
     report = mine(resolve_inputs([f"{http_server.url}/{crawl.warc_paths[0]}"], SourceSelection(http=FAST)), str(db))
     assert len(report.failed) == 1 and "would store them twice" in report.failed[0][1]
     assert documents(db) == before
+
+
+def test_overlapping_lists_and_their_whole_file_in_one_run_store_each_record_once(
+    crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
+) -> None:
+    rows = selected_rows(crawl)
+    first = write_record_list(tmp_path / "a.parquet", rows[: len(rows) // 2 + 2])
+    second = write_record_list(tmp_path / "b.parquet", rows[len(rows) // 2 - 2 :])
+    whole = f"{http_server.url}/{crawl.warc_paths[0]}"
+    inputs = [whole, str(first), str(second)]
+    report = mine(
+        resolve_inputs(inputs, SourceSelection(cc_base_url=http_server.url, http=FAST)), str(tmp_path / "t.duckdb")
+    )
+    assert [name for name, _ in report.failed] == [whole]  # type: ignore[attr-defined]
+    assert "would store them twice" in report.failed[0][1]  # type: ignore[attr-defined]
+    mine_list(write_record_list(tmp_path / "all.parquet", rows), tmp_path / "clean.duckdb", http_server.url)
+    assert documents(tmp_path / "t.duckdb") == documents(tmp_path / "clean.duckdb") != []
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from toxmine.miner.errors import ConfigError, InputError
 from toxmine.miner.executors import RayOptions, SerialExecutor
 from toxmine.miner.http import HttpOptions
 from toxmine.miner.index_inputs import IndexSelection
+from toxmine.miner.record_sources import read_record_list
 from toxmine.miner.select_records import METADATA_KEY, SelectOptions, SelectReport, select_records
 
 FAST = HttpOptions(backoff_s=0.01, max_backoff_s=0.02, max_retries=2, timeout_s=5)
@@ -290,3 +291,42 @@ def test_record_filter_maps_codes() -> None:
         RecordFilter(frozenset({"swahili"}))
     with pytest.raises(InputError, match="cannot read: No such file"), IndexReader("/nonexistent/x.parquet"):
         pass
+
+
+def _index_rows(n: int = 8) -> list[dict[str, object]]:
+    return [{"url": f"http://x.org/{i}", "fetch_status": 200, "content_mime_detected": "text/html",
+             "content_languages": "deu", "warc_filename": "crawl-data/a.warc.gz", "warc_record_offset": 100 * i,
+             "warc_record_length": 10} for i in range(n)]  # fmt: skip
+
+
+def test_index_rows_that_point_at_no_record_are_left_out(tmp_path: Path) -> None:
+    rows = _index_rows()
+    rows[0]["warc_record_offset"], rows[1]["warc_record_offset"], rows[2]["warc_filename"] = -5, None, None
+    rows[3]["warc_record_length"], rows[4]["warc_record_length"], rows[5]["url"] = 0, None, None
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "i.parquet")
+    for limit in (None, 10):
+        out = tmp_path / f"r{limit}.parquet"
+        report = run([str(tmp_path / "i.parquet")], out, {"de"}, "https://data.commoncrawl.org", limit=limit)
+        assert report.ok, report.failed
+        assert sorted(pq.read_table(out)["warc_record_offset"].to_pylist()) == [500, 600, 700]
+        groups = list(read_record_list(str(out), str(tmp_path), FAST))  # `mine` reads it
+        assert [pointer.offset for pointer in groups[0].files[0].pointers] == [500, 600, 700]
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "message"),
+    [
+        ("fetch_status", pa.array(["200"] * 8), "column fetch_status is string, not an integer"),
+        ("warc_record_offset", pa.array([1.5] * 8), "column warc_record_offset is double, not an integer"),
+        ("content_languages", pa.array([["deu"]] * 8), "column content_languages is list<.*>, not a string"),
+        ("warc_filename", pa.array([7] * 8), "column warc_filename is int64, not a string"),
+    ],
+)
+def test_an_index_column_of_the_wrong_type_is_named(tmp_path: Path, column: str, values: pa.Array, message: str
+                                                    ) -> None:  # fmt: skip
+    table = pa.Table.from_pylist(_index_rows())
+    table = table.set_column(table.schema.get_field_index(column), column, values)
+    pq.write_table(table, tmp_path / "i.parquet")
+    report = run([str(tmp_path / "i.parquet")], tmp_path / "r.parquet", {"de"}, "https://data.commoncrawl.org")
+    assert len(report.failed) == 1
+    assert re.search(f"^{re.escape(str(tmp_path / 'i.parquet'))}: {message}", report.failed[0][1]), report.failed
