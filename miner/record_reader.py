@@ -199,8 +199,8 @@ def _streamed(file: RecordFile, pointers: tuple[RecordPointer, ...], options: Ht
         frames.close()
         if tally is not None:
             sizes = [size for _, stream in streams if isinstance(size := getattr(stream, "size", None), int)]
-            tally.cost(file.warc_name, sum(max(0, stream.tell() - at) for at, stream in streams if not stream.closed),
-                       sizes[0] if sizes else None)  # fmt: skip
+            read = sum(max(0, stream.tell() - at) for at, stream in streams)  # an HTTP stream's position outlives it
+            tally.cost(file.warc_name, read, sizes[0] if sizes else None)
     for offset in sorted(set(wanted) - seen):
         yield FramingProblem(offset, "no record starts at this offset (the index's offset is wrong?)")
 

@@ -103,7 +103,8 @@ def targeting_text(summary: TargetingSummary) -> str:
     per_doc = f"; {byte_size(summary.bytes_fetched / summary.documents)} per document" if summary.documents else ""
     lines = [
         f"\nrecord lists: {summary.selected:,} records of {summary.warc_files:,} WARC files in {summary.groups:,} "
-        f"groups: fetched {byte_size(summary.bytes_fetched)}{whole}{share}{per_doc}",
+        f"{'group' if summary.groups == 1 else 'groups'}: fetched {byte_size(summary.bytes_fetched)}{whole}{share}"
+        f"{per_doc}",
         f"\n{'index lang':<12}{'selected':>10}{'fetched':>10}{'texts':>10}{'fastText agrees':>17}{'kept':>10}",
     ]
     for row in summary.languages:
