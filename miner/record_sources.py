@@ -6,7 +6,8 @@ per record: `warc_filename`, `warc_record_offset`, `warc_record_length`, and opt
 record was selected for). Common Crawl's CDX API names (`filename`, `offset`, `length`,
 `languages`) are read too. `warc_filename` is resolved as a listing entry is: a URL as it is, a
 `crawl-data/...` path against `--cc-base-url` (a URL or a local folder), another relative path
-against the list's folder.
+against the list's folder (a list fetched by URL: against `--cc-base-url`, and it may name no absolute
+or `..` path: a remote list never makes toxmine read a local file of its choosing).
 
 The records, in (WARC file, offset) order, are cut into `RecordGroup`s of `group_records` (a group
 holds the records of several files when each has few, as a lower-resource language's do; a file with
@@ -150,9 +151,12 @@ def _index_lang(lang: Any, languages: Any) -> str:
 
 
 def _location(filename: str, base_dir: str | None, cc_base_url: str) -> str:
-    """A URL, or an absolute local path (named as mining the file whole names it)."""
+    """A URL, or an absolute local path (named as mining the file whole names it). A list fetched by URL
+    (`base_dir` None) names no local file of its own: only URLs and paths under `cc_base_url`."""
     if filename.startswith(("http://", "https://")):
         return filename
+    if base_dir is None and (os.path.isabs(filename) or ".." in filename.replace("\\", "/").split("/")):
+        raise ValueError("a record list fetched by URL may name only URLs and paths under --cc-base-url")
     base = cc_base_url.rstrip("/")
     if filename.startswith("crawl-data/") and base.startswith(("http://", "https://")):
         return f"{base}/{filename}"
@@ -186,6 +190,10 @@ def read_record_list(
         start = _number(offset, "warc_record_offset", row, shown, 0, 1 << 62)
         size = _number(length, "warc_record_length", row, shown, 1, MAX_POINTER_LENGTH)
         pointer = RecordPointer(start, size, url if isinstance(url, str) else None, _index_lang(lang, languages_))
-        by_file.setdefault(_location(filename.strip(), base_dir, cc_base_url), {}).setdefault(start, pointer)
+        try:
+            location = _location(filename.strip(), base_dir, cc_base_url)
+        except ValueError as exc:
+            raise InputError(shown, f"row {row}: warc_filename {printable(repr(filename), 60)}: {exc}") from None
+        by_file.setdefault(location, {}).setdefault(start, pointer)
     for files in _groups(by_file, group_records):
         yield RecordGroup(tuple(files), options, concurrency, _tag(files))

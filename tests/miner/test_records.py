@@ -414,3 +414,10 @@ def test_a_problem_in_a_group_of_several_files_names_its_file(
     assert (
         f"offset {rows[20]['warc_record_offset']}: {http_server.url}/{rows[20]['warc_filename']}: the record" in error
     )
+
+
+def test_a_list_fetched_by_url_cannot_name_local_files(http_server: FileServer, http_root: Path) -> None:
+    (http_root / "evil.csv").write_text("warc_filename,warc_record_offset,warc_record_length\n/etc/passwd,0,10\n")
+    result = run_cli("mine", f"{http_server.url}/evil.csv", "--db", str(http_root / "t.duckdb"), "--no-score")
+    assert result.returncode == 1
+    assert "row 1: warc_filename '/etc/passwd': a record list fetched by URL may name only URLs" in result.stderr
