@@ -283,7 +283,7 @@ def main() -> None:
     same = "yes" if subset and same_text == len(common_ids) else "NO"
     recall = f"**{len(kept_a & kept_b) / len(kept_a):.1%}**" if kept_a else "n/a"
     exact = all(r.bytes_sent == r.bytes_asked for r in (whole, select, targeted, fixed, single, nodelay))
-    units = query(str(work / "single.duckdb"), "SELECT count(*) FROM sources WHERE warc_file IS NOT NULL")[0][0]
+    units = query(str(work / "single.duckdb"), "SELECT count(*) FROM sources WHERE n_selected IS NOT NULL")[0][0]
     same_d = documents(str(work / "single.duckdb")) == docs_b
     same_e = documents(str(work / "nodelay.duckdb")) == docs_b
     per_input = bk.num((single.wall_s - targeted.wall_s) / max(1, units - 2) * 1000, 0)
@@ -363,7 +363,7 @@ def main() -> None:
         ],
         [
             "d",
-            "b2 with `--group-records 1` (one record per input, as a rare language's few records per WARC file)",
+            "b2 with `--group-records 1` (one record per input: what each input costs)",
             *per(single, pages_b, len(kept_b)),
             f"{units} inputs (record groups); {per_input} ms wall per extra input; same documents as b2: {same_d}",
         ],
