@@ -22,7 +22,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
@@ -38,6 +38,7 @@ from .executors import Executor, PoolExecutor, RayExecutor, RayOptions, SerialEx
 from .http import HttpOptions
 from .index_inputs import IndexFile, IndexSelection, resolve_index_files
 from .targeting import byte_size
+from .task_files import quoted, task_connection, whole_file
 
 __all__ = [
     "METADATA_KEY",
@@ -76,6 +77,7 @@ class SelectOptions:
     limit_records: int | None = None
     http: HttpOptions = field(default_factory=HttpOptions)
     batch_size: int = 65_536
+    merge_memory: str = "1GB"  # the final merge sorts within this, spilling to disk beyond it
 
     def __post_init__(self) -> None:
         if self.limit_records is not None and self.limit_records < 1:
@@ -197,14 +199,9 @@ def _with_crawl(table: pa.Table, crawl: str | None, schema: pa.Schema) -> pa.Tab
     return table.select(schema.names).cast(schema)
 
 
-def _write_atomically(path: str, write: object) -> None:
-    temporary = f"{path}.tmp-{os.getpid()}"
-    try:
-        write(temporary)  # type: ignore[operator]
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+def _write_atomically(path: str, write: Callable[[str], None]) -> None:
+    with whole_file(path) as work:
+        write(work)
 
 
 def run_unit(unit: SelectUnit) -> UnitOutcome:
@@ -333,9 +330,9 @@ def select_records(
         return SelectReport(
             None, len(units), reused, failed, [], 0, rows_read, bytes_read, bytes_total, time.monotonic() - started
         )
-    table = _merge([unit.part for unit in units], options.limit_records)
     metadata = _metadata(inputs, files, options, selection, version)
-    _write_atomically(output, lambda path: pq.write_table(table.replace_schema_metadata(metadata), path))
+    languages = _merge([unit.part for unit in units], options.limit_records, output, metadata,
+                       os.path.join(folder, "spill"), options.merge_memory)  # fmt: skip
     shutil.rmtree(folder, ignore_errors=True)
     with contextlib.suppress(OSError):  # other selections' parts may still be there
         os.rmdir(os.path.dirname(folder))
@@ -344,8 +341,8 @@ def select_records(
         len(units),
         reused,
         [],
-        _summaries(table),
-        table.num_rows,
+        languages,
+        sum(language.records for language in languages),
         rows_read,
         bytes_read,
         bytes_total,
@@ -386,13 +383,31 @@ def _run_units(
     return failed
 
 
-def _merge(parts: list[str], limit: int | None) -> pa.Table:
-    tables = [pq.read_table(part) for part in parts]
-    table = pa.concat_tables(tables) if tables else OUTPUT_SCHEMA.empty_table()
+def _merge(parts: list[str], limit: int | None, output: str, metadata: dict[bytes, bytes], spill: str,
+           memory: str) -> list[LangSummary]:  # fmt: skip
+    """Write the part files' rows to `output` sorted by (warc_filename, offset), at most `limit` per language
+    (the lowest sample keys), with `metadata`: out of core (DuckDB sorts within `memory`, spilling to
+    `spill`), so a selection larger than memory is merged too. Returns the per-language summaries."""
+    columns = ", ".join(OUTPUT_SCHEMA.names)
+    files = ", ".join(f"'{quoted(part)}'" for part in parts)
+    rows = f"SELECT * FROM read_parquet([{files}])"
     if limit is not None:
-        table = lowest_per_lang(table, limit)
-    table = table.sort_by([("warc_filename", "ascending"), ("warc_record_offset", "ascending")])
-    return table.select(OUTPUT_SCHEMA.names).cast(OUTPUT_SCHEMA)
+        order = ", ".join(name for name, _ in _SAMPLE_ORDER[1:])
+        rows += f" QUALIFY row_number() OVER (PARTITION BY lang ORDER BY {order}) <= {int(limit)}"
+    kv = ", ".join(f"'{quoted(key.decode())}': '{quoted(value.decode())}'" for key, value in metadata.items())
+    con = task_connection(memory, spill)
+    try:
+        with whole_file(output) as work:
+            con.execute(f"COPY (SELECT {columns} FROM ({rows}) ORDER BY warc_filename, warc_record_offset) TO "
+                        f"'{quoted(work)}' (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{kv}}})")  # fmt: skip
+            found = con.execute(
+                "SELECT lang, count(*), count(DISTINCT warc_filename), sum(warc_record_length) FROM read_parquet(?) "
+                "GROUP BY lang ORDER BY lang",
+                [work],
+            ).fetchall()
+    finally:
+        con.close()
+    return [LangSummary(str(lang), int(n), int(files_), int(size)) for lang, n, files_, size in found]
 
 
 def _metadata(
@@ -414,27 +429,6 @@ def _metadata(
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return {METADATA_KEY: json.dumps(what).encode()}
-
-
-def _summaries(table: pa.Table) -> list[LangSummary]:
-    if table.num_rows == 0:
-        return []
-    grouped = table.group_by("lang").aggregate(
-        [("warc_filename", "count"), ("warc_filename", "count_distinct"), ("warc_record_length", "sum")]
-    )
-    rows = grouped.to_pylist()
-    return sorted(
-        (
-            LangSummary(
-                str(row["lang"]),
-                int(row["warc_filename_count"]),
-                int(row["warc_filename_count_distinct"]),
-                int(row["warc_record_length_sum"]),
-            )
-            for row in rows
-        ),
-        key=lambda summary: summary.lang,
-    )
 
 
 def format_summary(report: SelectReport, langs: Sequence[str] = ()) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "quoted",
     "read_marker",
     "task_connection",
+    "whole_file",
     "write_marker",
     "write_parquet",
 ]
@@ -39,7 +40,7 @@ def quoted(text: str) -> str:
 
 
 @contextmanager
-def _whole(path: str) -> Iterator[str]:
+def whole_file(path: str) -> Iterator[str]:
     """A temporary name to write `path` under; renamed to `path` when the block ends, else removed."""
     work = f"{path}.{uuid.uuid4().hex}.tmp"
     try:
@@ -54,14 +55,14 @@ def copy_to_parquet(
     con: duckdb.DuckDBPyConnection, query: str, path: str, params: list[Any] | None = None, row_group: int = ROW_GROUP
 ) -> None:
     """Write a query's rows to `path` as Parquet, whole or not at all."""
-    with _whole(path) as work:
+    with whole_file(path) as work:
         con.execute(f"COPY ({query}) TO '{quoted(work)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE "
                     f"{row_group})", params or [])  # fmt: skip
 
 
 def write_parquet(table: pa.Table, path: str, row_group: int = ROW_GROUP) -> None:
     """Write an Arrow table to `path` as Parquet, whole or not at all."""
-    with _whole(path) as work:
+    with whole_file(path) as work:
         pq.write_table(table, work, compression="zstd", row_group_size=row_group)
 
 
@@ -103,5 +104,5 @@ def read_marker(path: str) -> dict[str, Any] | None:
 
 def write_marker(path: str, data: dict[str, Any]) -> None:
     """Write the marker whole."""
-    with _whole(path) as work, open(work, "w", encoding="utf-8") as handle:
+    with whole_file(path) as work, open(work, "w", encoding="utf-8") as handle:
         json.dump(data, handle)

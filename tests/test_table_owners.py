@@ -33,6 +33,7 @@ TASK_PRIVATE = {
     "miner/neardup.py": "the distributed near-dedup decision's stages over band and edge files",
     "miner/units.py": "finalizing a work unit: its documents joined with the dedup decisions",
     "miner/score_units.py": "a scoring task's documents read from its unit's Parquet file",
+    "miner/select_records.py": "merging a selection's part files into its output, out of core",
 }
 # The layout's DDL: the database's bulk tables become views over Parquet (its reads and writes of
 # band_files, scored_files, documents and settings go through their owners above).

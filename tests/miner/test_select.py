@@ -22,7 +22,15 @@ from toxmine.miner.executors import RayOptions, SerialExecutor
 from toxmine.miner.http import HttpOptions
 from toxmine.miner.index_inputs import IndexSelection
 from toxmine.miner.record_sources import read_record_list
-from toxmine.miner.select_records import METADATA_KEY, SelectOptions, SelectReport, select_records
+from toxmine.miner.select_records import (
+    METADATA_KEY,
+    SelectOptions,
+    SelectReport,
+    _merge,
+    lowest_per_lang,
+    sample_keys,
+    select_records,
+)
 
 FAST = HttpOptions(backoff_s=0.01, max_backoff_s=0.02, max_retries=2, timeout_s=5)
 OUTPUT_COLUMNS = [
@@ -330,3 +338,35 @@ def test_an_index_column_of_the_wrong_type_is_named(tmp_path: Path, column: str,
     report = run([str(tmp_path / "i.parquet")], tmp_path / "r.parquet", {"de"}, "https://data.commoncrawl.org")
     assert len(report.failed) == 1
     assert re.search(f"^{re.escape(str(tmp_path / 'i.parquet'))}: {message}", report.failed[0][1]), report.failed
+
+
+@pytest.mark.slow
+def test_the_merge_sorts_and_samples_out_of_core_as_each_unit_does(tmp_path: Path) -> None:
+    """The final merge (DuckDB, spilling beyond its memory) keeps the same rows as the units' Arrow sample
+    rule, and sorts by file and offset, for more rows than its memory holds."""
+    n = 1_000_000  # about 125 MB of rows in Arrow, merged within 48 MB
+    urls = [f"http://host{i % 977}.example/{i * 7919 % n:x}/page-{i}.html" for i in range(n)]
+    table = pa.table({
+        "warc_filename": [f"crawl-data/x/warc/{i % 101:05d}.warc.gz" for i in range(n)],
+        "warc_record_offset": pa.array([(i * 104729) % (1 << 30) for i in range(n)], pa.int64()),
+        "warc_record_length": pa.array([1000 + i % 500 for i in range(n)], pa.int64()),
+        "url": urls,
+        "content_languages": ["swa" if i % 3 else "yor,eng" for i in range(n)],
+        "lang": ["sw" if i % 3 else "yo" for i in range(n)],
+        "crawl": ["CC-MAIN-2026-01"] * n,
+        "sample_key": sample_keys(pa.array(urls)),
+    })  # fmt: skip
+    parts = []
+    for i in range(4):
+        parts.append(str(tmp_path / f"part-{i}.parquet"))
+        pq.write_table(table.slice(i * n // 4, n // 4), parts[-1])
+    out = tmp_path / "records.parquet"
+    summaries = _merge(parts, 50_000, str(out), {METADATA_KEY: b'{"it\'s": 1}'}, str(tmp_path / "spill"), "48MB")
+    merged = pq.read_table(out)
+    expected = lowest_per_lang(table, 50_000).sort_by(
+        [("warc_filename", "ascending"), ("warc_record_offset", "ascending")]
+    )
+    assert merged.column("url").to_pylist() == expected.column("url").to_pylist()
+    assert merged.schema.names == [name for name, _ in OUTPUT_COLUMNS]
+    assert pq.read_metadata(out).metadata[METADATA_KEY] == b'{"it\'s": 1}'
+    assert [(s.lang, s.records) for s in summaries] == [("sw", 50_000), ("yo", 50_000)]
