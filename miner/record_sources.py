@@ -98,8 +98,10 @@ def _table(spec: str, data: bytes, shown: str, limit: int) -> pa.Table:
             except InflateTooLarge:
                 raise InputError(shown, f"record list larger than {limit >> 20} MiB (inflated)") from None
             lower = lower[:-3]
-        if lower.endswith(".parquet"):
-            return pq.read_table(pa.BufferReader(data))
+        if lower.endswith(".parquet"):  # only the columns a pointer needs
+            names = pq.read_schema(pa.BufferReader(data)).names
+            wanted = [name for aliases in _ALIASES.values() for name in aliases if name in names]
+            return pq.read_table(pa.BufferReader(data), columns=wanted)
         if lower.endswith(".csv"):
             return pacsv.read_csv(io.BytesIO(data), convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
         rows = []
