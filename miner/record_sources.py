@@ -134,8 +134,13 @@ def _column(table: pa.Table, name: str, shown: str, required: bool) -> list[Any]
 
 def _number(value: Any, what: str, row: int, shown: str, low: int, high: int) -> int:
     try:
-        number = int(value) if not isinstance(value, bool | float) or float(value).is_integer() else None
-    except (TypeError, ValueError):
+        if isinstance(value, bool):
+            number = None  # True is no offset
+        elif isinstance(value, float):
+            number = int(value) if value.is_integer() else None
+        else:
+            number = int(value)
+    except (TypeError, ValueError, OverflowError):
         number = None
     if number is None or not low <= number <= high:
         raise InputError(
@@ -187,7 +192,7 @@ def read_record_list(
     for row, (filename, offset, length, url, languages_, lang) in enumerate(
         zip(filenames, offsets, lengths, urls, languages, langs, strict=True), 1
     ):
-        if not isinstance(filename, str) or not filename.strip() or "\x00" in filename:
+        if not isinstance(filename, str) or not filename.strip() or not filename.strip().isprintable():
             raise InputError(shown, f"row {row}: warc_filename {printable(repr(filename), 60)} names no file")
         start = _number(offset, "warc_record_offset", row, shown, 0, 1 << 62)
         size = _number(length, "warc_record_length", row, shown, 1, MAX_POINTER_LENGTH)

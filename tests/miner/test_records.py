@@ -274,6 +274,7 @@ def test_the_cli_mines_a_record_list_and_shows_the_cost(
         ("warc_filename,warc_record_offset,warc_record_length\nx.warc.gz,-4,10\n", "row 1: warc_record_offset -4"),
         ("warc_filename,warc_record_offset,warc_record_length\nx.warc.gz,4,0\n", "row 1: warc_record_length 0"),
         ("warc_filename,warc_record_offset,warc_record_length\n,4,10\n", "row 1: warc_filename None names no file"),
+        ('warc_filename,warc_record_offset,warc_record_length\n"a\nb.warc.gz",4,10\n', "row 1: warc_filename 'a\\nb"),
     ],
 )
 def test_a_bad_record_list_is_named_with_its_row(tmp_path: Path, content: str, message: str) -> None:
@@ -421,3 +422,10 @@ def test_a_list_fetched_by_url_cannot_name_local_files(http_server: FileServer, 
     result = run_cli("mine", f"{http_server.url}/evil.csv", "--db", str(http_root / "t.duckdb"), "--no-score")
     assert result.returncode == 1
     assert "row 1: warc_filename '/etc/passwd': a record list fetched by URL may name only URLs" in result.stderr
+
+
+def test_a_boolean_is_no_offset(tmp_path: Path) -> None:
+    records = tmp_path / "bad.jsonl"
+    records.write_text('{"filename": "x.warc.gz", "offset": true, "length": 10}\n')
+    result = run_cli("mine", str(records), "--db", str(tmp_path / "t.duckdb"), "--no-score")
+    assert result.returncode == 1 and "row 1: warc_record_offset True is not a whole number" in result.stderr
