@@ -164,6 +164,8 @@ class IndexReader:
             self._file = self._guard(lambda: pq.ParquetFile(handle, metadata=metadata, pre_buffer=False))
             self.tally.bytes_total = size
         except RangeIgnored:
+            log.warning("%s: the server ignores Range requests; downloading the whole index file to read it",
+                        redact_url(self.location))  # fmt: skip
             self._client.close()
             self._client = None
             self._open_local(self._spill())

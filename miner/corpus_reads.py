@@ -182,7 +182,7 @@ class LanguageTargeting:
     fetched: int
     texts: int
     agreed: int
-    kept: int
+    stored: int  # documents made of them, near-duplicates included
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ def run_targeting(store: Store, run_id: str) -> TargetingSummary | None:
     if not row or not row[1]:
         return None
     langs = store.con.execute(
-        "SELECT index_lang, sum(selected), sum(fetched), sum(texts), sum(agreed), sum(kept) FROM source_languages "
+        "SELECT index_lang, sum(selected), sum(fetched), sum(texts), sum(agreed), sum(stored) FROM source_languages "
         "JOIN sources USING (source) WHERE run_id = ? GROUP BY index_lang ORDER BY 2 DESC, 1",
         [run_id],
     ).fetchall()

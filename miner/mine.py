@@ -34,7 +34,7 @@ from .layout import ensure_layout, publish_unit
 from .neardup import DedupJob, NewUnit, StoredKeys, decide_duplicates
 from .process import InputResult, ProcessOptions, merge_parts
 from .progress import MiningProgress
-from .sources import InputSource, RecordGroup
+from .sources import InputSource, RecordGroup, crawl_key
 from .store import InputOutcome, Store, utc_now
 from .stored_bands import bands_folder_for, stored_band_files
 from .units import (
@@ -369,17 +369,20 @@ def _without_stored_records(run: _Run, todo: list[InputSource]) -> list[InputSou
     and a whole WARC file some of whose records record groups stored, or this run's groups name, fails
     (mining it whole would store those again)."""
     groups = [source for source in todo if isinstance(source, RecordGroup)]
-    stored = run.store.stored_offsets([file.warc_name for group in groups for file in group.files])
-    by_groups = run.store.record_group_files() if len(groups) < len(todo) else {}
+    stored = run.store.stored_offsets([crawl_key(file.warc_name) for group in groups for file in group.files])
+    by_groups: dict[str, list[str]] = {}
+    if len(groups) < len(todo):
+        for warc, sources in run.store.record_group_files().items():
+            by_groups.setdefault(crawl_key(warc), []).extend(sources)
     for group in groups:
         for file in group.files:
-            by_groups.setdefault(file.warc_name, [group.name])
+            by_groups.setdefault(crawl_key(file.warc_name), [group.name])
     kept: list[InputSource] = []
     for source in todo:
         if isinstance(source, RecordGroup):
             left = source.without(stored)
             for file in left.files:  # claimed: a later group of this run leaves them out
-                stored.setdefault(file.warc_name, set()).update(pointer.offset for pointer in file.pointers)
+                stored.setdefault(crawl_key(file.warc_name), set()).update(pointer.offset for pointer in file.pointers)
             stored_already = source.n_records - left.n_records
             if stored_already:
                 log.info("%s: %d of its %d records are stored already (or in another group); fetching the other %d",
@@ -388,10 +391,11 @@ def _without_stored_records(run: _Run, todo: list[InputSource]) -> list[InputSou
                 kept.append(left)
             else:
                 run.report.skipped += 1
-        elif source.name in by_groups:
+        elif crawl_key(source.name) in by_groups:
+            example = by_groups[crawl_key(source.name)][0]
             outcome = InputOutcome(source.name, source.crawl, "failed", error=(
-                f"{source.name}: record lists stored or are mining records of this WARC file (e.g. "
-                f"{by_groups[source.name][0]}); mining it whole would store them twice: mine it into another database"
+                f"{source.name}: record lists stored or are mining records of this WARC file (e.g. {example}); "
+                "mining it whole would store them twice: mine it into another database"
             ))  # fmt: skip
             _record_failure(run.store, InputResult(outcome, [], 0), run.run_id, run.report)
         else:

@@ -94,7 +94,7 @@ def _finish_batch(
         confident = guess.score >= options.lid.threshold
         wanted = allowed is None or guess.lang in allowed
         if tally is not None:
-            tally.identified(page.warc_file, page.warc_offset, guess.lang, kept=confident and wanted)
+            tally.identified(page.warc_file, page.warc_offset, guess.lang, stored=confident and wanted)
         if not confident:
             drops.add(DropReason.LANG_LOW_CONFIDENCE)
             continue

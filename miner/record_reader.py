@@ -68,6 +68,9 @@ def _frame_one(pointer: RecordPointer, data: bytes, limits: FramingLimits) -> li
     def open_at(at: int) -> BinaryIO:
         return io.BytesIO(data[max(0, at - pointer.offset) :])
 
+    if not data.startswith((b"\x1f\x8b", b"WARC/")):
+        return [FramingProblem(pointer.offset, "no record starts at this offset (the bytes there start neither a gzip "
+                                               "member nor a WARC record: a wrong offset?)")]  # fmt: skip
     frames = list(frame_records(open_at, limits, start=pointer.offset))
     first = frames[0] if frames else FramingProblem(pointer.offset, "no record in the range")
     if isinstance(first, FramedRecord) and first.offset != pointer.offset:  # pragma: no cover - framing starts there

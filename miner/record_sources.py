@@ -180,6 +180,8 @@ def read_record_list(
     InputError naming the list (and the row) when it cannot be read or a row is not a record."""
     shown = redact_url(spec) if spec.startswith(("http://", "https://")) else display_path(spec)
     table = _table(spec, _read_bytes(spec, options), shown, options.max_bytes)
+    if table.num_rows == 0:
+        raise InputError(shown, "the record list names no records")
     filenames = _column(table, "warc_filename", shown, True)
     offsets = _column(table, "warc_record_offset", shown, True)
     lengths = _column(table, "warc_record_length", shown, True)

@@ -16,6 +16,7 @@ the N lowest of all: the same records whatever the split into files, shards or w
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import logging
@@ -37,7 +38,7 @@ from .errors import ConfigError, ToxmineError
 from .executors import Executor, PoolExecutor, RayExecutor, RayOptions, SerialExecutor, TaskFailed
 from .http import HttpOptions
 from .index_inputs import IndexFile, IndexSelection, resolve_index_files
-from .targeting import byte_size
+from .targeting import byte_size, counted
 from .task_files import quoted, task_connection, whole_file
 
 __all__ = [
@@ -154,6 +155,7 @@ class SelectReport:
     index_bytes_read: int
     index_bytes_total: int
     elapsed_s: float
+    warc_files: int = 0  # distinct WARC files the records are in
 
     @property
     def ok(self) -> bool:
@@ -290,6 +292,8 @@ def _check_output(output: str) -> None:
         raise ConfigError(f"--output-path {output}: no such folder {folder}")
     if os.path.isdir(output):
         raise ConfigError(f"--output-path {output}: is a folder; name the Parquet file to write")
+    if not output.lower().endswith(".parquet"):
+        raise ConfigError(f"--output-path {output}: select writes Parquet; name a .parquet file")
 
 
 def select_records(
@@ -331,9 +335,10 @@ def select_records(
             None, len(units), reused, failed, [], 0, rows_read, bytes_read, bytes_total, time.monotonic() - started
         )
     metadata = _metadata(inputs, files, options, selection, version)
-    languages = _merge([unit.part for unit in units], options.limit_records, output, metadata,
-                       os.path.join(folder, "spill"), options.merge_memory)  # fmt: skip
-    shutil.rmtree(folder, ignore_errors=True)
+    *languages, total = _merge([unit.part for unit in units], options.limit_records, output, metadata,
+                               os.path.join(folder, "spill"), options.merge_memory)  # fmt: skip
+    for stale in glob.glob(os.path.join(glob.escape(os.path.dirname(folder)), "select-*")):
+        shutil.rmtree(stale, ignore_errors=True)  # this output's parts, and those of runs with other options
     with contextlib.suppress(OSError):  # other selections' parts may still be there
         os.rmdir(os.path.dirname(folder))
     return SelectReport(
@@ -342,11 +347,12 @@ def select_records(
         reused,
         [],
         languages,
-        sum(language.records for language in languages),
+        total.records,
         rows_read,
         bytes_read,
         bytes_total,
         time.monotonic() - started,
+        total.warc_files,
     )
 
 
@@ -402,12 +408,13 @@ def _merge(parts: list[str], limit: int | None, output: str, metadata: dict[byte
                         f"'{quoted(work)}' (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{kv}}})")  # fmt: skip
             found = con.execute(
                 "SELECT lang, count(*), count(DISTINCT warc_filename), sum(warc_record_length) FROM read_parquet(?) "
-                "GROUP BY lang ORDER BY lang",
+                "GROUP BY ROLLUP (lang) ORDER BY lang NULLS LAST",
                 [work],
             ).fetchall()
     finally:
         con.close()
-    return [LangSummary(str(lang), int(n), int(files_), int(size)) for lang, n, files_, size in found]
+    return [LangSummary("" if lang is None else str(lang), int(n), int(files_), int(size or 0))
+            for lang, n, files_, size in found]  # fmt: skip
 
 
 def _metadata(
@@ -439,10 +446,11 @@ def format_summary(report: SelectReport, langs: Sequence[str] = ()) -> str:
         summary = found.get(lang, LangSummary(lang, 0, 0, 0))
         lines.append(f"{lang:<8}{summary.records:>12,}{summary.warc_files:>12,}{byte_size(summary.bytes):>14}")
     total_bytes = sum(summary.bytes for summary in report.languages)
-    lines.append(f"{'total':<8}{report.records:>12,}{'':>12}{byte_size(total_bytes):>14}")
+    lines.append(f"{'total':<8}{report.records:>12,}{report.warc_files:>12,}{byte_size(total_bytes):>14}")
     share = report.index_bytes_read / report.index_bytes_total if report.index_bytes_total else 0.0
+    earlier = f" ({report.reused} done by an earlier run)" if report.reused else ""
     lines.append(
-        f"index: {report.index_files} files ({report.reused} done by an earlier run), {report.rows_read:,} rows; "
+        f"index: {counted(report.index_files, 'file')}{earlier}, {counted(report.rows_read, 'row')}; "
         f"read {byte_size(report.index_bytes_read)} of {byte_size(report.index_bytes_total)} ({share:.1%})"
     )
     return "\n".join(lines) + "\n"

@@ -34,6 +34,7 @@ __all__ = [
     "RecordGroup",
     "RecordPointer",
     "SourceSelection",
+    "crawl_key",
     "crawl_of",
     "display_path",
     "resolve_inputs",
@@ -49,6 +50,13 @@ def crawl_of(name: str) -> str | None:
     """The Common Crawl snapshot id found in a path or URL, if any."""
     match = _CRAWL_ID.search(name)
     return match.group(0) if match else None
+
+
+def crawl_key(name: str) -> str:
+    """What names a Common Crawl file whatever host or mirror it is read from: its path from `crawl-data/`
+    (the name itself when it has none), so a record mined from one host is known when a list names it on another."""
+    at = name.find("crawl-data/")
+    return name[at:] if at >= 0 else name
 
 
 def _is_gzip_name(name: str) -> bool:
@@ -222,10 +230,10 @@ class RecordGroup:
         raise InputError(self.name, "a record group is read record by record, not as one stream")
 
     def without(self, stored: dict[str, set[int]]) -> RecordGroup:
-        """The group less the records already stored ({WARC file name: offsets}); its name is unchanged."""
+        """The group less the records already stored ({`crawl_key` of a WARC file: offsets}); its name is unchanged."""
         files = []
         for file in self.files:
-            gone = stored.get(file.warc_name, set())
+            gone = stored.get(crawl_key(file.warc_name), set())
             left = tuple(p for p in file.pointers if p.offset not in gone)
             if left:
                 files.append(replace(file, pointers=left))

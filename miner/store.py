@@ -166,12 +166,16 @@ class Store:
         rows = self.con.execute("SELECT source FROM sources WHERE status IN ('done', 'partial')").fetchall()
         return {row[0] for row in rows}
 
-    def stored_offsets(self, warc_files: Sequence[str]) -> dict[str, set[int]]:
-        """The offsets of the records of `warc_files` stored as documents (any input, any run)."""
-        if not warc_files:
+    def stored_offsets(self, keys: Sequence[str]) -> dict[str, set[int]]:
+        """The offsets of the records stored as documents (any input, any run) of the WARC files whose
+        `sources.crawl_key` (their path from `crawl-data/`, whatever the host) is in `keys`."""
+        if not keys:
             return {}
         rows = self.con.execute(
-            "SELECT warc_file, warc_offset FROM documents WHERE list_contains(?, warc_file)", [list(set(warc_files))]
+            "SELECT k, warc_offset FROM (SELECT CASE WHEN strpos(warc_file, 'crawl-data/') > 0 THEN "
+            "substr(warc_file, strpos(warc_file, 'crawl-data/')) ELSE warc_file END AS k, warc_offset FROM documents) "
+            "WHERE list_contains(?, k)",
+            [list(set(keys))],
         ).fetchall()
         found: dict[str, set[int]] = {}
         for warc_file, offset in rows:

@@ -3,8 +3,9 @@
 The columnar index labels each record with CLD2's languages; toxmine labels the extracted text with
 fastText. For each index language, `RecordTally` counts the records selected, fetched (read and
 framed whole), that gave a text reaching language ID, on which fastText agreed with the index, and
-that were kept as documents; and the bytes fetched beside the size of the whole WARC file. The
-agreement (agreed / texts) tells a user how many records to select for the documents wanted.
+that were stored as documents (near-duplicates included: dedup comes later); and per WARC file the
+bytes fetched beside the size of the whole file. The agreement (agreed / texts) tells a user how
+many records to select for the documents wanted.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .corpus_reads import TargetingSummary
 
-__all__ = ["COUNTS", "FileCost", "RecordTally", "add_languages", "byte_size", "targeting_text"]
+__all__ = ["COUNTS", "FileCost", "RecordTally", "add_languages", "byte_size", "counted", "targeting_text"]
 
-COUNTS = ("selected", "fetched", "texts", "agreed", "kept")
-_FETCHED, _TEXTS, _AGREED, _KEPT = 1, 2, 3, 4
+COUNTS = ("selected", "fetched", "texts", "agreed", "stored")
+_FETCHED, _TEXTS, _AGREED, _STORED = 1, 2, 3, 4
 
 
 @dataclass
@@ -59,13 +60,13 @@ class RecordTally:
         file.bytes_fetched += fetched
         file.bytes_whole = whole if whole is not None else file.bytes_whole
 
-    def identified(self, warc: str, offset: int, lid_lang: str, kept: bool) -> None:
-        """A record's text went through language ID: fastText said `lid_lang`; `kept` as a document."""
+    def identified(self, warc: str, offset: int, lid_lang: str, stored: bool) -> None:
+        """A record's text went through language ID: fastText said `lid_lang`; `stored` as a document."""
         self._add(warc, offset, _TEXTS)
         if self.index_langs.get((warc, offset)) == lid_lang:
             self._add(warc, offset, _AGREED)
-        if kept:
-            self._add(warc, offset, _KEPT)
+        if stored:
+            self._add(warc, offset, _STORED)
 
     @property
     def bytes_fetched(self) -> int:
@@ -88,6 +89,11 @@ def add_languages(parts: Iterable[dict[str, list[int]]]) -> dict[str, list[int]]
     return total
 
 
+def counted(n: int, noun: str) -> str:
+    """`n` and the noun, plural unless n is 1: "1 file", "3 files", "0 files"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def byte_size(n: float) -> str:
     """A byte count as people read it: 812 B, 10.4 KiB, 3.25 MiB, 1.02 GiB."""
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
@@ -102,18 +108,17 @@ def targeting_text(summary: TargetingSummary) -> str:
     share = "" if not summary.bytes_whole else f" ({100 * summary.bytes_fetched / summary.bytes_whole:.2f}%)"
     per_doc = f"; {byte_size(summary.bytes_fetched / summary.documents)} per document" if summary.documents else ""
     lines = [
-        f"\nrecord lists: {summary.selected:,} records of {summary.warc_files:,} WARC files in {summary.groups:,} "
-        f"{'group' if summary.groups == 1 else 'groups'}: fetched {byte_size(summary.bytes_fetched)}{whole}{share}"
-        f"{per_doc}",
-        f"\n{'index lang':<12}{'selected':>10}{'fetched':>10}{'texts':>10}{'fastText agrees':>17}{'kept':>10}",
+        f"\nrecord lists: {counted(summary.selected, 'record')} of {counted(summary.warc_files, 'WARC file')} in "
+        f"{counted(summary.groups, 'group')}: fetched {byte_size(summary.bytes_fetched)}{whole}{share}{per_doc}",
+        f"\n{'index lang':<12}{'selected':>10}{'fetched':>10}{'texts':>10}{'fastText agrees':>17}{'stored':>10}",
     ]
     for row in summary.languages:
         agreement = f"{row.agreed:,} ({100 * row.agreed / row.texts:.0f}%)" if row.texts else "-"
         lines.append(
-            f"{row.lang:<12}{row.selected:>10,}{row.fetched:>10,}{row.texts:>10,}{agreement:>17}{row.kept:>10,}"
+            f"{row.lang:<12}{row.selected:>10,}{row.fetched:>10,}{row.texts:>10,}{agreement:>17}{row.stored:>10,}"
         )
     lines.append(
         "(index lang: the index's first language (CLD2); texts: records whose extracted text reached language "
-        "ID; kept: stored as documents)"
+        "ID; stored: documents made of them, near-duplicates included)"
     )
     return "\n".join(lines)

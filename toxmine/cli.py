@@ -265,6 +265,9 @@ def _run_select(args: argparse.Namespace) -> int:
         return EXIT_INPUT_FAILED
     print(format_summary(report, sorted(options.record_filter.langs)), end="")
     print(f"{report.records:,} record pointers written to {report.output}")
+    if not report.records:
+        print(f"toxmine: no record of the index matched --langs {','.join(sorted(options.record_filter.langs))}"
+              " (CLD2 may not label these languages, or the index files read hold none)", file=sys.stderr)  # fmt: skip
     return EXIT_OK
 
 

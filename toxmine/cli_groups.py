@@ -240,8 +240,8 @@ def add_record_lists(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("record lists (single records fetched by HTTP range)")
     records = field_default(SourceSelection, "group_records")
     group.add_argument("--group-records", type=positive_int, default=records, metavar="N",
-                       help="most records of one WARC file per input (each input is committed and resumed whole) "
-                       f"{_default(records)}")  # fmt: skip
+                       help="most records per input (a group of records of one or more WARC files, committed "
+                       f"and resumed whole) {_default(records)}")  # fmt: skip
     concurrency = field_default(SourceSelection, "fetch_concurrency")
     group.add_argument("--fetch-concurrency", type=positive_int, default=concurrency, metavar="N",
                        help=f"record ranges fetched at once by each worker {_default(concurrency)}")  # fmt: skip

@@ -1,6 +1,6 @@
--- Targeted mining (record lists): per language of the index (CLD2), the records selected, fetched, with
--- a text, on which fastText agreed, kept; and the bytes fetched beside the whole WARC files they are in.
-SELECT t.lang, t.selected, t.fetched, t.texts, t.agreed, t.kept, t.agreement, t.kept_per_selected,
-       c.warc_files, c.bytes_fetched, c.bytes_whole, c.fetched_share
-FROM targeting t CROSS JOIN targeting_cost c
-ORDER BY t.selected DESC, t.lang;
+-- Targeted mining (record lists): per language of the index (CLD2), the records selected, fetched, with a
+-- text that reached language ID, on which fastText agreed with the index, and stored as documents (near-
+-- duplicates included); agreement = agreed / texts. The bytes are in the query targeting_cost.
+SELECT lang, selected, fetched, texts, agreed, stored, agreement, stored_per_selected
+FROM targeting
+ORDER BY selected DESC, lang;

@@ -429,3 +429,29 @@ def test_a_boolean_is_no_offset(tmp_path: Path) -> None:
     records.write_text('{"filename": "x.warc.gz", "offset": true, "length": 10}\n')
     result = run_cli("mine", str(records), "--db", str(tmp_path / "t.duckdb"), "--no-score")
     assert result.returncode == 1 and "row 1: warc_record_offset True is not a whole number" in result.stderr
+
+
+def test_records_mined_from_one_host_are_known_on_another(
+    crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
+) -> None:
+    records = write_record_list(tmp_path / "r.parquet", selected_rows(crawl))
+    db = tmp_path / "t.duckdb"
+    mine_list(records, db, http_server.url)
+    before = documents(db)
+    report = mine_list(records, db, str(crawl.root))  # the same crawl, from a local mirror
+    assert report.processed == 0 and report.skipped == 1  # type: ignore[attr-defined]
+    assert documents(db) == before
+
+
+def test_an_empty_record_list_is_an_error_and_select_says_nothing_matched(
+    crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "sw.parquet"
+    selected = run_cli("select", f"cc-index:{crawl.crawl}", "--langs", "sw,yo", "--cc-base-url", http_server.url,
+                       "-o", str(out))  # fmt: skip
+    assert selected.returncode == 0 and "no record of the index matched --langs sw,yo" in selected.stderr
+    mined = run_cli("mine", str(out), "--db", str(tmp_path / "t.duckdb"), "--no-score")
+    assert mined.returncode == 1 and f"{out}: the record list names no records" in mined.stderr
+    wrong = run_cli("select", f"cc-index:{crawl.crawl}", "--langs", "ja", "--cc-base-url", http_server.url,
+                    "-o", str(tmp_path / "out.csv"))  # fmt: skip
+    assert wrong.returncode == 2 and "select writes Parquet; name a .parquet file" in wrong.stderr
