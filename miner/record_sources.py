@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +36,8 @@ from .http import HttpOptions, fetch_bytes, redact_url
 from .inflate import InflateTooLarge, inflate
 from .langid import normalize_label
 from .sources import RecordFile, RecordGroup, RecordPointer, display_path
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_GROUP_RECORDS", "MAX_POINTER_LENGTH", "read_record_list"]
 
@@ -89,7 +92,18 @@ def _read_bytes(spec: str, options: HttpOptions) -> bytes:
     return data
 
 
-def _table(spec: str, data: bytes, shown: str, limit: int) -> pa.Table:
+def _warn_of_another_host(shown: str, metadata: dict[bytes, bytes], cc_base_url: str) -> None:
+    """A list `toxmine select` made from one host, mined against another: most likely a forgotten --cc-base-url."""
+    try:
+        selected_from = json.loads(metadata.get(b"toxmine.select", b"{}")).get("cc_base_url")
+    except (ValueError, AttributeError):
+        return
+    if isinstance(selected_from, str) and selected_from.rstrip("/") != redact_url(cc_base_url).rstrip("/"):
+        log.warning("%s was selected from %s; its crawl-data/ paths are fetched from --cc-base-url %s",
+                    shown, selected_from, redact_url(cc_base_url))  # fmt: skip
+
+
+def _table(spec: str, data: bytes, shown: str, limit: int, cc_base_url: str) -> pa.Table:
     lower = spec.split("?", 1)[0].lower()
     try:
         if lower.endswith(".gz"):
@@ -99,7 +113,9 @@ def _table(spec: str, data: bytes, shown: str, limit: int) -> pa.Table:
                 raise InputError(shown, f"record list larger than {limit >> 20} MiB (inflated)") from None
             lower = lower[:-3]
         if lower.endswith(".parquet"):  # only the columns a pointer needs
-            names = pq.read_schema(pa.BufferReader(data)).names
+            schema = pq.read_schema(pa.BufferReader(data))
+            _warn_of_another_host(shown, schema.metadata or {}, cc_base_url)
+            names = schema.names
             wanted = [name for aliases in _ALIASES.values() for name in aliases if name in names]
             return pq.read_table(pa.BufferReader(data), columns=wanted)
         if lower.endswith(".csv"):
@@ -179,7 +195,7 @@ def read_record_list(
     """The record groups a record list names (WARC files in name order, records in offset order). Raises
     InputError naming the list (and the row) when it cannot be read or a row is not a record."""
     shown = redact_url(spec) if spec.startswith(("http://", "https://")) else display_path(spec)
-    table = _table(spec, _read_bytes(spec, options), shown, options.max_bytes)
+    table = _table(spec, _read_bytes(spec, options), shown, options.max_bytes, cc_base_url)
     if table.num_rows == 0:
         raise InputError(shown, "the record list names no records")
     filenames = _column(table, "warc_filename", shown, True)

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from .cc_index import SELECTED_SCHEMA, IndexReader, RecordFilter
 from .errors import ConfigError, ToxmineError
 from .executors import Executor, PoolExecutor, RayExecutor, RayOptions, SerialExecutor, TaskFailed
-from .http import HttpOptions
+from .http import HttpOptions, redact_url
 from .index_inputs import IndexFile, IndexSelection, resolve_index_files
 from .targeting import byte_size, counted
 from .task_files import quoted, task_connection, whole_file
@@ -432,6 +432,7 @@ def _metadata(
         "limit_records": options.limit_records,
         "shard": f"{shard[0]}/{shard[1]}" if shard else None,
         "limit_files": selection.limit_files,
+        "cc_base_url": redact_url(selection.cc_base_url),
         "index_files": [file.name for file in files],
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -455,3 +455,17 @@ def test_an_empty_record_list_is_an_error_and_select_says_nothing_matched(
     wrong = run_cli("select", f"cc-index:{crawl.crawl}", "--langs", "ja", "--cc-base-url", http_server.url,
                     "-o", str(tmp_path / "out.csv"))  # fmt: skip
     assert wrong.returncode == 2 and "select writes Parquet; name a .parquet file" in wrong.stderr
+
+
+def test_mining_a_selection_from_another_host_warns(crawl: MiniCrawl, http_server: FileServer, tmp_path: Path) -> None:
+    out = tmp_path / "ja.parquet"
+    selected = run_cli("select", f"cc-index:{crawl.crawl}", "--langs", "ja", "--cc-base-url", http_server.url,
+                       "-o", str(out))  # fmt: skip
+    assert selected.returncode == 0, selected.stderr
+    same = run_cli("mine", str(out), "--db", str(tmp_path / "a.duckdb"), "--cc-base-url", http_server.url, "--no-score")
+    assert same.returncode == 0 and "was selected from" not in same.stderr
+    other = run_cli(
+        "mine", str(out), "--db", str(tmp_path / "b.duckdb"), "--cc-base-url", str(crawl.root), "--no-score"
+    )
+    assert other.returncode == 0
+    assert f"was selected from {http_server.url}; its crawl-data/ paths are fetched from --cc-base-url" in other.stderr
