@@ -43,7 +43,7 @@ from toxmine.miner.select_records import SelectOptions, format_summary, select_r
 from toxmine.miner.sources import CC_BASE_URL, SourceSelection, resolve_inputs
 from toxmine.miner.split import bucket_label, export_split
 from toxmine.miner.store import Store
-from toxmine.miner.targeting import targeting_text
+from toxmine.miner.targeting import counted, targeting_text
 from toxmine.outcomes import Outcome, settle
 
 from .cli_groups import (
@@ -134,7 +134,7 @@ def _score(args: argparse.Namespace, scorer: Scorer) -> int:
 def _print_report(report: MineReport, db: str) -> None:
     out = sys.stdout
     print(
-        f"\n{report.processed} inputs processed, {report.skipped} skipped (already in {db}), "
+        f"\n{counted(report.processed, 'input')} processed, {report.skipped} skipped (already in {db}), "
         f"{len(report.failed)} failed, {len(report.partial)} partial; {report.records:,} records, "
         f"{report.documents:,} documents ({report.duplicates:,} duplicates) in {report.elapsed_s:.1f}s",
         file=out,
