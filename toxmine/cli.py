@@ -638,7 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE if not os.environ.get("TOXMINE_TRACEBACK") else _reraise(exc)
     except KeyboardInterrupt:
         print(
-            "toxmine: interrupted; finished inputs are stored, run the same command to resume",
+            "toxmine: interrupted; what was finished is kept: run the same command to resume",
             file=sys.stderr,
         )
         return 130
