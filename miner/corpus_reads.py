@@ -183,6 +183,7 @@ class LanguageTargeting:
     texts: int
     agreed: int
     stored: int  # documents made of them, near-duplicates included
+    kept: int  # stored and not a duplicate
 
 
 @dataclass(frozen=True)
@@ -213,8 +214,8 @@ def run_targeting(store: Store, run_id: str) -> TargetingSummary | None:
     if not row or not row[1]:
         return None
     langs = store.con.execute(
-        "SELECT index_lang, sum(selected), sum(fetched), sum(texts), sum(agreed), sum(stored) FROM source_languages "
-        "JOIN sources USING (source) WHERE run_id = ? GROUP BY index_lang ORDER BY 2 DESC, 1",
+        "SELECT index_lang, sum(selected), sum(fetched), sum(texts), sum(agreed), sum(stored), sum(kept) "
+        "FROM source_languages JOIN sources USING (source) WHERE run_id = ? GROUP BY index_lang ORDER BY 2 DESC, 1",
         [run_id],
     ).fetchall()
     return TargetingSummary(

@@ -37,6 +37,7 @@ from .progress import MiningProgress
 from .sources import InputSource, RecordGroup, crawl_key
 from .store import InputOutcome, Store, utc_now
 from .stored_bands import bands_folder_for, stored_band_files
+from .targeting import add_languages
 from .units import (
     DEFAULT_UNIT_MB,
     FinalizeTask,
@@ -209,10 +210,17 @@ def _finalize(
 ) -> dict[str, FinalUnit]:
     tasks = [
         FinalizeTask(done.unit.key, done.result.spill_paths[0], done.keys_path, start, done.result.n_documents,
-                     tuple(decisions), work, bands, memory)
+                     tuple(decisions), work, bands, memory, _index_langs(done.unit.source))
         for done, start in numbered
     ]  # fmt: skip
     return _run_finalize(runner, tasks) if tasks else {}
+
+
+def _index_langs(source: InputSource) -> tuple[tuple[str, int, str], ...]:
+    """A record group's records with their index language (for the kept documents per index language)."""
+    if not isinstance(source, RecordGroup):
+        return ()
+    return tuple((file.warc_name, p.offset, p.index_lang) for file in source.files for p in file.pointers)
 
 
 def _run_finalize(runner: Executor, tasks: list[FinalizeTask]) -> dict[str, FinalUnit]:
@@ -448,6 +456,9 @@ def _commit(
     outcome = result.outcome
     report.processed += 1
     report.records += outcome.n_records
+    if outcome.languages:  # a record group: its kept documents by index language, known once dedup decided
+        kept = add_languages({lang: [n] for lang, n in unit.index_kept.items()} for unit in units)
+        outcome.languages = {lang: [*counts[:5], kept.get(lang, [0])[0]] for lang, counts in outcome.languages.items()}
     n_docs, n_dups = store.commit_units(outcome, run_id, units, insert_rows)
     for unit in units:
         report.add_languages(unit.languages)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COUNTS", "FileCost", "RecordTally", "add_languages", "byte_size", "counted", "targeting_text"]
 
-COUNTS = ("selected", "fetched", "texts", "agreed", "stored")
+COUNTS = ("selected", "fetched", "texts", "agreed", "stored")  # counted by the reading task; "kept" comes at commit
 _FETCHED, _TEXTS, _AGREED, _STORED = 1, 2, 3, 4
 
 
@@ -110,15 +110,16 @@ def targeting_text(summary: TargetingSummary) -> str:
     lines = [
         f"\nrecord lists: {counted(summary.selected, 'record')} of {counted(summary.warc_files, 'WARC file')} in "
         f"{counted(summary.groups, 'group')}: fetched {byte_size(summary.bytes_fetched)}{whole}{share}{per_doc}",
-        f"\n{'index lang':<12}{'selected':>10}{'fetched':>10}{'texts':>10}{'fastText agrees':>17}{'stored':>10}",
+        f"\n{'index lang':<12}{'selected':>10}{'fetched':>10}{'texts':>10}{'fastText agrees':>17}{'stored':>10}"
+        f"{'kept':>8}",
     ]
     for row in summary.languages:
         agreement = f"{row.agreed:,} ({100 * row.agreed / row.texts:.0f}%)" if row.texts else "-"
         lines.append(
-            f"{row.lang:<12}{row.selected:>10,}{row.fetched:>10,}{row.texts:>10,}{agreement:>17}{row.stored:>10,}"
+            f"{row.lang:<12}{row.selected:>10,}{row.fetched:>10,}{row.texts:>10,}{agreement:>17}{row.stored:>10,}{row.kept:>8,}"
         )
     lines.append(
         "(index lang: the index's first language (CLD2); texts: records whose extracted text reached language "
-        "ID; stored: documents made of them, near-duplicates included)"
+        "ID; stored: documents made of them; kept: those not near-duplicates)"
     )
     return "\n".join(lines)

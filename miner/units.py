@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -200,6 +201,7 @@ class FinalizeTask:
     folder: str
     bands_folder: str
     memory_limit: str = "1GB"
+    index_langs: tuple[tuple[str, int, str], ...] = ()  # a record group's (WARC file, offset, index language)
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,7 @@ class FinalUnit:
     n_documents: int
     n_duplicates: int
     languages: dict[str, list[int]] = field(default_factory=dict)  # lang -> [kept, duplicates]
+    index_kept: dict[str, int] = field(default_factory=dict)  # a record group's kept documents by index language
 
 
 _DOCUMENT_COLUMNS = ", ".join(name for name in DOCUMENTS.columns if name != "dup_of")  # the mined ones
@@ -225,6 +228,22 @@ def _decision_tag(task: FinalizeTask) -> str:
     documents, changed never takes a unit finalized for another decision."""
     text = "\x00".join([str(task.start), str(task.n_documents), *task.decisions])
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _kept_by_index_language(
+    con: duckdb.DuckDBPyConnection, documents: str, index_langs: tuple[tuple[str, int, str], ...]
+) -> dict[str, int]:
+    """A record group's kept documents (not duplicates) counted by the index language of their record."""
+    if not index_langs:
+        return {}
+    con.execute("CREATE TEMP TABLE idx (warc_file VARCHAR, warc_offset BIGINT, index_lang VARCHAR)")
+    con.executemany("INSERT INTO idx VALUES (?, ?, ?)", list(index_langs))
+    rows = con.execute(
+        "SELECT i.index_lang, count(*) FROM read_parquet(?) d JOIN idx i USING (warc_file, warc_offset) "
+        "WHERE d.dup_of IS NULL GROUP BY i.index_lang",
+        [documents],
+    ).fetchall()
+    return {str(lang): int(n) for lang, n in rows}
 
 
 def finalize_unit(task: FinalizeTask) -> FinalUnit:
@@ -280,9 +299,10 @@ def finalize_unit(task: FinalizeTask) -> FinalUnit:
                 [documents],
             ).fetchall()
         }
+        index_kept = _kept_by_index_language(con, documents, task.index_langs)
     finally:
         con.close()
     final = FinalUnit(task.key, documents, signatures, bands_file, task.start, task.n_documents, n_duplicates,
-                      languages)  # fmt: skip
+                      languages, index_kept)  # fmt: skip
     write_marker(marker, asdict(final))
     return final

@@ -16,7 +16,7 @@ CREATE TABLE source_files (
 
 -- Per record group and language of the index (CLD2, as toxmine's code): records selected, fetched
 -- whole, with a text that reached language ID, on which fastText agreed with the index, stored as documents
--- (near-duplicates included: the dedup decision comes after).
+-- (near-duplicates included), and kept (stored and not a duplicate).
 CREATE TABLE source_languages (
     source     VARCHAR NOT NULL,
     index_lang VARCHAR NOT NULL,
@@ -25,17 +25,18 @@ CREATE TABLE source_languages (
     texts      BIGINT NOT NULL,
     agreed     BIGINT NOT NULL,
     stored     BIGINT NOT NULL,
+    kept       BIGINT NOT NULL,
     PRIMARY KEY (source, index_lang)
 );
 
--- Per index language: how far the index and fastText agree (agreed / texts), and the documents stored
--- per record selected: how many records to select for the documents wanted.
+-- Per index language: how far the index and fastText agree (agreed / texts), and the documents kept per
+-- record selected: how many records to select for the documents wanted.
 CREATE OR REPLACE VIEW targeting AS
 SELECT index_lang AS lang,
        sum(selected) AS selected, sum(fetched) AS fetched, sum(texts) AS texts,
-       sum(agreed) AS agreed, sum(stored) AS stored,
+       sum(agreed) AS agreed, sum(stored) AS stored, sum(kept) AS kept,
        round(sum(agreed) / nullif(sum(texts), 0), 3) AS agreement,
-       round(sum(stored) / nullif(sum(selected), 0), 3) AS stored_per_selected
+       round(sum(kept) / nullif(sum(selected), 0), 3) AS kept_per_selected
 FROM source_languages
 GROUP BY index_lang
 ORDER BY selected DESC, lang;

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from http_server import Fault, FileServer
 from toxmine.miner.errors import InputError
 from toxmine.miner.framing import FramedRecord, FramingLimits
 from toxmine.miner.http import HttpOptions
+from toxmine.miner.langid import normalize_label
 from toxmine.miner.mine import mine
 from toxmine.miner.record_reader import frame_group
 from toxmine.miner.record_sources import read_record_list
@@ -107,6 +109,19 @@ def test_the_cost_and_the_agreement_are_stored(crawl: MiniCrawl, http_server: Fi
     assert targeting["ja"][0] == sum(1 for r in rows if r["content_languages"].startswith("jpn"))  # type: ignore[union-attr]
     assert targeting["ja"][2] * 0.8 < targeting["ja"][3] <= targeting["ja"][2]  # fastText agrees on most
     assert 0 < targeting["en"][3] < targeting["en"][2]  # "eng" labels pages of other languages too (mislabelled)
+    index_lang = {
+        (f"{http_server.url}/{r['warc_filename']}", r["warc_record_offset"]): normalize_label(
+            str(r["content_languages"]).split(",")[0]
+        )[0]
+        for r in rows
+    }
+    kept = Counter(
+        index_lang[key] for key in con.execute("SELECT warc_file, warc_offset FROM kept_documents").fetchall()
+    )
+    stored = Counter(index_lang[key] for key in con.execute("SELECT warc_file, warc_offset FROM documents").fetchall())
+    found = con.execute("SELECT lang, stored, kept FROM targeting").fetchall()
+    assert {lang: (s, k) for lang, s, k in found} == {lang: (stored[lang], kept[lang]) for lang in targeting}
+    assert sum(stored.values()) > sum(kept.values())  # near-duplicates are stored, not kept
     con.close()
 
 
@@ -264,7 +279,7 @@ def test_the_cli_mines_a_record_list_and_shows_the_cost(
     assert re.search(
         r"record lists: 32 records of 3 WARC files in 8 groups: fetched [0-9.]+ KiB of the 1.11 MiB", result.stdout
     )
-    assert re.search(r"^ja\s+15\s+15\s+15\s+1[0-9] \(\d+%\)\s+\d+$", result.stdout, re.MULTILINE)
+    assert re.search(r"^ja\s+15\s+15\s+15\s+1[0-9] \(\d+%\)\s+\d+\s+\d+$", result.stdout, re.MULTILINE)
 
 
 @pytest.mark.parametrize(
