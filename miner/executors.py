@@ -28,6 +28,7 @@ __all__ = [
     "RayOptions",
     "SerialExecutor",
     "TaskFailed",
+    "executor_for",
     "import_ray",
     "ray_session",
     "start_ray",
@@ -211,3 +212,15 @@ def ray_session(options: RayOptions) -> Iterator[None]:
 
 
 EXECUTORS = ("local", "ray")
+
+
+def executor_for(name: str | Executor, workers: int, ray: RayOptions | None = None) -> Executor:
+    """The executor a command names: `ray` (where `ray` says; a local instance of `workers` CPUs by default),
+    else a pool of `workers` forked processes, or this process for one worker. An Executor is used as it is."""
+    if not isinstance(name, str):
+        return name
+    if name == "ray":
+        return RayExecutor(ray or RayOptions(num_cpus=workers))
+    if workers > 1:  # forked before DuckDB starts its threads
+        return PoolExecutor(workers)
+    return SerialExecutor()

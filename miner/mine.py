@@ -27,7 +27,7 @@ from typing import Any
 from .band_segments import DEFAULT_FANOUT, compact_band_files
 from .corpus_reads import TargetingSummary, run_drops, run_targeting
 from .errors import ConfigError, StoreError
-from .executors import EXECUTORS, Executor, PoolExecutor, RayExecutor, RayOptions, SerialExecutor, TaskFailed
+from .executors import EXECUTORS, Executor, RayOptions, SerialExecutor, TaskFailed, executor_for
 from .extract_sandbox import close_process_sandbox
 from .langid import FastTextLid
 from .layout import ensure_layout, publish_unit
@@ -104,16 +104,6 @@ def _own_folder(work_dir: str, db_path: str) -> str:
     another database's runs): only this folder is ever cleaned."""
     tag = hashlib.blake2b(os.path.abspath(db_path).encode(), digest_size=4).hexdigest()
     return os.path.join(work_dir, f"toxmine-{os.path.basename(db_path)}-{tag}")
-
-
-def _executor(name: str | Executor, workers: int, ray: RayOptions | None) -> Executor:
-    if not isinstance(name, str):
-        return name
-    if name == "ray":
-        return RayExecutor(ray or RayOptions(num_cpus=workers))
-    if workers > 1:  # forked before DuckDB starts its threads
-        return PoolExecutor(workers)
-    return SerialExecutor()
 
 
 @dataclass
@@ -293,7 +283,7 @@ def mine(
     bands = bands_folder_for(db_path)
 
     with ExitStack() as cleanup:
-        runner = _executor(executor, workers, ray)
+        runner = executor_for(executor, workers, ray)
         if isinstance(executor, str):  # a runner passed in is its owner's to close
             cleanup.callback(runner.close)
         if isinstance(runner, SerialExecutor) and options.extract.sandbox:

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from .cc_index import SELECTED_SCHEMA, IndexReader, RecordFilter
 from .errors import ConfigError, ToxmineError
-from .executors import Executor, PoolExecutor, RayExecutor, RayOptions, SerialExecutor, TaskFailed
+from .executors import Executor, RayOptions, TaskFailed, executor_for
 from .http import HttpOptions, redact_url
 from .index_inputs import IndexFile, IndexSelection, resolve_index_files
 from .targeting import byte_size, counted
@@ -278,14 +278,6 @@ def work_folder_for(output: str, work_dir: str | None) -> str:
     return os.path.join(work_dir, f"toxmine-select-{name}-{_digest(os.path.abspath(output), 4)}")
 
 
-def _executor(name: str | Executor, workers: int, ray: RayOptions | None) -> Executor:
-    if not isinstance(name, str):
-        return name
-    if name == "ray":
-        return RayExecutor(ray or RayOptions(num_cpus=workers))
-    return PoolExecutor(workers) if workers > 1 else SerialExecutor()
-
-
 def _check_output(output: str) -> None:
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
@@ -327,7 +319,7 @@ def select_records(
         if (finished := _finished(unit)) is not None:
             counts[index] = finished
     reused = len(counts)
-    failed = _run_units(units, counts, _executor(executor, workers, ray), show_progress)
+    failed = _run_units(units, counts, executor_for(executor, workers, ray), show_progress)
     rows_read = sum(c.rows_read for c in counts.values())
     bytes_read, bytes_total = sum(c.bytes_read for c in counts.values()), sum(c.bytes_total for c in counts.values())
     if failed:
