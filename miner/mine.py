@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -37,7 +38,7 @@ from .progress import MiningProgress
 from .sources import InputSource, RecordGroup, crawl_key
 from .store import InputOutcome, Store, utc_now
 from .stored_bands import bands_folder_for, stored_band_files
-from .targeting import add_languages
+from .targeting import KEPT
 from .units import (
     DEFAULT_UNIT_MB,
     FinalizeTask,
@@ -446,9 +447,11 @@ def _commit(
     outcome = result.outcome
     report.processed += 1
     report.records += outcome.n_records
-    if outcome.languages:  # a record group: its kept documents by index language, known once dedup decided
-        kept = add_languages({lang: [n] for lang, n in unit.index_kept.items()} for unit in units)
-        outcome.languages = {lang: [*counts[:5], kept.get(lang, [0])[0]] for lang, counts in outcome.languages.items()}
+    kept = Counter[str]()  # a record group's kept documents by index language, known once dedup decided
+    for unit in units:
+        kept.update(unit.index_kept)
+    for lang, counts in outcome.languages.items():
+        counts[KEPT] = kept[lang]
     n_docs, n_dups = store.commit_units(outcome, run_id, units, insert_rows)
     for unit in units:
         report.add_languages(unit.languages)

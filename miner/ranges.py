@@ -59,27 +59,6 @@ class _Retry(Exception):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class _Stop:
-    """The client's cancel event and a read's own."""
-
-    client: threading.Event
-    read: threading.Event | None
-
-    def is_set(self) -> bool:
-        return self.client.is_set() or (self.read is not None and self.read.is_set())
-
-    def wait(self, seconds: float) -> bool:
-        """Wait up to `seconds`; True as soon as either event is set."""
-        end = time.monotonic() + seconds
-        while not self.is_set():
-            left = end - time.monotonic()
-            if left <= 0:
-                return False
-            (self.read or self.client).wait(min(left, 0.05))
-        return True
-
-
 class RangeClient:
     """Exact range reads with pooled connections, retries and checks (see the module)."""
 
@@ -89,7 +68,6 @@ class RangeClient:
         self._sizes: dict[str, int] = {}
         self._lock = threading.Lock()
         self._jitter = random.Random()
-        self._cancelled = threading.Event()
         self._client = httpx.Client(
             timeout=self.options.timeout_s,
             headers={"User-Agent": self.options.user_agent, "Accept-Encoding": "identity"},
@@ -105,10 +83,6 @@ class RangeClient:
 
     def close(self) -> None:
         self._client.close()
-
-    def cancel(self) -> None:
-        """Make reads under way, and later ones, stop at their next chunk or wait (InputError)."""
-        self._cancelled.set()
 
     def size_of(self, url: str) -> int | None:
         """The resource's total size as its server declared it in a Content-Range, once one was read."""
@@ -137,8 +111,8 @@ class RangeClient:
         """Bytes [start, start + length) of `url`, exactly (see the module), by the `time.monotonic()` instant
         `deadline` (default: `options.deadline_s` from now), however slowly the server sends. InputError
         names the URL and `start`. What it fetched is counted in `self.stats`, and in `stats` when given;
-        `cancelled` (besides `cancel()`) stops it at its next chunk or wait."""
-        stop = _Stop(self._cancelled, cancelled)
+        `cancelled`, once set, stops it at its next chunk or wait."""
+        stop = cancelled or threading.Event()
         if start < 0 or length < 1:
             raise self._error(url, start, f"invalid range: {length} bytes at offset {start}")
         data = bytearray()
@@ -167,7 +141,7 @@ class RangeClient:
 
     def _attempt(
         self, url: str, start: int, length: int, data: bytearray, deadline: float, stats: RangeStats | None,
-        stop: _Stop,
+        stop: threading.Event,
     ) -> None:  # fmt: skip
         """One request for the bytes still missing; appends what arrives to `data`."""
         first, last = start + len(data), start + length - 1

@@ -73,8 +73,6 @@ def _frame_one(pointer: RecordPointer, data: bytes, limits: FramingLimits) -> li
                                                "member nor a WARC record: a wrong offset?)")]  # fmt: skip
     frames = list(frame_records(open_at, limits, start=pointer.offset))
     first = frames[0] if frames else FramingProblem(pointer.offset, "no record in the range")
-    if isinstance(first, FramedRecord) and first.offset != pointer.offset:  # pragma: no cover - framing starts there
-        first = FramingProblem(pointer.offset, f"the range starts no record (the first is at {first.offset})")
     out = [_checked(pointer, first) if isinstance(first, FramedRecord) else first]
     if len(frames) > 1 and isinstance(out[0], FramedRecord):
         out.append(FramingProblem(pointer.offset, f"the index's length ({pointer.length} bytes) covers more than one "
@@ -234,8 +232,8 @@ def _local(file: RecordFile, limits: FramingLimits, tally: RecordTally | None) -
 
 
 def frame_group(group: RecordGroup, limits: FramingLimits, tally: RecordTally | None = None) -> Iterator[Located]:
-    """Frames of the group's records with their files, in (file, offset) order (see the module); `tally`
-    counts what was fetched."""
+    """Frames of the group's records with their files, in (file, offset) order, local files' first (see the
+    module); `tally` counts what was fetched."""
     local = [file for file in group.files if not file.is_url]
     for file in local:
         yield from _local(file, limits, tally)

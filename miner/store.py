@@ -306,9 +306,7 @@ class Store:
         files = sorted((outcome.source, warc, *cost) for warc, cost in outcome.files.items())
         if files:
             self.con.executemany("INSERT INTO source_files VALUES (?, ?, ?, ?, ?)", files)
-        languages = sorted(  # selected, fetched, texts, agreed, stored, kept (none kept of a failed input)
-            (outcome.source, lang, *counts[:6], *[0] * (6 - len(counts))) for lang, counts in outcome.languages.items()
-        )
+        languages = sorted((outcome.source, lang, *counts) for lang, counts in outcome.languages.items())
         if languages:
             self.con.executemany("INSERT INTO source_languages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", languages)
         drops = sorted((outcome.source, reason, n) for reason, n in outcome.drops.items() if n)

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .corpus_reads import TargetingSummary
 
-__all__ = ["COUNTS", "FileCost", "RecordTally", "add_languages", "byte_size", "counted", "targeting_text"]
+__all__ = ["COUNTS", "KEPT", "FileCost", "RecordTally", "add_languages", "byte_size", "counted", "targeting_text"]
 
-COUNTS = ("selected", "fetched", "texts", "agreed", "stored")  # counted by the reading task; "kept" comes at commit
-_FETCHED, _TEXTS, _AGREED, _STORED = 1, 2, 3, 4
+COUNTS = ("selected", "fetched", "texts", "agreed", "stored", "kept")  # kept: set at commit, once dedup decided
+_FETCHED, _TEXTS, _AGREED, _STORED, KEPT = 1, 2, 3, 4, 5
 
 
 @dataclass
