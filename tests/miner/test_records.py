@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from cc_layout import MiniCrawl, build_mini_crawl
-from cli_runner import run_cli
+from cli_runner import CliResult, run_cli
 from corpora import db_snapshot
 from http_server import Fault, FileServer
 
@@ -56,6 +56,11 @@ def write_record_list(path: Path, rows: list[dict[str, object]]) -> Path:
     columns = ("warc_filename", "warc_record_offset", "warc_record_length", "url", "content_languages")
     pq.write_table(pa.Table.from_pylist([{c: r[c] for c in columns} for r in rows]), path)
     return path
+
+
+def run_select(crawl: MiniCrawl, server: FileServer, langs: str, out: Path) -> CliResult:
+    """`toxmine select` of the crawl's index, served by `server`, for `langs` into `out`."""
+    return run_cli("select", f"cc-index:{crawl.crawl}", "--langs", langs, "--cc-base-url", server.url, "-o", str(out))
 
 
 def documents(db: Path, where: str = "") -> list[tuple[object, ...]]:
@@ -384,8 +389,7 @@ def test_select_then_mine_on_ray_equals_the_local_run(
     import ray
 
     records = tmp_path / "records.parquet"
-    selected = run_cli("select", f"cc-index:{crawl.crawl}", "--langs", "ja,ru", "--cc-base-url", http_server.url,
-                       "-o", str(records))  # fmt: skip
+    selected = run_select(crawl, http_server, "ja,ru", records)
     assert selected.returncode == 0, selected.stderr
     assert pq.read_table(records).num_rows == len(selected_rows(crawl))
     local = tmp_path / "local.duckdb"
@@ -462,20 +466,17 @@ def test_an_empty_record_list_is_an_error_and_select_says_nothing_matched(
     crawl: MiniCrawl, http_server: FileServer, tmp_path: Path
 ) -> None:
     out = tmp_path / "sw.parquet"
-    selected = run_cli("select", f"cc-index:{crawl.crawl}", "--langs", "sw,yo", "--cc-base-url", http_server.url,
-                       "-o", str(out))  # fmt: skip
+    selected = run_select(crawl, http_server, "sw,yo", out)
     assert selected.returncode == 0 and "no record of the index matched --langs sw,yo" in selected.stderr
     mined = run_cli("mine", str(out), "--db", str(tmp_path / "t.duckdb"), "--no-score")
     assert mined.returncode == 1 and f"{out}: the record list names no records" in mined.stderr
-    wrong = run_cli("select", f"cc-index:{crawl.crawl}", "--langs", "ja", "--cc-base-url", http_server.url,
-                    "-o", str(tmp_path / "out.csv"))  # fmt: skip
+    wrong = run_select(crawl, http_server, "ja", tmp_path / "out.csv")
     assert wrong.returncode == 2 and "select writes Parquet; name a .parquet file" in wrong.stderr
 
 
 def test_mining_a_selection_from_another_host_warns(crawl: MiniCrawl, http_server: FileServer, tmp_path: Path) -> None:
     out = tmp_path / "ja.parquet"
-    selected = run_cli("select", f"cc-index:{crawl.crawl}", "--langs", "ja", "--cc-base-url", http_server.url,
-                       "-o", str(out))  # fmt: skip
+    selected = run_select(crawl, http_server, "ja", out)
     assert selected.returncode == 0, selected.stderr
     same = run_cli("mine", str(out), "--db", str(tmp_path / "a.duckdb"), "--cc-base-url", http_server.url, "--no-score")
     assert same.returncode == 0 and "was selected from" not in same.stderr
