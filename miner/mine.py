@@ -211,7 +211,7 @@ def _index_langs(source: InputSource) -> tuple[tuple[str, int, str], ...]:
     """A record group's records with their index language (for the kept documents per index language)."""
     if not isinstance(source, RecordGroup):
         return ()
-    return tuple((file.warc_name, p.offset, p.index_lang) for file in source.files for p in file.pointers)
+    return tuple((warc, offset, lang) for (warc, offset), lang in source.index_languages().items())
 
 
 def _run_finalize(runner: Executor, tasks: list[FinalizeTask]) -> dict[str, FinalUnit]:

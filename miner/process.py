@@ -218,7 +218,7 @@ def process_input(
 def _tally_for(source: InputSource) -> RecordTally | None:
     if not isinstance(source, RecordGroup):
         return None
-    return RecordTally({(file.warc_name, p.offset): p.index_lang for file in source.files for p in file.pointers})
+    return RecordTally(source.index_languages())
 
 
 def _record_cost(outcome: InputOutcome, source: InputSource, tally: RecordTally | None) -> None:

@@ -222,6 +222,10 @@ class RecordGroup:
     def n_records(self) -> int:
         return sum(len(file.pointers) for file in self.files)
 
+    def index_languages(self) -> dict[tuple[str, int], str]:
+        """Each record, (WARC file name, offset), with the language the index gives it."""
+        return {(file.warc_name, p.offset): p.index_lang for file in self.files for p in file.pointers}
+
     def deadline(self) -> float:
         """The `time.monotonic()` instant by which all the group's range reads must end (one for the group)."""
         return time.monotonic() + self.options.deadline_s
