@@ -228,7 +228,7 @@ def test_a_server_ignoring_range_is_read_as_one_stream_in_bounded_memory(crawl: 
                                  SourceSelection(cc_base_url=url, http=FAST))  # fmt: skip
         group = sources[0]
         assert isinstance(group, RecordGroup) and len(group.files) == 1
-        tally = RecordTally({(f.warc_name, p.offset): p.index_lang for f in group.files for p in f.pointers})
+        tally = RecordTally(group.index_languages())
         tracemalloc.start()
         frames = [frame for _, frame in frame_group(group, FramingLimits(), tally)]
         peak = tracemalloc.get_traced_memory()[1]
