@@ -485,3 +485,12 @@ def test_mining_a_selection_from_another_host_warns(crawl: MiniCrawl, http_serve
     )
     assert other.returncode == 0
     assert f"was selected from {http_server.url}; its crawl-data/ paths are fetched from --cc-base-url" in other.stderr
+
+
+def test_a_cut_record_list_is_named_and_nothing_is_stored(crawl: MiniCrawl, tmp_path: Path) -> None:
+    whole = write_record_list(tmp_path / "whole.parquet", selected_rows(crawl))
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    result = run_cli("mine", str(cut), "--db", str(tmp_path / "t.duckdb"), "--no-score")
+    assert result.returncode == 1 and f"{cut}: not a readable record list" in result.stderr
+    assert documents(tmp_path / "t.duckdb") == []
