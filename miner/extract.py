@@ -1,4 +1,4 @@
-"""Main-text extraction with trafilatura, bounded by a per-document CPU-time limit.
+"""Main-text extraction with the chosen extractor, bounded by a per-document CPU-time limit.
 
 `extract_text` runs in this process: its limit is a signal, which cannot interrupt C code (one
 lxml call can run for minutes). The mining pipeline runs it in a sandbox process instead
@@ -7,16 +7,15 @@ lxml call can run for minutes). The mining pipeline runs it in a sandbox process
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-import trafilatura
 
 from .extract_child import CpuTimeUp, cpu_time_limit
+from .extractors.catalog import DEFAULT_EXTRACTOR, PageExtractor, create_extractor
 from .records import DropReason
 
 __all__ = [
@@ -58,30 +57,18 @@ class ExtractCrash(ExtractFailure):
 
 
 class ExtractError(ExtractFailure):
-    """trafilatura raised on a document (in the sandbox process; the message says what)."""
+    """The extractor raised on a document (in the sandbox process; the message says what)."""
 
 
 @dataclass(frozen=True)
 class ExtractOptions:
-    """trafilatura settings (defaults as in FineWeb: precision over recall, no comments) and the
-    bounds of one extraction."""
+    """Which extractor (a name of `extractors.catalog.EXTRACTORS` or module:Class) and the bounds
+    of one extraction."""
 
-    favor_precision: bool = True
-    include_comments: bool = False
-    include_tables: bool = False
-    fast: bool = False
+    extractor: str = DEFAULT_EXTRACTOR
     timeout_s: float = 10.0  # CPU seconds per document (<= 0: no limit)
     memory_mb: int = 768  # MiB of resident memory per extraction over the sandbox's idle size (<= 0: no budget)
     sandbox: bool = True  # extract in a sandbox process (False: in this process, time limit for Python code only)
-
-    def trafilatura_kwargs(self) -> dict[str, Any]:
-        return {
-            "favor_precision": self.favor_precision,
-            "include_comments": self.include_comments,
-            "include_tables": self.include_tables,
-            "fast": self.fast,
-            "deduplicate": False,
-        }
 
 
 Extractor = Callable[[str, "str | None", ExtractOptions], "str | None"]
@@ -103,12 +90,17 @@ def _time_limit(seconds: float) -> Iterator[None]:
         raise ExtractTimeout(f"over its limit of {seconds:g} CPU-s") from None
 
 
+@functools.cache
+def _in_process(name: str) -> PageExtractor:
+    return create_extractor(name)
+
+
 def extract_text(html: str, url: str | None, options: ExtractOptions) -> str | None:
-    """The main text of an HTML page, or None when trafilatura finds none, in this process.
+    """The main text of an HTML page, or None when the extractor finds none, in this process.
 
     Raises ExtractTimeout when the page takes longer than `options.timeout_s` in Python code
     (a C call that runs long is waited for); `options.memory_mb` does not apply.
     """
     with _time_limit(options.timeout_s):
-        text = trafilatura.extract(html, url=url, output_format="txt", **options.trafilatura_kwargs())
+        text = _in_process(options.extractor).extract(html, url)
     return text or None

@@ -1,13 +1,15 @@
 """The extraction sandbox's child process, and the framing both ends of its pipes use.
 
-Run as a script (`python .../extract_child.py MEMORY_MB`), not as `-m toxmine.miner...`: the
-package's `__init__` would import the whole miner (DuckDB, pyarrow, fastText: 2 s and 110 MB per
-child). This module therefore imports only the standard library at the top, and trafilatura in
-`main`. It reads requests on stdin and answers on stdout, one at a time, until stdin ends (its
-parent closed it or died). Frames are length-prefixed, no pickle:
+Run as a script (`python .../extract_child.py MEMORY_MB EXTRACTOR`), not as `-m toxmine.miner...`:
+the package's `__init__` would import the whole miner (DuckDB, pyarrow, fastText: 2 s and 110 MB per
+child). This module therefore imports only the standard library at the top; `main` loads the
+extractor through `extractors.catalog` with `toxmine.miner` standing in as a bare package (its
+`__init__` not run). The parent's `sys.path` comes in `TOXMINE_EXTRACT_PATH`, so that a plug-in
+importable there is importable here. It reads requests on stdin and answers on stdout, one at a
+time, until stdin ends (its parent closed it or died). Frames are length-prefixed, no pickle:
 
-- request: `>IQ` (header length, body length), a JSON header {"url", "timeout_s", "kwargs"} and
-  the page as UTF-8;
+- request: `>IQ` (header length, body length), a JSON header {"url", "timeout_s"} and the page
+  as UTF-8;
 - answer: `>BQ` (status, payload length) and the payload (the text, a message, or for READY the
   JSON {"rss": bytes} the child has once started).
 
@@ -38,6 +40,7 @@ from typing import Any
 
 __all__ = [
     "ANSWER",
+    "PATH_ENV",
     "REQUEST",
     "CpuTimeUp",
     "Status",
@@ -137,6 +140,21 @@ def _kernel_cpu_limit(timeout_s: float) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
+def _resident_reader() -> Callable[[], int]:
+    """A cheap reader of this process's resident bytes (an open /proc/self/statm, read per page);
+    0 where there is no /proc."""
+    try:
+        fd = os.open("/proc/self/statm", os.O_RDONLY)
+    except OSError:
+        return lambda: 0
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def resident() -> int:
+        return int(os.pread(fd, 128, 0).split()[1]) * page
+
+    return resident
+
+
 def _data_limit(memory_mb: int) -> None:
     """Cap this process's data size at its idle size plus the budget with headroom, so that an
     allocation the parent's watch cannot see coming fails instead of taking the machine."""
@@ -169,22 +187,49 @@ def _answer(status: int, payload: bytes = b"") -> None:
     write_all(1, ANSWER.pack(status, len(payload)), payload)
 
 
-def _extract(extract: Callable[..., str | None], header: dict[str, Any], html: str) -> tuple[int, bytes]:
+def _extract(extract: Callable[[str, str | None], str | None], header: dict[str, Any], html: str) -> tuple[int, bytes]:
     """Run one request; the answer is built only after the except clause, once the traceback
     and the page's trees are gone (a MemoryError leaves little room inside it)."""
     try:
         _kernel_cpu_limit(header["timeout_s"])
         with cpu_time_limit(header["timeout_s"]):
-            text = extract(html, url=header["url"], **header["kwargs"])
+            text = extract(html, header["url"])
     except CpuTimeUp:
         return Status.TIMEOUT, b""
     except MemoryError:
         return Status.MEMORY, b""
-    except Exception as exc:  # trafilatura/lxml can fail on pathological markup
+    except Exception as exc:  # an extractor (trafilatura/lxml...) can fail on pathological markup
         return Status.ERROR, f"{type(exc).__name__}: {exc}"[:500].encode("utf-8", "replace")
     if not text:
         return Status.EMPTY, b""
     return Status.TEXT, text.encode("utf-8", "surrogatepass")
+
+
+PATH_ENV = "TOXMINE_EXTRACT_PATH"
+
+
+def _load_extractor(name: str) -> Callable[[str, str | None], str | None]:
+    """Extractor `name`'s bound `extract`, imported with `toxmine.miner` as a bare package."""
+    import importlib
+    import types
+
+    for entry in os.environ.get(PATH_ENV, "").split(os.pathsep):
+        if entry and entry not in sys.path:
+            sys.path.append(entry)
+    if "toxmine.miner" not in sys.modules:
+        try:
+            import toxmine
+        except ImportError:  # a source tree that is not installed
+            toxmine = types.ModuleType("toxmine")
+            toxmine.__path__ = []
+            sys.modules["toxmine"] = toxmine
+        bare = types.ModuleType("toxmine.miner")
+        bare.__path__ = [os.path.dirname(os.path.abspath(__file__))]
+        sys.modules["toxmine.miner"] = bare
+        toxmine.miner = bare  # type: ignore[attr-defined]
+    catalog = importlib.import_module("toxmine.miner.extractors.catalog")
+    extractor = catalog.create_extractor(name)
+    return extractor.extract  # type: ignore[no-any-return]
 
 
 def main(argv: list[str]) -> int:
@@ -192,16 +237,21 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a SIGXCPU kill would otherwise dump a core
     memory_mb = int(argv[0]) if argv else 0
+    name = argv[1] if len(argv) > 1 else "trafilatura"
     import logging
     import warnings
 
     logging.disable(logging.CRITICAL)
     warnings.simplefilter("ignore")
-    import trafilatura
-
-    trafilatura.extract("<html><body><p>" + "warm up " * 40 + "</p></body></html>")  # lazy imports
+    try:
+        extract = _load_extractor(name)
+        extract("<html><body><p>" + "warm up " * 40 + "</p></body></html>", None)  # lazy imports
+    except Exception as exc:  # reported to the parent, which names the extractor
+        _answer(Status.ERROR, f"{type(exc).__name__}: {exc}"[:500].encode("utf-8", "replace"))
+        return 1
     _data_limit(memory_mb)
     idle_rss = _proc_status_bytes("VmRSS")
+    resident = _resident_reader()
     trim = _malloc_trim()
     _answer(Status.READY, json.dumps({"rss": idle_rss}).encode())
     while True:
@@ -211,9 +261,9 @@ def main(argv: list[str]) -> int:
         header_size, body_size = REQUEST.unpack(prefix)
         header = json.loads(read_exact(0, header_size) or b"{}")
         html = (read_exact(0, body_size) or b"").decode("utf-8", "surrogatepass")
-        status, payload = _extract(trafilatura.extract, header, html)
+        status, payload = _extract(extract, header, html)
         del html
-        if _proc_status_bytes("VmRSS") > idle_rss + (64 << 20):
+        if resident() > idle_rss + (64 << 20):
             trim()
         _answer(status, payload)
 

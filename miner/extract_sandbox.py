@@ -65,12 +65,14 @@ class ExtractSandbox:
     def __init__(
         self,
         memory_mb: int = ExtractOptions.memory_mb,
+        extractor: str = ExtractOptions.extractor,
         poll_s: float = 0.02,
         wall_factor: float = 30.0,
         wall_grace_s: float = 60.0,
         start_timeout_s: float = 120.0,
     ) -> None:
         self.memory_mb = memory_mb
+        self.extractor = extractor
         self.poll_s = poll_s
         self.wall_factor = wall_factor
         self.wall_grace_s = wall_grace_s
@@ -90,10 +92,11 @@ class ExtractSandbox:
         return self._proc.pid if self._proc is not None else None
 
     def _start(self) -> None:
-        command = [sys.executable, _CHILD_SCRIPT, str(self.memory_mb)]
+        command = [sys.executable, _CHILD_SCRIPT, str(self.memory_mb), self.extractor]
+        env = {**os.environ, extract_child.PATH_ENV: os.pathsep.join(p for p in sys.path if p)}
         self._stderr = tempfile.TemporaryFile(prefix="toxmine-extract-")  # noqa: SIM115 - lives as long as the child
         self._proc = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, start_new_session=True
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, start_new_session=True, env=env
         )
         self.starts += 1
         try:
@@ -104,6 +107,9 @@ class ExtractSandbox:
             status, payload = self._receive(self.start_timeout_s, watch_memory=False)
         except ExtractFailure as exc:
             raise ConfigError(f"cannot start the extraction sandbox ({' '.join(command)}): {exc}") from None
+        if status == Status.ERROR:
+            self._kill()
+            raise ConfigError(f"extractor {self.extractor!r} cannot start: {payload.decode('utf-8', 'replace')}")
         if status != Status.READY:
             self._kill()
             raise ConfigError(f"the extraction sandbox answered {status} instead of READY")
@@ -164,7 +170,7 @@ class ExtractSandbox:
 
     # -- one page --------------------------------------------------------------------------------
     def extract(self, html: str, url: str | None, options: ExtractOptions) -> str | None:
-        """The main text of an HTML page, or None when trafilatura finds none (see the class).
+        """The main text of an HTML page, or None when the extractor finds none (see the class).
         One page at a time: threads that share a sandbox take turns."""
         with self._lock:
             return self._extract(html, url, options)
@@ -173,11 +179,9 @@ class ExtractSandbox:
         if self._proc is None or self._proc.poll() is not None:  # first page, or the child was lost idle
             self._kill()
             self._start()
-        header = {
-            "url": url,
-            "timeout_s": options.timeout_s,
-            "kwargs": {**options.trafilatura_kwargs(), "output_format": "txt"},
-        }
+        if options.extractor != self.extractor:
+            raise ConfigError(f"this sandbox extracts with {self.extractor!r}, not {options.extractor!r}")
+        header = {"url": url, "timeout_s": options.timeout_s}
         head = json.dumps(header).encode()
         body = html.encode("utf-8", "surrogatepass")
         try:
@@ -281,13 +285,13 @@ _slot: dict[str, Any] = {}
 
 
 def process_sandbox(options: ExtractOptions) -> ExtractSandbox:
-    """This process's sandbox with `options.memory_mb` (started on its first page)."""
+    """This process's sandbox with `options.memory_mb` and `options.extractor` (started on its first page)."""
     sandbox: ExtractSandbox | None = _slot.get("sandbox")
-    if sandbox is not None and sandbox.memory_mb != options.memory_mb:
+    if sandbox is not None and (sandbox.memory_mb, sandbox.extractor) != (options.memory_mb, options.extractor):
         sandbox.close()
         sandbox = None
     if sandbox is None:
-        sandbox = _slot["sandbox"] = ExtractSandbox(options.memory_mb)
+        sandbox = _slot["sandbox"] = ExtractSandbox(options.memory_mb, options.extractor)
         if not _slot.get("atexit"):
             atexit.register(close_process_sandbox)
             _slot["atexit"] = True

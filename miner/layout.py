@@ -120,7 +120,8 @@ def _views_over_parquet(store: Store, folder: str) -> None:
                 con.execute(f"DROP TABLE {table}")
         files = quoted(os.path.join(target, "*.parquet"))
         recorded = (
-            f"SELECT * EXCLUDE (filename), filename AS _origin FROM read_parquet('{files}', filename = true) "
+            "SELECT * EXCLUDE (filename), filename AS _origin "
+            f"FROM read_parquet('{files}', filename = true, union_by_name = true) "
             f"WHERE parse_filename(filename) IN (SELECT path FROM {record})"
         )
         if table in SCORED_TABLES:

@@ -30,6 +30,7 @@ from .corpus_reads import TargetingSummary, run_drops, run_targeting
 from .errors import ConfigError, StoreError
 from .executors import EXECUTORS, Executor, RayOptions, SerialExecutor, TaskFailed, executor_for
 from .extract_sandbox import close_process_sandbox
+from .extractors.catalog import extractor_identity
 from .langid import FastTextLid
 from .layout import ensure_layout, publish_unit
 from .neardup import DedupJob, NewUnit, StoredKeys, decide_duplicates
@@ -166,6 +167,7 @@ def _config_dict(options: ProcessOptions, workers: int, lid_path: str, executor:
     config["lid"]["langs"] = sorted(langs) if langs is not None else None
     config["workers"] = workers
     config["executor"] = executor
+    config["extract"]["identity"] = extractor_identity(options.extract.extractor).as_config()
     return config
 
 
@@ -262,6 +264,7 @@ def mine(
     options = options or ProcessOptions()
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
+    extractor_identity(options.extract.extractor)  # an unknown name or a broken plug-in fails here, before any work
     if isinstance(executor, str) and executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     if partitions is not None and partitions < 1:

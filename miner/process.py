@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 from .decode import decode_html
 from .dedup import DedupOptions, minhash_signature, normalize_text, text_hash
-from .errors import InputError, printable
+from .errors import ConfigError, InputError, printable
 from .extract import ExtractFailure, ExtractOptions, Extractor
 from .extract_sandbox import extractor_for
+from .extractors.catalog import extractor_identity
 from .framing import MAX_RECORD_BYTES
 from .langid import FastTextLid, LidOptions
 from .records import Document, DropCounts, DropReason, HtmlPage
@@ -117,6 +118,8 @@ def _finish_batch(
                 text=text,
                 text_hash=text_hash(normalized),
                 minhash=minhash_signature(normalized, guess.lang, guess.script, options.dedup),
+                extractor=options.extract.extractor,
+                extractor_version=extractor_identity(options.extract.extractor).version_label,
             )
         )
     batch.pages.clear()
@@ -133,6 +136,8 @@ def _extract(page: HtmlPage, options: ProcessOptions, drops: DropCounts, extract
         log.warning("%s: extraction of %s dropped (%s): %s", where, page.url, exc.reason.value, exc or "over its limit")
         drops.add(exc.reason)
         return None
+    except ConfigError:  # the extractor cannot start: no page can be extracted, the input fails
+        raise
     except Exception as exc:  # in-process extraction: trafilatura/lxml can fail on pathological markup
         log.warning("%s at offset %d: extraction of %s failed: %s", page.warc_file, page.warc_offset, page.url, exc)
         drops.add(DropReason.EXTRACT_ERROR)

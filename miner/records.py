@@ -65,6 +65,8 @@ class Document:
     text: str
     text_hash: str
     minhash: bytes
+    extractor: str  # the name given to --extractor
+    extractor_version: str  # its versions (ExtractorIdentity.version_label)
     dup_of: str | None = None
 
 

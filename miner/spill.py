@@ -34,6 +34,8 @@ SPILL_SCHEMA = pa.schema(
         ("n_chars", pa.int32()),
         ("text_hash", pa.string()),
         ("minhash", pa.binary()),
+        ("extractor", pa.string()),
+        ("extractor_version", pa.string()),
     ]
 )
 
@@ -83,6 +85,8 @@ class SpillWriter:
             "n_chars": [len(d.text) for d in docs],
             "text_hash": [d.text_hash for d in docs],
             "minhash": [d.minhash for d in docs],
+            "extractor": [d.extractor for d in docs],
+            "extractor_version": [d.extractor_version for d in docs],
         }
         self._writer.write_batch(pa.record_batch(columns, schema=SPILL_SCHEMA))
         self.rows += len(docs)

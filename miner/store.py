@@ -16,10 +16,14 @@ from typing import Protocol
 import duckdb
 
 from .errors import ConfigError, StoreError
+from .tables import relation_kind
 
 __all__ = ["InputOutcome", "Store", "StoredUnit", "migrations", "utc_now"]
 
 _MIGRATION_NAME = re.compile(r"(\d+)_([\w-]+)\.sql")
+_ALTER_TABLE = re.compile(r"^\s*ALTER\s+TABLE\s+(\w+)", re.IGNORECASE | re.MULTILINE)
+_COMMENTS = re.compile(r"--[^\n]*")
+_STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
 
 
 def utc_now() -> datetime:
@@ -122,10 +126,28 @@ class Store:
                 continue
             try:
                 with self.transaction() as con:
-                    con.execute(sql)
+                    for statement in self._applicable(sql):
+                        con.execute(statement)
                     con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
             except duckdb.Error as exc:
                 raise StoreError(f"{self.path}: migration {version:03d}_{name} failed: {exc}") from exc
+
+    def _applicable(self, sql: str) -> list[str]:
+        """A migration as statements to run: whole, unless it alters a table that is a view here
+        (the Parquet layout's `documents`, whose files carry their own columns); then it is cut
+        at each `;` that ends a line and those `ALTER TABLE` statements are left out."""
+        views = {
+            name for name in _ALTER_TABLE.findall(_COMMENTS.sub("", sql)) if relation_kind(self.con, name) == "VIEW"
+        }
+        if not views:
+            return [sql]
+        kept = []
+        for part in _STATEMENT_END.split(sql):
+            statement = _COMMENTS.sub("", part).strip()
+            altered = _ALTER_TABLE.match(statement)
+            if statement and not (altered and altered.group(1) in views):
+                kept.append(statement)
+        return kept
 
     def schema_version(self) -> int:
         row = self.con.execute("SELECT max(version) FROM schema_migrations").fetchone()

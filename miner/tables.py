@@ -80,6 +80,7 @@ DOCUMENTS = _table(
     ("doc_id", _str), ("url", _str), ("crawl", _str), ("warc_file", _str), ("warc_record_id", _str),
     ("warc_offset", _bigint), ("fetch_time", pa.timestamp("us")), ("lang", _str), ("script", _str),
     ("lang_score", _double), ("text", pa.large_string()), ("n_chars", _int), ("text_hash", _str), ("dup_of", _str),
+    ("extractor", _str), ("extractor_version", _str),
 )  # fmt: skip
 DOC_MINHASH = _table("doc_minhash", ("doc_id", _str), ("seq", _bigint), ("signature", pa.binary()))
 SCORES = _table(

@@ -219,7 +219,7 @@ class FinalUnit:
     index_kept: dict[str, int] = field(default_factory=dict)  # a record group's kept documents by index language
 
 
-_DOCUMENT_COLUMNS = ", ".join(name for name in DOCUMENTS.columns if name != "dup_of")  # the mined ones
+_DOCUMENT_COLUMNS = ", ".join("dec.dup_of" if name == "dup_of" else f"d.{name}" for name in DOCUMENTS.columns)
 
 
 def _decision_tag(task: FinalizeTask) -> str:
@@ -274,7 +274,7 @@ def finalize_unit(task: FinalizeTask) -> FinalUnit:
         )
         copy_to_parquet(
             con,
-            f"SELECT {_DOCUMENT_COLUMNS}, dec.dup_of FROM d LEFT JOIN dec USING (ordinal) ORDER BY ordinal",
+            f"SELECT {_DOCUMENT_COLUMNS} FROM d LEFT JOIN dec USING (ordinal) ORDER BY ordinal",
             documents,
         )
         copy_to_parquet(

@@ -16,6 +16,7 @@ from toxmine.miner.dedup import DedupOptions
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.executors import EXECUTORS
 from toxmine.miner.extract import ExtractOptions
+from toxmine.miner.extractors.catalog import DEFAULT_EXTRACTOR, EXTRACTORS
 from toxmine.miner.http import HttpOptions
 from toxmine.miner.langid import LidOptions
 from toxmine.miner.mine import mine
@@ -200,6 +201,9 @@ def add_mining(parser: argparse.ArgumentParser) -> None:
     min_chars = field_default(ProcessOptions, "min_chars")
     flt.add_argument("--min-chars", type=int, default=min_chars, metavar="N",
                      help=f"drop extracted texts shorter than this {_default(min_chars)}")  # fmt: skip
+    flt.add_argument("--extractor", default=DEFAULT_EXTRACTOR, metavar="NAME",
+                     help=f"main-text extractor: {', '.join(EXTRACTORS.names())} or module:Class of a plug-in "
+                     f"{_default(DEFAULT_EXTRACTOR)}; see README, Choosing an extractor")  # fmt: skip
     timeout = field_default(ExtractOptions, "timeout_s")
     flt.add_argument("--extract-timeout", type=float, default=timeout, metavar="SECONDS",
                      help=f"CPU seconds per page for extraction {_default(timeout)}; a page past it is stopped, "
@@ -346,7 +350,9 @@ def prompt_options(args: argparse.Namespace) -> PromptOptions:
 
 def process_options(args: argparse.Namespace) -> ProcessOptions:
     return ProcessOptions(
-        extract=ExtractOptions(timeout_s=args.extract_timeout, memory_mb=args.extract_memory_mb),
+        extract=ExtractOptions(
+            extractor=args.extractor, timeout_s=args.extract_timeout, memory_mb=args.extract_memory_mb
+        ),
         lid=LidOptions(model_path=args.lid_model, threshold=args.lid_threshold, langs=args.langs),
         dedup=DedupOptions(ngram=args.ngram, bands=args.bands, rows=args.rows, char_ngram=args.char_ngram),
         max_record_bytes=int(args.max_record_mb * MIB),
