@@ -28,6 +28,7 @@ from .spill import SpillWriter
 from .store import InputOutcome, utc_now
 from .targeting import RecordTally, add_languages
 from .warc import RecordProblem, Skipped, read_html_pages
+from .warc_parsers import DEFAULT_WARC_READER
 
 __all__ = ["InputResult", "ProcessOptions", "ProgressCallback", "doc_id_for", "merge_parts", "process_input"]
 
@@ -49,6 +50,7 @@ class ProcessOptions:
     max_record_bytes: int = MAX_RECORD_BYTES  # ~160 bytes per HTML byte at worst: 640 MiB, within the extraction budget
     min_chars: int = 50
     batch_size: int = 128
+    warc_reader: str = DEFAULT_WARC_READER  # header parser: "warcio" or "fastwarc" (same events; see warc_parsers)
 
 
 @dataclass
@@ -186,7 +188,9 @@ def process_input(
             n_docs += len(docs)
 
         try:
-            for event in read_html_pages(source, options.max_record_bytes, offsets=offsets, tally=tally):
+            for event in read_html_pages(
+                source, options.max_record_bytes, offsets=offsets, tally=tally, warc_reader=options.warc_reader
+            ):
                 if isinstance(event, RecordProblem):
                     problems.append((event.offset, event.message))
                     # the input's error lists its bad records (logged once when the input is settled)

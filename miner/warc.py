@@ -1,22 +1,19 @@
 """Read HTTP 200 HTML responses from a WARC source, one event per record.
 
 `framing` cuts the file into whole, checked records (bounded memory, truncation and lying
-lengths detected, resynchronisation after damage); warcio parses the WARC and HTTP headers of
-response records, and `http_body` decodes their bodies (chunked transfer, content encodings)
-completely or not at all. This module classifies every record with a drop reason and caps the
-payload size. Offsets in events and messages are
-absolute offsets of records in the source.
+lengths detected, resynchronisation after damage); a `warc_parsers` parser (warcio, or FastWARC
+where it reads alike) parses the WARC and HTTP headers of response records, and `http_body`
+decodes their bodies (chunked transfer, content encodings) completely or not at all. This module
+classifies every record with a drop reason and caps the payload size. Offsets in events and
+messages are absolute offsets of records in the source.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
-
-from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
 
 from .framing import MAX_RECORD_BYTES, FramedRecord, FramingLimits, FramingProblem, frame_records
 from .http_body import BodyError, BodyTooLarge, decode_body
@@ -24,6 +21,7 @@ from .record_reader import frame_group
 from .records import DropReason, HtmlPage
 from .sources import InputSource, RecordGroup
 from .targeting import RecordTally
+from .warc_parsers import DEFAULT_WARC_READER, ParsedRecord, WarcParser, warc_parser
 
 __all__ = ["ReaderEvent", "RecordProblem", "Skipped", "read_html_pages"]
 
@@ -69,15 +67,15 @@ def _looks_like_html(head: bytes) -> bool:
     return sample.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml"))
 
 
-def _classify(record: ArcWarcRecord) -> tuple[DropReason | None, str | None]:
+def _classify(record: ParsedRecord) -> tuple[DropReason | None, str | None]:
     """Drop reason of a response record before reading its body, and the declared charset."""
-    http = record.http_headers
+    http = record.http
     if http is None:
         return DropReason.NOT_RESPONSE, None
-    if http.get_statuscode() != "200":
+    if http.status != "200":
         return DropReason.HTTP_STATUS, None
-    mime, charset = _mime(http.get_header("Content-Type"))
-    identified = (record.rec_headers.get_header("WARC-Identified-Payload-Type") or "").lower() or None
+    mime, charset = _mime(http.content_type)
+    identified = (record.identified_payload_type or "").lower() or None
     if identified is not None:
         if identified.split(";")[0].strip() not in HTML_TYPES:
             return DropReason.NOT_HTML, None
@@ -86,21 +84,17 @@ def _classify(record: ArcWarcRecord) -> tuple[DropReason | None, str | None]:
     return None, charset
 
 
-def _page(record: ArcWarcRecord, warc_name: str, offset: int, max_record_bytes: int) -> ReaderEvent:
+def _page(record: ParsedRecord, warc_name: str, offset: int, max_record_bytes: int) -> ReaderEvent:
     reason, charset = _classify(record)
     if reason is not None:
         return Skipped(reason)
-    url = record.rec_headers.get_header("WARC-Target-URI") or ""
-    if record.rec_headers.get_header("WARC-Truncated"):
+    url = record.target_uri or ""
+    if record.truncated:
         return Skipped(DropReason.PAYLOAD_TRUNCATED)  # a cut page would become a cut document
-    http = record.http_headers
+    http = record.http
+    assert http is not None  # _classify drops records without HTTP headers
     try:
-        payload = decode_body(
-            record.raw_stream.read(),
-            http.get_header("Transfer-Encoding"),
-            http.get_header("Content-Encoding"),
-            max_record_bytes,
-        )
+        payload = decode_body(record.body, http.transfer_encoding, http.content_encoding, max_record_bytes)
     except BodyTooLarge:
         return Skipped(DropReason.TOO_LARGE)
     except BodyError as exc:  # bad chunking or content encoding inside one record
@@ -108,33 +102,25 @@ def _page(record: ArcWarcRecord, warc_name: str, offset: int, max_record_bytes: 
         return Skipped(DropReason.BAD_RECORD)
     if b"\x00" in payload[:2048]:
         return Skipped(DropReason.BINARY_PAYLOAD)
-    mime, _ = _mime(http.get_header("Content-Type"))
+    mime, _ = _mime(http.content_type)
     if mime is None and not _looks_like_html(payload):
         return Skipped(DropReason.NOT_HTML)
     return HtmlPage(
         url=url,
         warc_file=warc_name,
-        warc_record_id=record.rec_headers.get_header("WARC-Record-ID") or f"{warc_name}#{offset}",
+        warc_record_id=record.record_id or f"{warc_name}#{offset}",
         warc_offset=offset,
-        fetch_time=record.rec_headers.get_header("WARC-Date"),
+        fetch_time=record.date,
         payload=payload,
         declared_charset=charset,
     )
 
 
-_LOADER = ArcWarcRecordLoader(verify_http=False)  # stateless header parsers
-
-
-def _parse(framed: FramedRecord) -> ArcWarcRecord:
-    """warcio's view of one framed record (headers parsed, body readable)."""
-    return _LOADER.parse_record_stream(io.BytesIO(framed.header + framed.block), known_format="warc")
-
-
-def _event(framed: FramedRecord, warc_name: str, max_record_bytes: int) -> ReaderEvent:
+def _event(framed: FramedRecord, warc_name: str, max_record_bytes: int, parse: WarcParser) -> ReaderEvent:
     if framed.warc_type != "response":  # requests, metadata...: no need to parse them
         return Skipped(DropReason.NOT_RESPONSE)
     try:
-        record = _parse(framed)
+        record = parse(framed)
         if framed.skimmed:  # its kind still decides the drop reason; its body was never kept
             reason, _ = _classify(record)
             return Skipped(reason or DropReason.TOO_LARGE)
@@ -157,6 +143,7 @@ def read_html_pages(
     max_problems: int = 100,
     offsets: tuple[int, int] | None = None,
     tally: RecordTally | None = None,
+    warc_reader: str = DEFAULT_WARC_READER,
 ) -> Iterator[ReaderEvent]:
     """Yield an event for every WARC record of `source`: a kept page, a skip, or a problem.
 
@@ -165,7 +152,10 @@ def read_html_pages(
     Raises InputError when the source cannot be opened at all; everything else is reported
     as a RecordProblem so the rest of the file is still read. A `RecordGroup` is read record by
     record (`record_reader`; `tally` counts what it fetched); a record it cannot fetch raises InputError.
+    `warc_reader` names the header parser (`warc_parsers.WARC_READERS`: "warcio", "fastwarc"): the
+    events are the same with either; an unknown or uninstalled one raises ConfigError.
     """
+    parse = warc_parser(warc_reader)
     limits = FramingLimits(max_block_bytes=max_record_bytes, max_problems=max_problems)
     deadline = source.deadline()  # one for every request this input makes (HTTP)
 
@@ -178,7 +168,7 @@ def read_html_pages(
             if isinstance(frame, FramingProblem):
                 yield RecordProblem(frame.offset, f"{file.warc_name}: {frame.message}" if several else frame.message)
             else:
-                yield _event(frame, file.warc_name, max_record_bytes)
+                yield _event(frame, file.warc_name, max_record_bytes, parse)
         return
     start, end = offsets if offsets is not None else (0, None)
     for item in frame_records(open_at, limits):
@@ -189,4 +179,4 @@ def read_html_pages(
         if isinstance(item, FramingProblem):
             yield RecordProblem(item.offset, item.message)
         else:
-            yield _event(item, source.warc_name, max_record_bytes)
+            yield _event(item, source.warc_name, max_record_bytes, parse)

@@ -36,6 +36,13 @@ def http_server(http_root: Path) -> Iterator[FileServer]:
     thread.join(timeout=5)
 
 
+@pytest.fixture(params=["warcio", "fastwarc"])
+def warc_reader(request: pytest.FixtureRequest) -> str:
+    """Each WARC header parser in turn (`warc_parsers.WARC_READERS`): tests that take it pass with both."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(scope="session")
 def demo_pages() -> list[RealPage]:
     """The real HTML pages of the shipped demo WARC (several languages)."""

@@ -103,12 +103,12 @@ def numbered_pages(n: int) -> list[Page]:
     return [Page(f"http://example.org/{i}", html_page(f"Page {i}", TEXT)) for i in range(n)]
 
 
-def read_events(path: Path, **kwargs: int) -> list[object]:
-    """Every reader event of a local WARC file."""
+def read_events(path: Path, warc_reader: str = "warcio", **kwargs: int) -> list[object]:
+    """Every reader event of a local WARC file, its headers parsed by `warc_reader`."""
     from toxmine.miner.sources import LocalFile
     from toxmine.miner.warc import read_html_pages
 
-    return list(read_html_pages(LocalFile(str(path)), **kwargs))
+    return list(read_html_pages(LocalFile(str(path)), warc_reader=warc_reader, **kwargs))
 
 
 def kept_pages(events: list[object]) -> list[HtmlPage]:

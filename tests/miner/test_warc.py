@@ -1,4 +1,4 @@
-"""Reading WARC records: classification, offsets, and recovery from bad data."""
+"""Reading WARC records: classification, offsets, and recovery from bad data (with each WARC header parser)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from toxmine.miner.warc import RecordProblem, Skipped
 _pages, _events, _kept = numbered_pages, read_events, kept_pages
 
 
-def test_reads_html_responses_with_offsets_and_provenance(tmp_path: Path) -> None:
+def test_reads_html_responses_with_offsets_and_provenance(tmp_path: Path, warc_reader: str) -> None:
     path = tmp_path / "a.warc.gz"
     offsets = write_warc(path, _pages(4))
-    events = _events(path)
+    events = _events(path, warc_reader)
     kept = _kept(events)
     assert [p.url for p in kept] == [f"http://example.org/{i}" for i in range(4)]
     assert [p.warc_offset for p in kept] == offsets
@@ -25,14 +25,14 @@ def test_reads_html_responses_with_offsets_and_provenance(tmp_path: Path) -> Non
     assert sum(isinstance(e, Skipped) and e.reason is DropReason.NOT_RESPONSE for e in events) == 5
 
 
-def test_uncompressed_warc(tmp_path: Path) -> None:
+def test_uncompressed_warc(tmp_path: Path, warc_reader: str) -> None:
     path = tmp_path / "a.warc"
     offsets = write_warc(path, _pages(3), gzip=False)
-    kept = _kept(_events(path))
+    kept = _kept(_events(path, warc_reader))
     assert [p.warc_offset for p in kept] == offsets
 
 
-def test_filters_status_type_size_and_binary(tmp_path: Path) -> None:
+def test_filters_status_type_size_and_binary(tmp_path: Path, warc_reader: str) -> None:
     path = tmp_path / "mixed.warc.gz"
     pages = [
         Page("http://x/ok", html_page("ok", TEXT)),
@@ -46,7 +46,7 @@ def test_filters_status_type_size_and_binary(tmp_path: Path) -> None:
         Page("http://x/meta", b"", record_type="metadata", content_type=None),
     ]
     write_warc(path, pages)
-    events = _events(path, max_record_bytes=4000)
+    events = _events(path, warc_reader, max_record_bytes=4000)
     assert [p.url for p in _kept(events)] == ["http://x/ok", "http://x/xhtml"]
     reasons = [e.reason for e in events if isinstance(e, Skipped)]
     for reason in (
@@ -59,7 +59,7 @@ def test_filters_status_type_size_and_binary(tmp_path: Path) -> None:
     assert reasons.count(DropReason.NOT_HTML) == 3  # png, css, identified as pdf
 
 
-def test_chunked_body_and_non_utf8_headers(tmp_path: Path) -> None:
+def test_chunked_body_and_non_utf8_headers(tmp_path: Path, warc_reader: str) -> None:
     body = html_page("chunked", TEXT)
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
     pages = [
@@ -73,19 +73,19 @@ def test_chunked_body_and_non_utf8_headers(tmp_path: Path) -> None:
     ]
     path = tmp_path / "c.warc.gz"
     write_warc(path, pages)
-    kept = _kept(_events(path))
+    kept = _kept(_events(path, warc_reader))
     assert kept[0].payload == body  # de-chunked
     assert kept[1].declared_charset == "iso-8859-1"
 
 
-def test_truncated_gzip_member_in_the_middle_is_reported_and_skipped(tmp_path: Path) -> None:
+def test_truncated_gzip_member_in_the_middle_is_reported_and_skipped(tmp_path: Path, warc_reader: str) -> None:
     good = tmp_path / "good.warc.gz"
     offsets = write_warc(good, _pages(5), with_requests=False)
     data = good.read_bytes()
     cut = offsets[2]
     bad = tmp_path / "bad.warc.gz"
     bad.write_bytes(data[: cut + 30] + data[offsets[3] :])  # member 2 loses its tail
-    events = _events(bad)
+    events = _events(bad, warc_reader)
     problems = [e for e in events if isinstance(e, RecordProblem)]
     assert len(problems) == 1 and problems[0].offset == cut
     assert [p.url for p in _kept(events)] == [
@@ -98,29 +98,29 @@ def test_truncated_gzip_member_in_the_middle_is_reported_and_skipped(tmp_path: P
     assert _kept(events)[2].warc_offset == cut + 30
 
 
-def test_truncated_file_end_is_reported(tmp_path: Path) -> None:
+def test_truncated_file_end_is_reported(tmp_path: Path, warc_reader: str) -> None:
     good = tmp_path / "good.warc.gz"
     offsets = write_warc(good, _pages(3), with_requests=False)
     bad = tmp_path / "cut.warc.gz"
     bad.write_bytes(good.read_bytes()[: offsets[2] + 60])
-    events = _events(bad)
+    events = _events(bad, warc_reader)
     problems = [e for e in events if isinstance(e, RecordProblem)]
     assert len(_kept(events)) == 2
     assert len(problems) == 1 and problems[0].offset == offsets[2] and "truncated" in problems[0].message
 
 
-def test_not_a_warc_and_empty_files(tmp_path: Path) -> None:
+def test_not_a_warc_and_empty_files(tmp_path: Path, warc_reader: str) -> None:
     text = tmp_path / "notes.warc.gz"
     text.write_bytes(b"this is just a text file\n" * 20)
-    events = _events(text)
+    events = _events(text, warc_reader)
     assert len(events) == 1 and isinstance(events[0], RecordProblem)
     assert events[0].offset == 0 and "not a WARC" in events[0].message
     empty = tmp_path / "empty.warc"
     empty.write_bytes(b"")
-    assert _events(empty) == [RecordProblem(0, "empty file")]
+    assert _events(empty, warc_reader) == [RecordProblem(0, "empty file")]
 
 
-def test_garbage_between_records_resynchronises(tmp_path: Path) -> None:
+def test_garbage_between_records_resynchronises(tmp_path: Path, warc_reader: str) -> None:
     good = tmp_path / "good.warc.gz"
     write_warc(good, _pages(4), with_requests=False)
     offsets = member_offsets(good)
@@ -128,7 +128,7 @@ def test_garbage_between_records_resynchronises(tmp_path: Path) -> None:
     junk = b"\x00garbage bytes that are not gzip\xff" * 10
     bad = tmp_path / "junk.warc.gz"
     bad.write_bytes(data[: offsets[3]] + junk + data[offsets[3] :])
-    events = _events(bad)
+    events = _events(bad, warc_reader)
     assert len(_kept(events)) == 4
     problems = [e for e in events if isinstance(e, RecordProblem)]
     assert [p.offset for p in problems] == [offsets[3]]

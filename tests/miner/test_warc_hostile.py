@@ -2,7 +2,8 @@
 
 The rule every case checks: a record is either returned byte-identical to what an intact file
 holds, or not returned at all and reported as a problem at its own offset (which makes the input
-`partial`); nothing after a bad record that can be read is lost; memory stays bounded.
+`partial`); nothing after a bad record that can be read is lost; memory stays bounded. Every test
+that reads records runs with each WARC header parser (`warc_reader`: warcio, fastwarc).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from toxmine.miner.demo import demo_warc_path
 from toxmine.miner.framing import FramedRecord, FramingProblem, frame_records
 from toxmine.miner.http_body import decode_body
 from toxmine.miner.mine import mine
+from toxmine.miner.process import ProcessOptions
 from toxmine.miner.records import HtmlPage
 from toxmine.miner.sources import LocalFile
 from toxmine.miner.store import Store
@@ -38,9 +40,9 @@ def _problems(events: list[object]) -> list[RecordProblem]:
     return [e for e in events if isinstance(e, RecordProblem)]
 
 
-def _check_cut(full: dict[int, HtmlPage], starts: list[int], size: int, path: Path, cut: int) -> None:
+def _check_cut(full: dict[int, HtmlPage], starts: list[int], size: int, path: Path, cut: int, reader: str) -> None:
     """A file cut at `cut`: records before the cut record are identical, the cut one is reported."""
-    events = _events(path)
+    events = _events(path, reader)
     kept = _kept(events)
     problems = _problems(events)
     for page in kept:
@@ -64,41 +66,41 @@ def _cut_points(starts: list[int], size: int, seed: int, n_random: int) -> list[
     return sorted(c for c in cuts if 0 < c <= size)
 
 
-def test_truncated_demo_file_is_partial_and_the_cut_record_is_not_kept(tmp_path: Path) -> None:
+def test_truncated_demo_file_is_partial_and_the_cut_record_is_not_kept(tmp_path: Path, warc_reader: str) -> None:
     """The issue's example: `head -c 914937 demo.warc.gz` used to store 1,753 of 2,010 characters."""
     data = demo_warc_path().read_bytes()
     cut = tmp_path / "t.warc.gz"
     cut.write_bytes(data[:914937])
-    events = _events(cut)
+    events = _events(cut, warc_reader)
     assert [(p.offset, "truncated" in p.message) for p in _problems(events)] == [(911707, True)]
     assert all(p.warc_offset < 911707 for p in _kept(events))
 
 
 @pytest.mark.slow
-def test_gzip_file_cut_at_many_offsets(tmp_path: Path) -> None:
+def test_gzip_file_cut_at_many_offsets(tmp_path: Path, warc_reader: str) -> None:
     source = demo_warc_path()
     data = source.read_bytes()
     starts = member_offsets(source)
-    full = {p.warc_offset: p for p in _kept(_events(source))}
+    full = {p.warc_offset: p for p in _kept(_events(source, warc_reader))}
     path = tmp_path / "cut.warc.gz"
     for cut in _cut_points(starts, len(data), seed=10, n_random=40):
         path.write_bytes(data[:cut])
         full_here = {o: p.__class__(**{**_fields(p), "warc_file": str(path)}) for o, p in full.items()}
-        _check_cut(full_here, starts, len(data), path, cut)
+        _check_cut(full_here, starts, len(data), path, cut, warc_reader)
 
 
-def test_plain_file_cut_at_many_offsets(tmp_path: Path) -> None:
+def test_plain_file_cut_at_many_offsets(tmp_path: Path, warc_reader: str) -> None:
     plain = tmp_path / "demo.warc"
     plain.write_bytes(gzip.decompress(demo_warc_path().read_bytes()))
     data = plain.read_bytes()
     starts = member_offsets(plain)
-    full = {p.warc_offset: p for p in _kept(_events(plain))}
+    full = {p.warc_offset: p for p in _kept(_events(plain, warc_reader))}
     assert len(full) > 150
     path = tmp_path / "cut.warc"
     for cut in _cut_points(starts, len(data), seed=11, n_random=40):
         path.write_bytes(data[:cut])
         full_here = {o: p.__class__(**{**_fields(p), "warc_file": str(path)}) for o, p in full.items()}
-        _check_cut(full_here, starts, len(data), path, cut)
+        _check_cut(full_here, starts, len(data), path, cut, warc_reader)
 
 
 def _fields(page: HtmlPage) -> dict[str, object]:
@@ -106,7 +108,10 @@ def _fields(page: HtmlPage) -> dict[str, object]:
 
 
 @pytest.mark.slow
-def test_mining_a_truncated_file_marks_it_partial_and_stores_only_whole_records(tmp_path: Path) -> None:
+def test_mining_a_truncated_file_marks_it_partial_and_stores_only_whole_records(
+    tmp_path: Path, warc_reader: str
+) -> None:
+    options = ProcessOptions(warc_reader=warc_reader)
     data = demo_warc_path().read_bytes()
     whole = tmp_path / "whole" / "demo.warc.gz"
     whole.parent.mkdir()
@@ -114,8 +119,8 @@ def test_mining_a_truncated_file_marks_it_partial_and_stores_only_whole_records(
     cut = tmp_path / "cut" / "demo.warc.gz"
     cut.parent.mkdir()
     cut.write_bytes(data[:914937])
-    mine([LocalFile(str(whole))], str(tmp_path / "whole.duckdb"))
-    report = mine([LocalFile(str(cut))], str(tmp_path / "cut.duckdb"))
+    mine([LocalFile(str(whole))], str(tmp_path / "whole.duckdb"), options=options)
+    report = mine([LocalFile(str(cut))], str(tmp_path / "cut.duckdb"), options=options)
     assert not report.ok and [s for s, _ in report.partial] == [str(cut)]
     with Store(str(tmp_path / "cut.duckdb"), read_only=True) as store:
         status, error = store.con.execute("SELECT status, error FROM sources").fetchone()  # type: ignore[misc]
@@ -148,12 +153,14 @@ def _urls(events: list[object]) -> list[str]:
     return [p.url for p in _kept(events)]
 
 
-def test_plain_record_declaring_200_mb_with_1_kb_present_does_not_swallow_the_rest(tmp_path: Path) -> None:
+def test_plain_record_declaring_200_mb_with_1_kb_present_does_not_swallow_the_rest(
+    tmp_path: Path, warc_reader: str
+) -> None:
     records = _plain_records(tmp_path)  # warcinfo, pages 0..4
     liar = _set_length(records[3], 200_000_000)[:1500]
     path = tmp_path / "liar.warc"
     path.write_bytes(b"".join([*records[:3], liar, *records[4:]]))
-    events = _events(path)
+    events = _events(path, warc_reader)
     assert _urls(events) == [f"http://example.org/{i}" for i in (0, 1, 3, 4)]
     bad_at = sum(map(len, records[:3]))
     assert [p.offset for p in _problems(events)] == [bad_at]
@@ -162,34 +169,36 @@ def test_plain_record_declaring_200_mb_with_1_kb_present_does_not_swallow_the_re
 
 @pytest.mark.parametrize("gzipped", [False, True])
 @pytest.mark.parametrize("delta", [-10, 10, -1])
-def test_wrong_content_length_is_reported_and_the_next_record_read(tmp_path: Path, gzipped: bool, delta: int) -> None:
+def test_wrong_content_length_is_reported_and_the_next_record_read(
+    tmp_path: Path, gzipped: bool, delta: int, warc_reader: str
+) -> None:
     records = _plain_records(tmp_path)
     block_len = len(records[2].partition(b"\r\n\r\n")[2]) - 4  # block without the closing CRLF CRLF
     records[2] = _set_length(records[2], block_len + delta)
     path = tmp_path / ("bad.warc.gz" if gzipped else "bad.warc")
     path.write_bytes(b"".join(gzip.compress(r) for r in records) if gzipped else b"".join(records))
-    events = _events(path)
+    events = _events(path, warc_reader)
     assert _urls(events) == [f"http://example.org/{i}" for i in (0, 2, 3, 4)]
     problems = _problems(events)
     assert len(problems) == 1 and "Content-Length" in problems[0].message
 
 
-def test_whole_file_gzip_is_read_record_by_record(tmp_path: Path) -> None:
+def test_whole_file_gzip_is_read_record_by_record(tmp_path: Path, warc_reader: str) -> None:
     records = _plain_records(tmp_path)
     path = tmp_path / "whole.warc.gz"
     path.write_bytes(gzip.compress(b"".join(records)))
-    events = _events(path)
+    events = _events(path, warc_reader)
     assert _urls(events) == [f"http://example.org/{i}" for i in range(5)]
     assert _problems(events) == []
 
 
-def test_header_lines_and_blocks_are_bounded(tmp_path: Path) -> None:
+def test_header_lines_and_blocks_are_bounded(tmp_path: Path, warc_reader: str) -> None:
     records = _plain_records(tmp_path)
     long_line = b"WARC/1.0\r\nWARC-Type: response\r\nX-Junk: " + b"a" * 300_000 + b"\r\n\r\n"
     many_lines = b"WARC/1.0\r\n" + b"X-A: b\r\n" * 100_000 + b"\r\n"
     path = tmp_path / "headers.warc"
     path.write_bytes(b"".join([records[1], long_line, records[2], many_lines, records[3]]))
-    events = _events(path)
+    events = _events(path, warc_reader)
     assert _urls(events) == ["http://example.org/0", "http://example.org/1", "http://example.org/2"]
     messages = [p.message for p in _problems(events)]
     assert len(messages) == 2 and "line" in messages[0] and "header" in messages[1]
@@ -201,7 +210,7 @@ _RSS_PROBE = textwrap.dedent(
     from toxmine.miner.sources import LocalFile
     from toxmine.miner.warc import RecordProblem, Skipped, read_html_pages
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    events = [e for e in read_html_pages(LocalFile(sys.argv[1]))]
+    events = [e for e in read_html_pages(LocalFile(sys.argv[1]), warc_reader=sys.argv[2])]
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
     problems = [[e.offset, e.message] for e in events if isinstance(e, RecordProblem)]
     print(json.dumps({"grown_kib": grown, "problems": problems, "events": len(events)}))
@@ -209,8 +218,10 @@ _RSS_PROBE = textwrap.dedent(
 )
 
 
-def _read_in_subprocess(path: Path) -> dict[str, object]:
-    out = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(path)], capture_output=True, text=True, timeout=120)
+def _read_in_subprocess(path: Path, reader: str) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, str(path), reader], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     result: dict[str, object] = json.loads(out.stdout)
     return result
@@ -225,11 +236,11 @@ def _gzip_of_zeros(n_bytes: int) -> bytes:
 
 @pytest.mark.subprocess
 @pytest.mark.slow
-def test_gzip_bombs_stay_within_bounded_memory(tmp_path: Path) -> None:
+def test_gzip_bombs_stay_within_bounded_memory(tmp_path: Path, warc_reader: str) -> None:
     """256 MiB of zeros gzipped to ~250 KB: no newline ever ends the first "header line"."""
     bomb = tmp_path / "bomb.warc.gz"
     bomb.write_bytes(_gzip_of_zeros(256 << 20))
-    result = _read_in_subprocess(bomb)
+    result = _read_in_subprocess(bomb, warc_reader)
     assert result["grown_kib"] < 64 * 1024, result  # was > 256 MiB
     assert [p[0] for p in result["problems"]] == [0]  # type: ignore[union-attr]
     # a valid header declaring a huge block of zeros: skipped, not held in memory
@@ -242,7 +253,7 @@ def test_gzip_bombs_stay_within_bounded_memory(tmp_path: Path) -> None:
     records = _plain_records(tmp_path)
     huge = tmp_path / "huge.warc.gz"
     huge.write_bytes(b"".join(parts) + gzip.compress(records[1]))
-    result = _read_in_subprocess(huge)
+    result = _read_in_subprocess(huge, warc_reader)
     assert result["grown_kib"] < 64 * 1024, result
     assert result["problems"] == [] and result["events"] == 2, result
 
@@ -277,11 +288,16 @@ def _chunked(data: bytes, size: int = 500) -> bytes:
     ],
 )
 def test_http_bodies_decode_completely_or_not_at_all(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str], body: bytes, headers: list[tuple[str, str]], outcome: str
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    body: bytes,
+    headers: list[tuple[str, str]],
+    outcome: str,
+    warc_reader: str,
 ) -> None:
     path = tmp_path / "bodies.warc.gz"
     write_warc(path, [Page("http://x/p", body, extra_headers=headers)], with_requests=False)
-    events = _events(path)
+    events = _events(path, warc_reader)
     if outcome == "kept":
         assert [p.payload for p in _kept(events)] == [_HTML]
     else:
@@ -289,12 +305,12 @@ def test_http_bodies_decode_completely_or_not_at_all(
     assert capfd.readouterr().err == ""  # warcio used to write decoding errors to stderr
 
 
-def test_pages_the_crawler_truncated_are_not_kept(tmp_path: Path) -> None:
+def test_pages_the_crawler_truncated_are_not_kept(tmp_path: Path, warc_reader: str) -> None:
     path = tmp_path / "t.warc.gz"
     pages = _pages(2)
     pages[1].warc_headers["WARC-Truncated"] = "length"
     write_warc(path, pages, with_requests=False)
-    events = _events(path)
+    events = _events(path, warc_reader)
     assert _urls(events) == ["http://example.org/0"]
     assert [e.reason.value for e in events if isinstance(e, Skipped)][-1] == "payload_truncated"
 

@@ -1,0 +1,176 @@
+"""Parsers of one framed WARC record's headers: warcio (the reference) or FastWARC, chosen by name.
+
+`framing` has already cut and checked the record (gzip member, CRC, Content-Length, closing
+lines); a parser only reads its WARC header block and, for an `http:`/`https:` response, the HTTP
+status line and headers, and hands back the fields `warc.read_html_pages` needs and the raw HTTP
+body (still chunked or compressed: `http_body` decodes it).
+
+Both parsers give the same `ParsedRecord` for the same bytes; warcio's rules are the reference:
+header names case-insensitive, the first of repeated headers wins, a line that is not UTF-8 is read
+as ISO-8859-1, a WARC-Target-URI in `<...>` is unwrapped and its spaces become `%20`, the status
+code is the first word after the protocol (unchecked), HTTP headers are parsed only for
+`http:`/`https:` URIs and non-empty blocks. FastWARC folds and normalises differently on unusual
+input (continuation lines, bare CR or LF line ends, non-ASCII bytes, `WARC/1.0` vs other versions,
+odd status lines, a WARC Content-Type other than `application/http`), so it is used only where a
+header block is plain (`_PLAIN_WARC_HEAD`, `_PLAIN_HTTP_HEAD`: CRLF lines of printable ASCII,
+`Name: value` fields, `HTTP/1.x NNN` status line) and warcio parses every other record: the events
+are the same whichever parser is chosen; only the CPU time differs.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from warcio.recordloader import ArcWarcRecordLoader
+
+from .errors import ConfigError
+from .framing import FramedRecord
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from fastwarc.warc import WarcRecord
+
+__all__ = ["DEFAULT_WARC_READER", "WARC_READERS", "HttpHead", "ParsedRecord", "WarcParser", "warc_parser"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpHead:
+    """The HTTP response head fields the reader uses."""
+
+    status: str  # the first word after the protocol, unchecked ("" when none)
+    content_type: str | None
+    transfer_encoding: str | None
+    content_encoding: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRecord:
+    """The WARC header fields the reader uses, the HTTP head (None when not HTTP) and the raw HTTP body."""
+
+    target_uri: str | None
+    record_id: str | None
+    date: str | None
+    truncated: str | None
+    identified_payload_type: str | None
+    http: HttpHead | None
+    body: bytes  # the block after the HTTP head: still chunked or content-encoded
+
+
+WarcParser = Callable[[FramedRecord], ParsedRecord]
+"""Parses one framed record; raises (any exception) when its headers are unreadable."""
+
+WARC_READERS: Registry[WarcParser] = Registry("WARC reader")
+DEFAULT_WARC_READER = "warcio"
+
+_LOADER = ArcWarcRecordLoader(verify_http=False)  # stateless header parsers
+_HTTP_SCHEMES = ("http:", "https:")
+
+
+def parse_with_warcio(framed: FramedRecord) -> ParsedRecord:
+    """warcio's view of one framed record (the reference parser)."""
+    record = _LOADER.parse_record_stream(io.BytesIO(framed.header + framed.block), known_format="warc")
+    warc = record.rec_headers
+    http = record.http_headers
+    head = None
+    if http is not None:
+        head = HttpHead(
+            http.get_statuscode(),
+            http.get_header("Content-Type"),
+            http.get_header("Transfer-Encoding"),
+            http.get_header("Content-Encoding"),
+        )
+    return ParsedRecord(
+        target_uri=warc.get_header("WARC-Target-URI"),
+        record_id=warc.get_header("WARC-Record-ID"),
+        date=warc.get_header("WARC-Date"),
+        truncated=warc.get_header("WARC-Truncated"),
+        identified_payload_type=warc.get_header("WARC-Identified-Payload-Type"),
+        http=head,
+        body=record.raw_stream.read(),
+    )
+
+
+# Header blocks both parsers read alike: CRLF lines of printable ASCII (tabs allowed), `Name: value` fields.
+_FIELDS = rb"(?:[!-9;-~]+:[ \t]*[ -~\t]*\r\n)*\r\n"
+_PLAIN_WARC_HEAD = re.compile(rb"WARC/1\.[01]\r\n" + _FIELDS)
+_PLAIN_HTTP_HEAD = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: [ -~\t]*)?\r\n" + _FIELDS)
+
+
+def _target_uri(value: str | None) -> str | None:
+    """WARC-Target-URI as warcio gives it: `<...>` unwrapped, spaces as %20."""
+    if value is not None and value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    return value.replace(" ", "%20") if value is not None and " " in value else value
+
+
+def parse_with_fastwarc(framed: FramedRecord) -> ParsedRecord:
+    """FastWARC's view of one framed record where its headers are plain, warcio's otherwise (see the module)."""
+    if _PLAIN_WARC_HEAD.fullmatch(framed.header) is None:
+        return parse_with_warcio(framed)
+    try:
+        record = _fastwarc_record(framed.header + framed.block)
+    except Exception:  # FastWARC refuses what warcio may still read: warcio decides
+        return parse_with_warcio(framed)
+    warc = record.headers
+    if warc.get("WARC-Type") != "response":  # warcio reads other types' HTTP heads its own way
+        return parse_with_warcio(framed)
+    uri = _target_uri(warc.get("WARC-Target-URI"))
+    head = None
+    if framed.content_length and uri is not None and uri.startswith(_HTTP_SCHEMES):
+        record.is_http = True  # warcio parses HTTP whatever the record's Content-Type says
+        try:
+            record.parse_http()
+        except Exception:
+            return parse_with_warcio(framed)
+        body = record.reader.read()
+        status = _PLAIN_HTTP_HEAD.fullmatch(framed.block, 0, len(framed.block) - len(body))
+        if status is None:
+            return parse_with_warcio(framed)
+        http = record.http_headers
+        head = HttpHead(
+            status.group(1).decode("ascii"),
+            http.get("Content-Type"),
+            http.get("Transfer-Encoding"),
+            http.get("Content-Encoding"),
+        )
+    else:
+        body = record.reader.read()
+    return ParsedRecord(
+        target_uri=uri,
+        record_id=warc.get("WARC-Record-ID"),
+        date=warc.get("WARC-Date"),
+        truncated=warc.get("WARC-Truncated"),
+        identified_payload_type=warc.get("WARC-Identified-Payload-Type"),
+        http=head,
+        body=body,
+    )
+
+
+def _fastwarc_record(data: bytes) -> WarcRecord:
+    from fastwarc.warc import WarcRecord  # optional dependency: imported when first used
+
+    return WarcRecord.from_bytes(data)
+
+
+def _check_fastwarc() -> WarcParser:
+    try:
+        import fastwarc.warc  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            "WARC reader 'fastwarc' needs the fastwarc package (pip install 'toxmine[fastwarc]')"
+        ) from exc
+    return parse_with_fastwarc
+
+
+WARC_READERS.register("warcio", lambda: parse_with_warcio)
+WARC_READERS.register("fastwarc", _check_fastwarc)
+
+
+def warc_parser(name: str) -> WarcParser:
+    """The parser registered as `name` ("warcio", "fastwarc"); ConfigError for an unknown or uninstalled one."""
+    parser: WarcParser = WARC_READERS.create(name)
+    return parser
