@@ -27,6 +27,7 @@ from toxmine.miner.scoring.transformer import TransformersScorer
 from toxmine.miner.sources import CC_BASE_URL, SourceSelection
 from toxmine.miner.split import SplitOptions
 from toxmine.miner.units import DEFAULT_UNIT_MB
+from toxmine.miner.warc_parsers import WARC_READERS
 
 from .cli_values import Renamed, edges, field_default, key_value, langs, names, param_default, positive_int, shard
 
@@ -204,6 +205,10 @@ def add_mining(parser: argparse.ArgumentParser) -> None:
     flt.add_argument("--extractor", default=DEFAULT_EXTRACTOR, metavar="NAME",
                      help=f"main-text extractor: {', '.join(EXTRACTORS.names())} or module:Class of a plug-in "
                      f"{_default(DEFAULT_EXTRACTOR)}; see README, Choosing an extractor")  # fmt: skip
+    reader = field_default(ProcessOptions, "warc_reader")
+    flt.add_argument("--warc-reader", default=reader, metavar="NAME",
+                     help=f"WARC header parser: {', '.join(WARC_READERS.names())} {_default(reader)}; both give "
+                     "the same records (fastwarc: pip install 'toxmine[fastwarc]')")  # fmt: skip
     timeout = field_default(ExtractOptions, "timeout_s")
     flt.add_argument("--extract-timeout", type=float, default=timeout, metavar="SECONDS",
                      help=f"CPU seconds per page for extraction {_default(timeout)}; a page past it is stopped, "
@@ -357,6 +362,7 @@ def process_options(args: argparse.Namespace) -> ProcessOptions:
         dedup=DedupOptions(ngram=args.ngram, bands=args.bands, rows=args.rows, char_ngram=args.char_ngram),
         max_record_bytes=int(args.max_record_mb * MIB),
         min_chars=args.min_chars,
+        warc_reader=args.warc_reader,
     )
 
 

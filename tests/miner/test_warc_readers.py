@@ -158,3 +158,20 @@ def test_the_reader_is_recorded_in_the_run_config(tmp_path: Path) -> None:
     with duckdb.connect(str(db), read_only=True) as con:
         row = con.execute("SELECT config_json FROM runs").fetchone()
     assert row is not None and json.loads(row[0])["warc_reader"] == "fastwarc"
+
+
+def test_cli_mines_the_same_documents_with_either_reader(tmp_path: Path) -> None:
+    from cli_runner import run_cli
+
+    from toxmine.miner.demo import demo_warc_path
+
+    stored = {}
+    for reader in ("warcio", "fastwarc"):
+        db = tmp_path / f"{reader}.duckdb"
+        done = run_cli("mine", str(demo_warc_path()), "--db", str(db), "--no-score", "--warc-reader", reader)
+        assert done.returncode == 0, done.stderr
+        with duckdb.connect(str(db), read_only=True) as con:
+            stored[reader] = con.execute("SELECT doc_id, text, dup_of FROM documents ORDER BY doc_id").fetchall()
+            config = con.execute("SELECT json_extract_string(config_json, '$.warc_reader') FROM runs").fetchall()
+        assert config == [(reader,)]
+    assert stored["warcio"] and stored["warcio"] == stored["fastwarc"]
