@@ -137,10 +137,11 @@ def main() -> None:
     if hasattr(options.dedup, "hash_scheme"):  # the schemes this toxmine has
         schemes = [(scheme, replace(options.dedup, hash_scheme=scheme)) for scheme in dedup_module.HASH_SCHEMES]
     signatures: list[bytes] = []
+    pairs = list(zip(normalized, guesses, strict=True))
     for scheme, dedup_options in schemes:
         signed = stage(
             f"minhash_signature {scheme}".strip(),
-            lambda o=dedup_options: [minhash_signature(n, g.lang, g.script, o) for n, g in zip(normalized, guesses)],
+            lambda o=dedup_options: [minhash_signature(n, g.lang, g.script, o) for n, g in pairs],
             f"shingles + {dedup_options.num_perm} permutations",
         )
         signatures = signatures or signed  # the default scheme's, for the index
@@ -153,9 +154,9 @@ def main() -> None:
     def build() -> list[Document]:
         return [
             Document(ids[i], urls[i], None, "bench.warc.gz", f"<urn:uuid:{i}>", i, None, g.lang, g.script,
-                     round(g.score, 5), texts[i], digests[i], signatures[i])  # fmt: skip
+                     round(g.score, 5), texts[i], digests[i], signatures[i])
             for i, g in enumerate(guesses)
-        ]
+        ]  # fmt: skip
 
     docs = stage("Document", build, "the record built per kept document")
 
@@ -177,10 +178,10 @@ def main() -> None:
     rows.append(("all but decode and extraction", total, "the default minhash scheme counted once"))
 
     n = len(texts)
+    packages = ", ".join(f"{k} {v}" for k, v in versions(["datasketch", "fasttext-predict", "numpy"]).items())
     print(f"`{' '.join(['python', *sys.argv])}`: {len(originals)} texts from {len(payloads)} pages, replicated to "
           f"{n} documents ({sum(map(len, texts)) // n:,} chars mean, {dups} near-duplicates found); "
-          f"CPU time, best of {args.repeat}; {cpu_model()}; "
-          f"{', '.join(f'{k} {v}' for k, v in versions(['datasketch', 'fasttext-predict', 'numpy']).items())}\n")  # fmt: skip
+          f"CPU time, best of {args.repeat}; {cpu_model()}; {packages}\n")  # fmt: skip
     print("| stage | µs/doc | docs/CPU-s | what |")
     print("|---|---:|---:|---|")
     for line in markdown_rows(

@@ -283,6 +283,8 @@ def shingle_hashes(normalized: str, unsegmented: bool, options: DedupOptions) ->
     hashes = (prefix[ends] - prefix[starts]) * powers[ends - 1]
     hashes ^= np.uint64(_SALT)  # the finaliser maps 0 to 0
     return _mix64(hashes)
+
+
 class DedupIndex:
     """Kept documents so far: exact hashes and an LSH index of their signatures.
 
