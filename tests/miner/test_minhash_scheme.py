@@ -4,6 +4,8 @@ bias, finds near-duplicates in LSH, and stays the scheme a database was built wi
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 import statistics
 from pathlib import Path
 
@@ -177,3 +179,20 @@ def test_old_database_resumes_with_its_scheme_and_new_one_records_the_new(
     settings, rows, config = _stored_signatures(new)
     assert settings["dedup.hash"] == DEFAULT_HASH_SCHEME and '"hash_scheme": "poly64/affine32"' in config
     assert len(rows) > 5 and _signed_with(rows, DEFAULT_HASH_SCHEME)
+
+
+def _normalize_by_regex(text: str) -> str:
+    """normalize_text as it was before its ASCII shortcut."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"\d", "0", re.sub(r"[^\w\s]+", " ", text))
+    return " ".join(text.split())
+
+
+def test_normalize_text_ascii_shortcut_changes_nothing() -> None:
+    rng = random.Random(3)
+    every = "".join(map(chr, range(128)))
+    texts = [every, every[::-1], "Hello, World! 42 times -- e.g. (x_1)", "\x1c\x1dA\x1e\x1fB\tC\x0b\x0cD"]
+    texts += ["".join(rng.choice(every) for _ in range(300)) for _ in range(200)]
+    texts += ["Ünïcode straße ２０２４ ﬁle", "Привет, мир! 123"]  # the regular path
+    for text in texts:
+        assert normalize_text(text) == _normalize_by_regex(text)
