@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 import re
-import unicodedata
 import statistics
+import unicodedata
 from pathlib import Path
 
 import duckdb
