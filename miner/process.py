@@ -93,7 +93,8 @@ def _finish_batch(
         return []
     docs: list[Document] = []
     allowed = options.lid.langs
-    for page, text, guess in zip(batch.pages, batch.texts, lid.predict(batch.texts), strict=True):
+    guesses = lid.predict(batch.texts, options.lid.max_chars)
+    for page, text, guess in zip(batch.pages, batch.texts, guesses, strict=True):
         confident = guess.score >= options.lid.threshold
         wanted = allowed is None or guess.lang in allowed
         if tally is not None:

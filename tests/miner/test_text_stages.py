@@ -171,3 +171,11 @@ def test_poison_charsets_fall_back_to_detection(charset: str) -> None:
     meta = f"<html><head><meta charset={charset}></head><body>".encode() + RUSSIAN.encode("cp1251") * 5
     text, codec = decode_html(meta)
     assert RUSSIAN in text and codec == "cp1251"
+
+
+def test_lid_reads_the_first_max_chars() -> None:
+    german = "Die Bundesregierung hat heute neue Maßnahmen für den Klimaschutz beschlossen. "
+    english = "The government announced new measures to protect the climate and the environment today. " * 20
+    lid = FastTextLid()
+    assert lid.predict([german + english])[0].lang == "en"
+    assert lid.predict([german + english], max_chars=len(german))[0].lang == "de"

@@ -1,0 +1,195 @@
+"""Per-document CPU cost of every mining stage but extraction, on one core (a benchmark, not a test).
+
+The texts are what the pipeline stores: the HTML pages of the WARC files given (default: the
+shipped `miner/data/*.warc.gz`), read with `read_html_pages`, decoded with `decode_html` and
+extracted with `extract_text`, texts under `min_chars` dropped. They are replicated to `--docs`
+documents; each copy after the first has a quarter of its words (a tenth of its characters in
+unsegmented scripts) swapped for others of the same text, so copies are near neither their
+original nor each other, as on real pages (an exact copy would stop at the exact-hash check).
+
+    taskset -c 0 .venv/bin/python bench/bench_stages.py                 # shipped demo WARC
+    taskset -c 0 .venv/bin/python bench/bench_stages.py bench/.cache/warc/*.warc.gz --docs 4000
+
+Prints one Markdown table: CPU microseconds per document (`time.process_time`, best of
+`--repeat`) and documents per CPU second. `decode` is per HTML page, everything else per
+extracted text. Stages run as `process.py` runs them: LID in batches of `batch_size`, then per
+kept document `normalize_text`, `text_hash`, `minhash_signature`, `doc_id_for` and the
+`Document`, the spill write per batch, and `DedupIndex.check_and_add` as the writer applies it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import glob
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from benchkit import cpu_model, log, markdown_rows, versions
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _texts(paths: list[str]) -> tuple[list[tuple[bytes, str | None]], list[tuple[str, str]]]:
+    """(payload, declared charset) of every HTML page, and (url, text) of every stored text."""
+    from toxmine.miner.decode import decode_html
+    from toxmine.miner.extract import extract_text
+    from toxmine.miner.process import ProcessOptions
+    from toxmine.miner.records import HtmlPage
+    from toxmine.miner.sources import LocalFile
+    from toxmine.miner.warc import read_html_pages
+
+    options = ProcessOptions()
+    payloads: list[tuple[bytes, str | None]] = []
+    texts: list[tuple[str, str]] = []
+    for path in paths:
+        for event in read_html_pages(LocalFile(path)):
+            if not isinstance(event, HtmlPage):
+                continue
+            payloads.append((event.payload, event.declared_charset))
+            html, _ = decode_html(event.payload, event.declared_charset)
+            try:
+                text = extract_text(html, event.url, options.extract)
+            except Exception:
+                continue
+            if text is not None and len(text) >= options.min_chars:
+                texts.append((event.url, text))
+    return payloads, texts
+
+
+def _variant(text: str, copy: int) -> str:
+    """Copy `copy` of a text: 0 is the text; others swap a share of its words (characters in
+    unsegmented scripts) for others of the same text, with a seed of their own."""
+    if copy == 0:
+        return text
+    rng = random.Random(copy * 7919 + len(text))
+    words = text.split(" ")
+    if len(words) < 0.05 * len(text):  # few spaces: an unsegmented script
+        chars = list(text)
+        return "".join(rng.choice(chars) if c.strip() and rng.random() < 0.1 else c for c in chars)
+    return " ".join(rng.choice(words) if rng.random() < 0.25 else w for w in words)
+
+
+def _best(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Lowest CPU seconds of `repeat` runs, and the last run's result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        gc.collect()
+        started = time.process_time()
+        result = run()
+        best = min(best, time.process_time() - started)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("warcs", nargs="*", help="WARC files (default: miner/data/*.warc.gz)")
+    parser.add_argument("--docs", type=int, default=3000, help="documents after replication (default 3000)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per stage; the fastest counts (default 3)")
+    args = parser.parse_args()
+
+    from toxmine.miner import dedup as dedup_module
+    from toxmine.miner.decode import decode_html
+    from toxmine.miner.dedup import DedupIndex, minhash_signature, normalize_text, text_hash
+    from toxmine.miner.langid import FastTextLid
+    from toxmine.miner.process import ProcessOptions, doc_id_for
+    from toxmine.miner.records import Document
+    from toxmine.miner.spill import SpillWriter
+
+    paths = args.warcs or sorted(glob.glob(os.path.join(_ROOT, "miner", "data", "*.warc.gz")))
+    log(f"reading and extracting {len(paths)} WARC files")
+    payloads, originals = _texts(paths)
+    texts = [_variant(originals[i % len(originals)][1], i // len(originals)) for i in range(args.docs)]
+    urls = [f"{originals[i % len(originals)][0]}#{i}" for i in range(args.docs)]
+    pages = [payloads[i % len(payloads)] for i in range(args.docs)]
+    log(f"{len(payloads)} HTML pages, {len(originals)} texts, replicated to {len(texts)} documents")
+
+    options = ProcessOptions()
+    lid = FastTextLid(options.lid.model_path)
+    rows: list[tuple[str, float, str]] = []  # stage, CPU seconds for all docs, note
+
+    def stage(name: str, run: Callable[[], Any], note: str) -> Any:
+        seconds, result = _best(run, args.repeat)
+        rows.append((name, seconds, note))
+        log(f"{name}: {seconds * 1e6 / len(texts):,.1f} us/doc")
+        return result
+
+    stage("decode_html", lambda: [decode_html(p, c) for p, c in pages], "per HTML page")
+
+    def lid_all() -> list[Any]:
+        guesses: list[Any] = []
+        for start in range(0, len(texts), options.batch_size):
+            guesses.extend(lid.predict(texts[start : start + options.batch_size]))
+        return guesses
+
+    lid_note = ", ".join(f"{k}={v}" for k, v in vars(options.lid).items() if k in ("max_chars",)) or "max_chars=10000"
+    guesses = stage("lid", lid_all, f"FastTextLid.predict, batches of {options.batch_size}; {lid_note}")
+    normalized = stage("normalize_text", lambda: [normalize_text(t) for t in texts], "NFKC, lower, punctuation, digits")
+    digests = stage("text_hash", lambda: [text_hash(n) for n in normalized], "blake2b-128 hex")
+
+    schemes: list[tuple[str, Any]] = [("", options.dedup)]
+    if hasattr(options.dedup, "hash_scheme"):  # the schemes this toxmine has
+        schemes = [(scheme, replace(options.dedup, hash_scheme=scheme)) for scheme in dedup_module.HASH_SCHEMES]
+    signatures: list[bytes] = []
+    pairs = list(zip(normalized, guesses, strict=True))
+    for scheme, dedup_options in schemes:
+        signed = stage(
+            f"minhash_signature {scheme}".strip(),
+            lambda o=dedup_options: [minhash_signature(n, g.lang, g.script, o) for n, g in pairs],
+            f"shingles + {dedup_options.num_perm} permutations",
+        )
+        signatures = signatures or signed  # the default scheme's, for the index
+
+    def doc_ids() -> list[str]:
+        return [doc_id_for("bench.warc.gz", i, f"<urn:uuid:{i}>") for i in range(len(texts))]
+
+    ids = stage("doc_id_for", doc_ids, "blake2b-80 of file, offset, record id")
+
+    def build() -> list[Document]:
+        return [
+            Document(ids[i], urls[i], None, "bench.warc.gz", f"<urn:uuid:{i}>", i, None, g.lang, g.script,
+                     round(g.score, 5), texts[i], digests[i], signatures[i])
+            for i, g in enumerate(guesses)
+        ]  # fmt: skip
+
+    docs = stage("Document", build, "the record built per kept document")
+
+    def spill() -> None:
+        with tempfile.TemporaryDirectory() as folder, SpillWriter(os.path.join(folder, "spill.arrow")) as writer:
+            for start in range(0, len(docs), options.batch_size):
+                writer.write(docs[start : start + options.batch_size])
+
+    stage("spill write", spill, f"Arrow IPC, batches of {options.batch_size}")
+
+    def index_all() -> int:
+        index = DedupIndex(options.dedup)
+        return sum(index.check_and_add(d.doc_id, d.text_hash, d.minhash) is not None for d in docs)
+
+    dups = stage("DedupIndex.check_and_add", index_all, "in-memory index, documents in order")
+
+    total = sum(seconds for name, seconds, _ in rows if name != "decode_html" and not name.startswith("minhash_"))
+    total += next(seconds for name, seconds, _ in rows if name.startswith("minhash_"))  # the default scheme
+    rows.append(("all but decode and extraction", total, "the default minhash scheme counted once"))
+
+    n = len(texts)
+    packages = ", ".join(f"{k} {v}" for k, v in versions(["datasketch", "fasttext-predict", "numpy"]).items())
+    print(f"`{' '.join(['python', *sys.argv])}`: {len(originals)} texts from {len(payloads)} pages, replicated to "
+          f"{n} documents ({sum(map(len, texts)) // n:,} chars mean, {dups} near-duplicates found); "
+          f"CPU time, best of {args.repeat}; {cpu_model()}; {packages}\n")  # fmt: skip
+    print("| stage | µs/doc | docs/CPU-s | what |")
+    print("|---|---:|---:|---|")
+    for line in markdown_rows(
+        (name, f"{seconds * 1e6 / n:,.1f}", f"{n / seconds:,.0f}" if seconds else "n/a", note)
+        for name, seconds, note in rows
+    ):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
