@@ -155,8 +155,9 @@ def _place_lid_child(model: str) -> None:
     print(json.dumps({"path": path}))
 
 
-def _run_datatrove_child(logging_dir: str, output_dir: str, files: Sequence[str]) -> None:
-    """In datatrove's venv: the pipeline over `files`, in this process (tasks=1, workers=1)."""
+def _run_datatrove_child(logging_dir: str, output_dir: str, extract_options: str, files: Sequence[str]) -> None:
+    """In datatrove's venv: the pipeline over `files`, in this process (tasks=1, workers=1);
+    `extract_options`: JSON of more keyword arguments for trafilatura."""
     from importlib.metadata import version
 
     from datatrove.executor import LocalPipelineExecutor
@@ -172,7 +173,9 @@ def _run_datatrove_child(logging_dir: str, output_dir: str, files: Sequence[str]
         handle.writelines(os.path.relpath(os.path.abspath(path), folder) + "\n" for path in files)
     pipeline = [
         WarcReader(folder, paths_file=paths_file),
-        Trafilatura(favour_precision=True),  # timeout: datatrove's default (1 s of wall time)
+        # timeout: datatrove's default (1 s of wall time); deduplicate=True and trafilatura's include_tables=True
+        # are datatrove's defaults too (toxmine: deduplicate=False, include_tables=False)
+        Trafilatura(favour_precision=True, **json.loads(extract_options)),
         LanguageFilter(languages=None, language_threshold=LID_THRESHOLD),
         JsonlWriter(output_dir),
     ]
@@ -297,13 +300,17 @@ def run_toxmine(files: Sequence[str], toxmine_args: Sequence[str], work_dir: str
     }
 
 
-def run_datatrove(files: Sequence[str], work_dir: str, python: str) -> dict[str, Any]:
-    """datatrove's pipeline over `files` in its venv; CPU time and the counts of its stats JSON."""
+def run_datatrove(
+    files: Sequence[str], work_dir: str, python: str, extract_options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """datatrove's pipeline over `files` in its venv, `extract_options` passed on to trafilatura; CPU
+    time and the counts of its stats JSON."""
+    options = json.dumps(extract_options or {})
     model = place_lid_model(python)
     model_size = os.path.getsize(model)
     logging_dir = os.path.join(work_dir, "datatrove")
     output_dir = os.path.join(work_dir, "datatrove-out")
-    command = [*_pin(), python, os.path.abspath(__file__), CHILD_RUN, logging_dir, output_dir, *files]
+    command = [*_pin(), python, os.path.abspath(__file__), CHILD_RUN, logging_dir, output_dir, options, *files]
     cpu, wall, stdout = _timed(command, env=_datatrove_env())
     if os.path.getsize(model) != model_size:
         raise SystemExit(f"datatrove replaced its LID model {model}")
@@ -361,14 +368,20 @@ def _cheapest(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def compare(
-    files: list[str], toxmine_args: list[str] | None = None, payload_types: bool = True, repeats: int = 1
+    files: list[str],
+    toxmine_args: list[str] | None = None,
+    payload_types: bool = True,
+    repeats: int = 1,
+    datatrove_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Mine `files` with toxmine (`toxmine_args` added to its command line) and with datatrove, taking
     turns `repeats` times, each pinned to CPU 0; pages per CPU-second of each (its run of least CPU
     time) and their ratio.
 
     payload_types: both read copies of `files` with Common Crawl's payload type header added (see
-    with_payload_types), so that datatrove sees the pages toxmine sees; False: the files as they are."""
+    with_payload_types), so that datatrove sees the pages toxmine sees; False: the files as they are.
+    datatrove_options: more keyword arguments for datatrove's trafilatura call, e.g. {"include_tables": False}
+    as toxmine's default."""
     from importlib.metadata import version
 
     files = [os.path.abspath(path) for path in files]
@@ -390,7 +403,7 @@ def compare(
         os.makedirs(startup_dir)
         log("start-up: both on a WARC file of one page")
         toxmine_startup = run_toxmine([one_page], toxmine_args or [], startup_dir)
-        datatrove_startup = run_datatrove([one_page], startup_dir, python)
+        datatrove_startup = run_datatrove([one_page], startup_dir, python, datatrove_options)
         if toxmine_startup["kept"] != 1 or datatrove_startup["kept"] != 1:
             raise SystemExit("the start-up page was not kept by both tools: its cost is not a full page's")
         toxmine_runs, datatrove_runs = [], []
@@ -400,7 +413,7 @@ def compare(
             log(f"toxmine on {len(files)} file(s), run {run + 1}/{repeats}")
             toxmine_runs.append(run_toxmine(inputs, toxmine_args or [], run_dir))
             log(f"datatrove on {len(files)} file(s), run {run + 1}/{repeats}")
-            datatrove_runs.append(run_datatrove(inputs, run_dir, python))
+            datatrove_runs.append(run_datatrove(inputs, run_dir, python, datatrove_options))
     toxmine, datatrove = _cheapest(toxmine_runs), _cheapest(datatrove_runs)
     for side, startup in ((toxmine, toxmine_startup), (datatrove, datatrove_startup)):
         side["startup_cpu_s"] = startup["cpu_s"]  # start-up and one page
@@ -410,6 +423,7 @@ def compare(
         "files": files,
         "input_bytes": sum(os.path.getsize(path) for path in files),
         "toxmine_args": list(toxmine_args or []),
+        "datatrove_options": dict(datatrove_options or {}),
         "payload_types_added": added,
         "toxmine": toxmine,
         "datatrove": datatrove,
@@ -428,6 +442,11 @@ def table(result: dict[str, Any]) -> list[str]:
         ("", f"toxmine {tm['versions']['toxmine']}", f"datatrove {dt['versions']['datatrove']}"),
         ("---", "---:", "---:"),
         ("trafilatura", tm["versions"]["trafilatura"], dt["versions"]["trafilatura"]),
+        (
+            "options",
+            " ".join(result["toxmine_args"]) or "defaults",
+            json.dumps(result["datatrove_options"]) if result["datatrove_options"] else "defaults",
+        ),
         ("HTML pages extracted", num(tm["pages"], 0), num(dt["pages"], 0)),
         ("CPU-s (pinned to CPU 0; least of the runs)", num(tm["cpu_s"], 2), num(dt["cpu_s"], 2)),
         ("CPU-s of each run", _seconds(tm["cpu_s_runs"]), _seconds(dt["cpu_s_runs"])),
@@ -465,11 +484,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="read the files as they are (default: copies with Common Crawl's WARC-Identified-Payload-Type added)",
     )
     parser.add_argument(
+        "--datatrove-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword argument for datatrove's trafilatura call, VALUE as JSON (e.g. include_tables=false)",
+    )
+    parser.add_argument(
         "--repeats", type=int, default=2, help="runs of each side, taking turns; the cheapest counts (default 2)"
     )
     args = parser.parse_args(argv)
     started, load_start, speedup_start = time.perf_counter(), loadavg(), parallel_capacity()
-    result = compare(args.files, args.toxmine_arg, payload_types=not args.as_is, repeats=args.repeats)
+    options = {key: json.loads(value) for key, _, value in (item.partition("=") for item in args.datatrove_option)}
+    result = compare(
+        args.files, args.toxmine_arg, payload_types=not args.as_is, repeats=args.repeats, datatrove_options=options
+    )
     result["machine"] = machine_facts(
         ("toxmine", "trafilatura", "lxml", "duckdb"),
         load_start,
@@ -486,6 +515,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == CHILD_PLACE_LID:
         _place_lid_child(sys.argv[2])
     elif len(sys.argv) > 1 and sys.argv[1] == CHILD_RUN:
-        _run_datatrove_child(sys.argv[2], sys.argv[3], sys.argv[4:])
+        _run_datatrove_child(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
     else:
         main()
