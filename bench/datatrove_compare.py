@@ -380,8 +380,8 @@ def compare(
 
     payload_types: both read copies of `files` with Common Crawl's payload type header added (see
     with_payload_types), so that datatrove sees the pages toxmine sees; False: the files as they are.
-    datatrove_options: more keyword arguments for datatrove's trafilatura call, e.g. {"include_tables": False}
-    as toxmine's default."""
+    datatrove_options: more keyword arguments of datatrove's Trafilatura step: its own (timeout,
+    deduplicate) or trafilatura's, e.g. {"include_tables": False} as toxmine's default."""
     from importlib.metadata import version
 
     files = [os.path.abspath(path) for path in files]
@@ -488,7 +488,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="keyword argument for datatrove's trafilatura call, VALUE as JSON (e.g. include_tables=false)",
+        help="keyword argument of datatrove's Trafilatura step, VALUE as JSON: its own (timeout, deduplicate) or "
+        "one for trafilatura.extract (e.g. include_tables=false)",
     )
     parser.add_argument(
         "--repeats", type=int, default=2, help="runs of each side, taking turns; the cheapest counts (default 2)"
