@@ -89,12 +89,18 @@ EXTRACTED_DROPS = (
 
 
 # -- datatrove's environment -----------------------------------------------------------------------
-def datatrove_python(venv: str = DATATROVE_VENV) -> str:
+def datatrove_python(trafilatura: str | None = None) -> str:
     """The Python of datatrove's own virtual environment, made (or brought up to
-    DATATROVE_REQUIREMENTS) with `python -m venv` and pip on first use."""
+    DATATROVE_REQUIREMENTS) with `python -m venv` and pip on first use. `trafilatura`: a version to
+    install instead of datatrove's pin (its own venv beside the default one), to tell what the
+    extractor's version accounts for."""
+    venv, requirements = DATATROVE_VENV, list(DATATROVE_REQUIREMENTS)
+    if trafilatura:
+        venv = f"{DATATROVE_VENV}-trafilatura-{trafilatura}"
+        requirements = [f"trafilatura=={trafilatura}" if r.startswith("trafilatura") else r for r in requirements]
     python = os.path.join(venv, "bin", "python")
     stamp = os.path.join(venv, ".requirements")
-    wanted = "\n".join(DATATROVE_REQUIREMENTS)
+    wanted = "\n".join(requirements)
     if os.path.exists(python) and os.path.exists(stamp):
         with open(stamp, encoding="utf-8") as handle:
             if handle.read() == wanted:
@@ -102,7 +108,7 @@ def datatrove_python(venv: str = DATATROVE_VENV) -> str:
     log(f"installing datatrove into {venv}")
     if not os.path.exists(python):
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    subprocess.run([python, "-m", "pip", "install", "-q", *DATATROVE_REQUIREMENTS], check=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", *requirements], check=True)
     with open(stamp, "w", encoding="utf-8") as handle:
         handle.write(wanted)
     return python
@@ -373,6 +379,7 @@ def compare(
     payload_types: bool = True,
     repeats: int = 1,
     datatrove_options: dict[str, Any] | None = None,
+    datatrove_trafilatura: str | None = None,
 ) -> dict[str, Any]:
     """Mine `files` with toxmine (`toxmine_args` added to its command line) and with datatrove, taking
     turns `repeats` times, each pinned to CPU 0; pages per CPU-second of each (its run of least CPU
@@ -381,11 +388,12 @@ def compare(
     payload_types: both read copies of `files` with Common Crawl's payload type header added (see
     with_payload_types), so that datatrove sees the pages toxmine sees; False: the files as they are.
     datatrove_options: more keyword arguments of datatrove's Trafilatura step: its own (timeout,
-    deduplicate) or trafilatura's, e.g. {"include_tables": False} as toxmine's default."""
+    deduplicate) or trafilatura's, e.g. {"include_tables": False} as toxmine's default.
+    datatrove_trafilatura: a trafilatura version for datatrove instead of its pin (see datatrove_python)."""
     from importlib.metadata import version
 
     files = [os.path.abspath(path) for path in files]
-    python = datatrove_python()
+    python = datatrove_python(datatrove_trafilatura)
     with tempfile.TemporaryDirectory(prefix="datatrove-compare-") as work_dir:
         inputs, added = files, 0
         if payload_types:
@@ -492,13 +500,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         "one for trafilatura.extract (e.g. include_tables=false)",
     )
     parser.add_argument(
+        "--datatrove-trafilatura",
+        metavar="VERSION",
+        help="trafilatura version for datatrove instead of its pin (<1.12), in a venv of its own, e.g. 2.3.1",
+    )
+    parser.add_argument(
         "--repeats", type=int, default=2, help="runs of each side, taking turns; the cheapest counts (default 2)"
     )
     args = parser.parse_args(argv)
     started, load_start, speedup_start = time.perf_counter(), loadavg(), parallel_capacity()
     options = {key: json.loads(value) for key, _, value in (item.partition("=") for item in args.datatrove_option)}
     result = compare(
-        args.files, args.toxmine_arg, payload_types=not args.as_is, repeats=args.repeats, datatrove_options=options
+        args.files,
+        args.toxmine_arg,
+        payload_types=not args.as_is,
+        repeats=args.repeats,
+        datatrove_options=options,
+        datatrove_trafilatura=args.datatrove_trafilatura,
     )
     result["machine"] = machine_facts(
         ("toxmine", "trafilatura", "lxml", "duckdb"),
