@@ -1,0 +1,183 @@
+"""A fast main-content extractor: lexbor's parser (via resiliparse) plus a precision step of our own.
+
+Imported alone inside the extraction sandbox's child process: it needs only the standard library and
+resiliparse, never the rest of toxmine.
+
+The steps, each linear in the page's size and none recursive in Python:
+
+1. parse with resiliparse's lexbor `HTMLTree`;
+2. pick the main container when the page names one (`itemprop=articleBody`, the largest `article`,
+   `main`) and it holds a fair share of the page's text, else keep the whole body;
+3. render it with resiliparse's `extract_plain_text(main_content=True)`, which drops navigation,
+   headers, footers and link-dense blocks, while we skip, on top of that, elements whose tag or
+   class/id names boilerplate (figures and captions, titles, bylines, comments, sharing, related
+   links, newsletters, cookie banners, ads);
+4. filter the lines (blocks): drop short lines repeated on the page, lines with no word character,
+   short lines that end the text like a list of labels, and collapse whitespace inside each line.
+
+No rule depends on a language: lengths are counted in characters, so CJK text is measured alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.html import ElementNode, HTMLTree
+
+ALGORITHM_VERSION = "1"
+
+# Class/id name fragments of boilerplate containers (matched case-insensitively as substrings).
+_BOILERPLATE_NAMES = (
+    "comment",
+    "share",
+    "social",
+    "related",
+    "newsletter",
+    "subscribe",
+    "cookie",
+    "consent",
+    "byline",
+    "author",
+    "caption",
+    "credit",
+    "breadcrumb",
+    "promo",
+    "advert",
+    "sponsor",
+    "footer",
+    "header",
+    "menu",
+)
+_BOILERPLATE_TAGS = ("figure", "figcaption", "h1", "time", "address", "dialog", "template", "select", "button")
+_BOILERPLATE_SELECTOR = ",".join(
+    [*(f"[class*={name} i]" for name in _BOILERPLATE_NAMES), *(f"[id*={name} i]" for name in _BOILERPLATE_NAMES)]
+)
+_NEVER_BOILERPLATE_TAGS = frozenset({"html", "body", "main", "article"})
+_SKIP_MARK = "data-toxmine-skip"
+_SKIP_ELEMENTS = [*_BOILERPLATE_TAGS, f"[{_SKIP_MARK}]"]
+# A boilerplate-named element is kept when it holds this share of the text (a wrapper named "has-sidebar").
+_BOILERPLATE_MAX_SHARE = 0.3
+# Text measured to judge boilerplate-named elements, in multiples of the page's length (bounds nested matches).
+_MEASURE_BUDGET = 4
+_CONTAINER_SELECTORS = ("[itemprop=articleBody]", "article", "main", "[role=main]")
+_CONTAINER_MIN_CHARS = 400
+_CONTAINER_MIN_SHARE = 0.25
+_REPEATED_LINE_MAX_CHARS = 60
+# Matches an element nested this deep below body (a chain of child combinators: linear to evaluate).
+_DEEP_LEVELS = 256
+_DEEP_SELECTOR = " > ".join(["*"] * _DEEP_LEVELS)
+_SPACE_RE = re.compile(r"\s+")
+_WORD_RE = re.compile(r"\w")
+
+
+class FastExtractor:
+    """Main text of an HTML page, one line per block, or None when the page has none."""
+
+    name = "fast"
+
+    def __init__(self) -> None:
+        self._skip_elements = list(_SKIP_ELEMENTS)
+
+    def versions(self) -> dict[str, str]:
+        """The algorithm's version and the parser library's."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            resiliparse_version = version("resiliparse")
+        except PackageNotFoundError:
+            resiliparse_version = "unknown"
+        return {"fast": ALGORITHM_VERSION, "resiliparse": resiliparse_version}
+
+    def extract(self, html: str, url: str | None) -> str | None:
+        """The main text of `html` (`url` is unused, kept for the extractor interface); never raises on bad input."""
+        if not html or not html.strip():
+            return None
+        try:
+            text = self._render(html)
+        except (ValueError, RecursionError, MemoryError, UnicodeError):
+            return None
+        lines = _clean_lines(text)
+        return "\n".join(lines) if lines else None
+
+    def _render(self, html: str) -> str:
+        tree = HTMLTree.parse(html)
+        body = tree.body
+        if body is None:
+            return ""
+        body_chars = _text_length(body)
+        container = _main_container(body, body_chars)
+        if container is not None:
+            _mark_outside(container, body)
+            _mark_boilerplate(container, _text_length(container), len(html))
+        else:
+            _mark_boilerplate(body, body_chars, len(html))
+        return extract_plain_text(
+            tree,
+            # resiliparse's main-content pass is quadratic in the nesting depth: a deep page goes without it
+            main_content=body.query_selector(_DEEP_SELECTOR) is None,
+            alt_texts=False,
+            list_bullets=False,
+            comments=False,
+            post_meta=False,
+            form_fields=False,
+            skip_elements=self._skip_elements,
+        )
+
+
+def _text_length(node: object) -> int:
+    text = getattr(node, "text", None)
+    return len(text) if isinstance(text, str) else 0
+
+
+def _main_container(body: ElementNode, body_chars: int) -> ElementNode | None:
+    """The element that the page marks as its main content, when it holds enough of the text."""
+    for selector in _CONTAINER_SELECTORS:
+        candidates = body.query_selector_all(selector).values()
+        if not candidates:
+            continue
+        best = max(candidates, key=_text_length)
+        chars = _text_length(best)
+        if chars >= _CONTAINER_MIN_CHARS and chars >= _CONTAINER_MIN_SHARE * body_chars:
+            return best
+    return None
+
+
+def _mark_outside(container: ElementNode, body: ElementNode) -> None:
+    """Mark every element outside `container`: the siblings of it and of each of its ancestors below `body`."""
+    node: ElementNode | None = container
+    while node is not None and node != body:
+        parent = node.parent_element
+        if parent is None:
+            break
+        for sibling in parent.children.values():
+            if sibling != node:
+                sibling.setattr(_SKIP_MARK, "")
+        node = parent
+
+
+def _mark_boilerplate(root: ElementNode, main_chars: int, page_chars: int) -> None:
+    """Mark the elements whose class or id names boilerplate, unless one holds much of the main text.
+
+    Nested matches would make measuring quadratic: once the measured text exceeds a budget proportional
+    to the page, the remaining matches are marked unmeasured.
+    """
+    budget = _MEASURE_BUDGET * page_chars
+    for element in root.query_selector_all(_BOILERPLATE_SELECTOR).values():
+        if element.tag in _NEVER_BOILERPLATE_TAGS:
+            continue
+        if budget > 0:
+            chars = _text_length(element)
+            budget -= chars
+            if chars > _BOILERPLATE_MAX_SHARE * main_chars:
+                continue
+        element.setattr(_SKIP_MARK, "")
+
+
+def _clean_lines(text: str) -> list[str]:
+    """Blocks of the rendered text with whitespace collapsed, boilerplate-looking lines dropped."""
+    lines = [_SPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
+    lines = [line for line in lines if line and _WORD_RE.search(line)]
+    counts = Counter(line for line in lines if len(line) <= _REPEATED_LINE_MAX_CHARS)
+    return [line for line in lines if counts.get(line, 0) < 2]
