@@ -59,16 +59,18 @@ _SKIP_MARK = "data-toxmine-skip"
 _SKIP_ELEMENTS = [*_BOILERPLATE_TAGS, f"[{_SKIP_MARK}]"]
 # A boilerplate-named element is kept when it holds this share of the text (a wrapper named "has-sidebar").
 _BOILERPLATE_MAX_SHARE = 0.3
-# Text measured to judge boilerplate-named elements, in multiples of the page's length (bounds nested matches).
-_MEASURE_BUDGET = 4
+# Boilerplate-named elements measured (each measure walks its subtree: nested matches would be quadratic).
+_MEASURE_BUDGET = 128
 _CONTAINER_SELECTORS = ("[itemprop=articleBody]", "article", "main", "[role=main]")
 _CONTAINER_MIN_CHARS = 400
+# Candidates measured per selector, in document order (measuring nested ones would be quadratic).
+_CONTAINER_CANDIDATES = 32
 _CONTAINER_MIN_SHARE = 0.25
 _REPEATED_LINE_MAX_CHARS = 60
 # Matches an element nested this deep below body (a chain of child combinators: linear to evaluate).
 _DEEP_LEVELS = 256
 _DEEP_SELECTOR = " > ".join(["*"] * _DEEP_LEVELS)
-_SPACE_RE = re.compile(r"\s+")
+_LINKS_MEASURED = 2000
 _WORD_RE = re.compile(r"\w")
 
 
@@ -98,22 +100,21 @@ class FastExtractor:
             text = self._render(html)
         except (ValueError, RecursionError, MemoryError, UnicodeError):
             return None
-        lines = _clean_lines(text)
+        lines = _clean_lines(*text)
         return "\n".join(lines) if lines else None
 
-    def _render(self, html: str) -> str:
+    def _render(self, html: str) -> tuple[str, set[str]]:
         tree = HTMLTree.parse(html)
         body = tree.body
         if body is None:
-            return ""
+            return "", set()
         body_chars = _text_length(body)
         container = _main_container(body, body_chars)
+        root = body if container is None else container
         if container is not None:
             _mark_outside(container, body)
-            _mark_boilerplate(container, _text_length(container), len(html))
-        else:
-            _mark_boilerplate(body, body_chars, len(html))
-        return extract_plain_text(
+        _mark_boilerplate(root, body_chars if container is None else _text_length(container))
+        text = extract_plain_text(
             tree,
             # resiliparse's main-content pass is quadratic in the nesting depth: a deep page goes without it
             main_content=body.query_selector(_DEEP_SELECTOR) is None,
@@ -124,6 +125,7 @@ class FastExtractor:
             form_fields=False,
             skip_elements=self._skip_elements,
         )
+        return text, _link_texts(root)
 
 
 def _text_length(node: object) -> int:
@@ -134,7 +136,7 @@ def _text_length(node: object) -> int:
 def _main_container(body: ElementNode, body_chars: int) -> ElementNode | None:
     """The element that the page marks as its main content, when it holds enough of the text."""
     for selector in _CONTAINER_SELECTORS:
-        candidates = body.query_selector_all(selector).values()
+        candidates = body.query_selector_all(selector).values()[:_CONTAINER_CANDIDATES]
         if not candidates:
             continue
         best = max(candidates, key=_text_length)
@@ -157,27 +159,37 @@ def _mark_outside(container: ElementNode, body: ElementNode) -> None:
         node = parent
 
 
-def _mark_boilerplate(root: ElementNode, main_chars: int, page_chars: int) -> None:
+def _mark_boilerplate(root: ElementNode, main_chars: int) -> None:
     """Mark the elements whose class or id names boilerplate, unless one holds much of the main text.
 
-    Nested matches would make measuring quadratic: once the measured text exceeds a budget proportional
-    to the page, the remaining matches are marked unmeasured.
+    Measuring walks the element's subtree, which nested matches would make quadratic: the first matches
+    in document order (the outer ones) are measured, the rest are marked unmeasured.
     """
-    budget = _MEASURE_BUDGET * page_chars
+    budget = _MEASURE_BUDGET
     for element in root.query_selector_all(_BOILERPLATE_SELECTOR).values():
         if element.tag in _NEVER_BOILERPLATE_TAGS:
             continue
         if budget > 0:
+            budget -= 1
             chars = _text_length(element)
-            budget -= chars
             if chars > _BOILERPLATE_MAX_SHARE * main_chars:
                 continue
         element.setattr(_SKIP_MARK, "")
 
 
-def _clean_lines(text: str) -> list[str]:
-    """Blocks of the rendered text with whitespace collapsed, boilerplate-looking lines dropped."""
-    lines = [_SPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
-    lines = [line for line in lines if line and _WORD_RE.search(line)]
+def _link_texts(root: ElementNode) -> set[str]:
+    """The texts of the links under `root`, whitespace collapsed (the first links only: bounded cost)."""
+    texts = set()
+    for link in root.get_elements_by_tag_name("a").values()[:_LINKS_MEASURED]:
+        text = link.text
+        if text:
+            texts.add(" ".join(text.split()))
+    return texts
+
+
+def _clean_lines(text: str, link_texts: set[str]) -> list[str]:
+    """Blocks of the rendered text with whitespace collapsed; repeated short lines and whole-link lines dropped."""
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    lines = [line for line in lines if line and _WORD_RE.search(line) and line not in link_texts]
     counts = Counter(line for line in lines if len(line) <= _REPEATED_LINE_MAX_CHARS)
     return [line for line in lines if counts.get(line, 0) < 2]
