@@ -19,6 +19,7 @@ import argparse
 import codecs
 import gzip
 import json
+import math
 import os
 import random
 import re
@@ -105,7 +106,7 @@ def score_page(truth: str, predicted: str | None) -> PageScore:
 
 def _mean_ratio(pages: Sequence[PageScore], wrong: Callable[[PageScore], float]) -> float:
     """Mean of tp / (tp + wrong) over pages where it is defined; 1 for a page with fp = fn = 0."""
-    values = []
+    values: list[float] = []
     for page in pages:
         if page.fp == 0 and page.fn == 0:
             values.append(1.0)
@@ -124,12 +125,10 @@ def precision_recall_f1(pages: Sequence[PageScore]) -> tuple[float, float, float
 
 def _sd(values: Sequence[float]) -> float:
     mean = sum(values) / len(values)
-    return (sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) ** 0.5
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1))
 
 
-def scores(
-    pages: Sequence[PageScore], samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED
-) -> Scores:
+def scores(pages: Sequence[PageScore], samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED) -> Scores:
     """The metric over `pages`, with the standard deviation of `samples` bootstrap resamples of the pages."""
     precision, recall, f1 = precision_recall_f1(pages)
     rng = random.Random(seed)
@@ -175,7 +174,8 @@ def make_extractor(name: str) -> Extract:
     if name == "fast":
         from toxmine.miner.extractors.fast import FastExtractor
 
-        return FastExtractor().extract
+        fast_extract: Extract = FastExtractor().extract
+        return fast_extract
     if name in ("trafilatura", "trafilatura-fast"):
         import trafilatura
 
@@ -205,7 +205,9 @@ def make_extractor(name: str) -> Extract:
     raise ValueError(f"unknown extractor {name!r}: fast, trafilatura, trafilatura-fast, resiliparse")
 
 
-def run_extractor(extract: Extract, pages: Sequence[BenchPage], repeat: int = 1) -> tuple[list[str | None], list[float]]:
+def run_extractor(
+    extract: Extract, pages: Sequence[BenchPage], repeat: int = 1
+) -> tuple[list[str | None], list[float]]:
     """Each page's text and its CPU seconds (the least of `repeat` runs)."""
     texts: list[str | None] = []
     seconds: list[float] = []
@@ -235,11 +237,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     extract = make_extractor(args.extractor)
     extract("<html><body><p>" + "warm up " * 40 + "</p></body></html>", "http://example.com/")
     texts, seconds = run_extractor(extract, pages, args.repeat)
-    page_scores = [score_page(page.truth, text) for page, text in zip(pages, texts)]
+    page_scores = [score_page(page.truth, text) for page, text in zip(pages, texts, strict=True)]
     print(f"extractor {args.extractor}, {len(pages)} pages of {args.folder}, pinned to cpu {args.cpu}")
     print("| half | pages | pages/CPU-s | precision | recall | F1 |")
     print("|---|---:|---:|---:|---:|---:|")
-    for half, index in (("even", range(0, len(pages), 2)), ("odd", range(1, len(pages), 2)), ("all", range(len(pages)))):
+    for half, index in (
+        ("even", range(0, len(pages), 2)),
+        ("odd", range(1, len(pages), 2)),
+        ("all", range(len(pages))),
+    ):
         chosen = list(index)
         cpu = sum(seconds[i] for i in chosen)
         s = scores([page_scores[i] for i in chosen])
@@ -252,7 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ranked = sorted(range(len(pages)), key=lambda i: precision_recall_f1([page_scores[i]])[2])
         for i in ranked[: args.worst]:
             p, r, f = precision_recall_f1([page_scores[i]])
-            print(f"{i:4d} {pages[i].sha256[:12]} P {p:.2f} R {r:.2f} F1 {f:.2f} {seconds[i] * 1000:.1f} ms {pages[i].url}")
+            page = pages[i]
+            print(f"{i:4d} {page.sha256[:12]} P {p:.2f} R {r:.2f} F1 {f:.2f} {seconds[i] * 1000:.1f} ms {page.url}")
     return 0
 
 
