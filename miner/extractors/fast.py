@@ -13,8 +13,8 @@ The steps, each linear in the page's size and none recursive in Python:
    class/id names boilerplate (figures and captions, titles, bylines, comments, sharing, related
    links, newsletters, cookie banners, ads);
 4. filter the lines (blocks): collapse whitespace inside each, drop lines with no word character,
-   lines that are the whole text of one link (link density 1), and short lines repeated on the page
-   ("Advertisement", "Share").
+   lines that are the whole text of one link (link density 1), lines of markup shown as text, and
+   short lines repeated on the page ("Advertisement", "Share").
 
 Bounded against hostile pages: nested candidates are measured only up to a fixed count, and a page
 nested deeper than 256 levels skips resiliparse's main-content pass (quadratic in depth).
@@ -76,6 +76,8 @@ _DEEP_LEVELS = 256
 _DEEP_SELECTOR = " > ".join(["*"] * _DEEP_LEVELS)
 _LINKS_MEASURED = 2000
 _WORD_RE = re.compile(r"\w")
+# A line that is markup shown as text (an <img> tracking pixel inside <noscript>, escaped embed code).
+_MARKUP_LINE_RE = re.compile(r"<[A-Za-z!/][^>]*>\s*$")
 
 
 class FastExtractor:
@@ -195,6 +197,10 @@ def _link_texts(root: ElementNode) -> set[str]:
 def _clean_lines(text: str, link_texts: set[str]) -> list[str]:
     """Blocks of the rendered text with whitespace collapsed; repeated short lines and whole-link lines dropped."""
     lines = [" ".join(line.split()) for line in text.split("\n")]
-    lines = [line for line in lines if line and _WORD_RE.search(line) and line not in link_texts]
+    lines = [
+        line
+        for line in lines
+        if line and _WORD_RE.search(line) and line not in link_texts and not _MARKUP_LINE_RE.match(line)
+    ]
     counts = Counter(line for line in lines if len(line) <= _REPEATED_LINE_MAX_CHARS)
     return [line for line in lines if counts.get(line, 0) < 2]

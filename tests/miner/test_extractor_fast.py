@@ -58,6 +58,8 @@ def extractor() -> FastExtractor:
 
 def test_article_is_kept_and_boilerplate_dropped(extractor: FastExtractor) -> None:
     body = "<p>" + PARAGRAPHS[0] + "</p><h2>What happens next</h2><p>" + "</p><p>".join(PARAGRAPHS[1:]) + "</p>"
+    body += '<p>&lt;img height="1" width="1" src="http://pixel.example/p?c=2"&gt;</p>'  # markup shown as text
+    body += "<p>Advertisement</p>" * 2  # a short line repeated
     text = extractor.extract(article_page(body), "https://news.example/flood")
     assert text is not None
     assert text.split("\n") == [PARAGRAPHS[0], "What happens next", *PARAGRAPHS[1:]]
