@@ -42,6 +42,7 @@ EXTRACTORS: Registry[PageExtractor] = Registry("extractor")
 EXTRACTORS.register("trafilatura", "toxmine.miner.extractors.trafilatura_page:Trafilatura")
 EXTRACTORS.register("trafilatura-fast", "toxmine.miner.extractors.trafilatura_page:TrafilaturaFast")
 EXTRACTORS.register("resiliparse", "toxmine.miner.extractors.resiliparse_page:Resiliparse")
+EXTRACTORS.register("fast", "toxmine.miner.extractors.fast:FastExtractor")
 
 
 @dataclass(frozen=True)

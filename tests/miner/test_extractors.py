@@ -107,7 +107,7 @@ def test_a_plugin_that_raises_or_spins_costs_one_page_each(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("nosuch", "unknown extractor 'nosuch'; known: resiliparse, trafilatura"),
+        ("nosuch", "unknown extractor 'nosuch'; known: fast, resiliparse, trafilatura"),
         ("no_such_module:Thing", "cannot load no_such_module:Thing"),
         ("plugin_extractors:NoExtractMethod", "has no extract(html, url) method"),
     ],
