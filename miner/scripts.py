@@ -68,24 +68,40 @@ def _script_of(char: str) -> str | None:
     return None
 
 
+# script of each character met so far (None: not a letter, or in no range); reset when it grows large
+_SCRIPT_OF_CHAR: dict[str, str | None] = {}
+_SCRIPT_CACHE_LIMIT = 100_000
+
+
+def _letter_script(char: str) -> str | None:
+    script = _script_of(char) if char.isalpha() else None
+    if len(_SCRIPT_OF_CHAR) >= _SCRIPT_CACHE_LIMIT:
+        _SCRIPT_OF_CHAR.clear()
+    _SCRIPT_OF_CHAR[char] = script
+    return script
+
+
 def dominant_script(text: str, sample: int = 600) -> str | None:
-    """The most frequent script among the letters of the first `sample` characters.
+    """The most frequent script among the letters of the first `sample` characters (ties: the
+    script met first).
 
     Japanese text (kana mixed with kanji) reports `Jpan`.
     """
     head = text[:sample]
     if head.isascii():  # the common case, without a loop in Python
         return "Latn" if any(c.isalpha() for c in head) else None
-    counts: Counter[str] = Counter()
-    for char in head:
-        if char.isalpha():
-            script = _script_of(char)
-            if script is not None:
-                counts[script] += 1
+    # count characters in C, then look up each distinct one (in order of first occurrence, so
+    # ties go to the same script as a character-by-character count): ~5x cheaper than a loop
+    counts: dict[str, int] = {}
+    known = _SCRIPT_OF_CHAR
+    for char, n in Counter(head).items():
+        script = known[char] if char in known else _letter_script(char)
+        if script is not None:
+            counts[script] = counts.get(script, 0) + n
     if not counts:
         return None
-    top = counts.most_common(1)[0][0]
-    if top in {"Hira", "Kana"} or (top == "Hani" and counts["Hira"] + counts["Kana"] > 0):
+    top = max(counts, key=counts.__getitem__)
+    if top in {"Hira", "Kana"} or (top == "Hani" and counts.get("Hira", 0) + counts.get("Kana", 0) > 0):
         return "Jpan"
     return top
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
+import random
+from collections import Counter
+from typing import Any
+
 import pytest
 from warc_builder import RealPage
 
@@ -16,8 +21,8 @@ from toxmine.miner.dedup import (
 )
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.extract import ExtractOptions, ExtractTimeout, extract_text
-from toxmine.miner.langid import FastTextLid, normalize_label
-from toxmine.miner.scripts import dominant_script, is_unsegmented
+from toxmine.miner.langid import FastTextLid, LidOptions, normalize_label
+from toxmine.miner.scripts import _RANGES, _STARTS, dominant_script, is_unsegmented
 
 RUSSIAN = "Привет, мир! Это проверка кодировки страницы."
 
@@ -179,3 +184,98 @@ def test_lid_reads_the_first_max_chars() -> None:
     lid = FastTextLid()
     assert lid.predict([german + english])[0].lang == "en"
     assert lid.predict([german + english], max_chars=len(german))[0].lang == "de"
+
+
+def _dominant_script_by_loop(text: str, sample: int = 600) -> str | None:
+    """`dominant_script` as first written: one character at a time (the reference)."""
+    head = text[:sample]
+    counts: Counter[str] = Counter()
+    for char in head:
+        if char.isalpha():
+            index = bisect.bisect_right(_STARTS, ord(char)) - 1
+            if index >= 0 and _RANGES[index][0] <= ord(char) <= _RANGES[index][1]:
+                counts[_RANGES[index][2]] += 1
+    if not counts:
+        return None
+    top = counts.most_common(1)[0][0]
+    if top in {"Hira", "Kana"} or (top == "Hani" and counts["Hira"] + counts["Kana"] > 0):
+        return "Jpan"
+    return top
+
+
+def test_dominant_script_counts_as_the_character_loop(demo_pages: list[RealPage]) -> None:
+    rng = random.Random(15)
+    # letters of several scripts, marks, digits, symbols, spaces and letters in no range (ª, ǅ, ℵ)
+    alphabet = "aZé×ǅªαЖж中日あアｱ한กأअ২ꙮ𠀀ℵ0١ \n.,!\u0301\u093f"
+    texts = ["".join(rng.choice(alphabet[: rng.randint(2, len(alphabet))]) for _ in range(rng.randint(0, 900)))
+             for _ in range(3000)]  # fmt: skip
+    texts += ["中あ", "あ中", "aα", "αa", "ж1a", "ª", "", "12 !!"]  # ties go to the script met first
+    for page in demo_pages[:60]:
+        html, _ = decode_html(page.payload)
+        texts.append(extract_text(html, page.url, ExtractOptions()) or "")
+    assert [dominant_script(t) for t in texts] == [_dominant_script_by_loop(t) for t in texts]
+    assert dominant_script("aα") == "Latn" and dominant_script("αa") == "Grek"
+
+
+class _CountingModel:
+    """Passes predictions through to the real model, counting them and keeping what it read."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.read: list[str] = []
+
+    def predict(self, text: str, k: int = 1) -> Any:
+        self.read.append(text)
+        return self.model.predict(text, k=k)
+
+
+def _counting(lid: FastTextLid) -> _CountingModel:
+    counting = _CountingModel(lid._model)
+    lid._model = counting
+    return counting
+
+
+GERMAN = "Die Bundesregierung hat heute neue Maßnahmen für den Klimaschutz beschlossen. "
+ENGLISH = "The government announced new measures to protect the climate and the environment today. "
+
+
+def test_two_stage_lid_accepts_a_confident_head() -> None:
+    lid = FastTextLid()
+    calls = _counting(lid)
+    text = GERMAN * 20 + ENGLISH * 100  # ~1,600 chars of German, then English
+    guess = lid.predict([text], 10_000, head_chars=1_500, head_accept=0.9)[0]
+    assert (guess.lang, guess.script) == ("de", "Latn") and guess.score >= 0.9
+    assert calls.read == [" ".join(text[:1_500].split()[:-1])]  # the word cut at 1,500 left out
+    assert lid.predict([text])[0].lang == "en"  # off: one prediction on max_chars
+    assert len(calls.read) == 2 and calls.read[1] == " ".join(text[:10_000].split())
+
+
+def test_two_stage_lid_reads_on_when_the_head_is_ambiguous() -> None:
+    lid = FastTextLid()
+    calls = _counting(lid)
+    ambiguous = "Hotel Berlin Mitte Zimmer room Preis price WiFi Frühstück breakfast 24/7 Parken parking " * 2
+    text = ambiguous + ENGLISH * 100
+    head_guess = lid.predict([ambiguous[:150]])[0]
+    assert head_guess.score < 0.9  # the head alone is unsure
+    calls.read.clear()
+    guess = lid.predict([text], 10_000, head_chars=150, head_accept=0.9)[0]
+    assert len(calls.read) == 2 and calls.read[1] == " ".join(text.split())  # the head, then the whole text
+    assert guess == lid.predict([text])[0] and guess.lang == "en"
+    short = GERMAN * 2  # not longer than the head: one prediction, the same as without a head
+    calls.read.clear()
+    assert lid.predict([short], 10_000, 1_500, 0.9) == lid.predict([short]) and len(calls.read) == 2
+
+
+def test_lid_off_predicts_as_before(demo_pages: list[RealPage]) -> None:
+    lid = FastTextLid()
+    texts = [GERMAN * 200, "  \n ".join([ENGLISH] * 150), RUSSIAN, "12345"]
+    for page in demo_pages[:40]:
+        html, _ = decode_html(page.payload)
+        texts.append(extract_text(html, page.url, ExtractOptions()) or "")
+    model = lid._model
+    for options in (LidOptions(head_chars=0), LidOptions(head_accept=0.0), LidOptions(head_chars=20_000)):
+        guesses = lid.predict(texts, options.max_chars, options.head_chars, options.head_accept)
+        for text, guess in zip(texts, guesses, strict=True):
+            labels, probs = model.predict(" ".join(text[:10_000].split()), k=1)
+            assert (guess.lang, guess.score) == (normalize_label(labels[0])[0], min(1.0, float(probs[0])))
+            assert guess.script == (normalize_label(labels[0])[1] or dominant_script(text))
