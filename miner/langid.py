@@ -48,11 +48,12 @@ class LidOptions:
     # two-stage prediction: a text longer than `head_chars` is first labelled from its first
     # `head_chars` characters (cut at a whitespace); that guess stands when its probability is at
     # least `head_accept`, else the model reads `max_chars` as above. 0 in either turns it off (one
-    # prediction on `max_chars`, as before). 3,000 and 0.9 keep the language, script and kept/dropped
-    # decision of one prediction for 99.56% of the demo and bench corpus texts, with a second
-    # prediction for 23.7% of them: 15-25% less LID CPU there (bench/bench_lid_heads.py)
+    # prediction on `max_chars`, as before). 3,000 and 0.93 keep the language, script and kept/dropped
+    # decision of one prediction for 99.71% of the 5,487 demo and bench corpus texts, with a second
+    # prediction for 32% of them: ~10-15% less LID CPU there (bench/bench_lid_heads.py; 0.9 gave
+    # 99.56%, too close to the 99.5% we hold to)
     head_chars: int = 3_000
-    head_accept: float = 0.9
+    head_accept: float = 0.93
 
 
 def default_lid_model_path() -> str:
