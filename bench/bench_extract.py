@@ -36,6 +36,7 @@ from dataclasses import asdict
 from typing import Any
 
 from benchkit import (
+    corpus_pages,
     loadavg,
     log,
     machine_facts,
@@ -58,21 +59,6 @@ MACHINE_GIB = 24  # the machine the defaults are sized for
 
 
 # -- pages ------------------------------------------------------------------------------------------
-def _corpus_pages(files: Sequence[str]) -> list[tuple[str, str]]:
-    """(url, decoded HTML) of every HTTP 200 HTML page of `files`."""
-    from toxmine.miner.decode import decode_html
-    from toxmine.miner.records import HtmlPage
-    from toxmine.miner.sources import LocalFile
-    from toxmine.miner.warc import read_html_pages
-
-    pages = []
-    for path in files:
-        for event in read_html_pages(LocalFile(path)):
-            if isinstance(event, HtmlPage):
-                pages.append((event.url, decode_html(event.payload, event.declared_charset)[0]))
-    return pages
-
-
 def _spread(items: list[Any], n: int) -> list[Any]:
     return items if n <= 0 or len(items) <= n else [items[i * len(items) // n] for i in range(n)]
 
@@ -699,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from toxmine.miner.extract import ExtractOptions
     from toxmine.miner.process import ProcessOptions
 
-    corpus = _corpus_pages(files)
+    corpus = corpus_pages(files)
     log(f"{len(files)} files: end-to-end runs")
     e2e_in, e2e_box = _paired_e2e(files, args.tmp_dir)
     e2e_two = _run_e2e(files, 2, True, args.tmp_dir)

@@ -35,7 +35,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchkit import loadavg, log, machine_facts, markdown_rows, num, parallel_capacity, warc_files, write_json
+from benchkit import (
+    corpus_pages,
+    loadavg,
+    log,
+    machine_facts,
+    markdown_rows,
+    num,
+    parallel_capacity,
+    warc_files,
+    write_json,
+)
 
 PACKAGES = ("toxmine", "trafilatura", "resiliparse", "selectolax", "lxml", "fastwarc", "warcio", "datasketch")
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -56,21 +66,6 @@ def _children_cpu() -> float:
 
 
 # -- 1 and 2: raw extraction, in this process -------------------------------------------------------
-def _corpus_pages(files: Sequence[str]) -> list[tuple[str, str]]:
-    """(url, decoded HTML) of every HTTP 200 HTML page of `files`, as mining decodes them."""
-    from toxmine.miner.decode import decode_html
-    from toxmine.miner.records import HtmlPage
-    from toxmine.miner.sources import LocalFile
-    from toxmine.miner.warc import read_html_pages
-
-    pages = []
-    for path in files:
-        for event in read_html_pages(LocalFile(path)):
-            if isinstance(event, HtmlPage):
-                pages.append((event.url, decode_html(event.payload, event.declared_charset)[0]))
-    return pages
-
-
 def _timed(extract: Callable[[str, str | None], str | None], pages: Sequence[tuple[str, str]]) -> tuple[float, list]:
     """CPU seconds to extract every page once (after one warm-up page), and the texts."""
     extract("<html><body><p>" + "warm up " * 40 + "</p></body></html>", None)
@@ -260,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [name for name in args.extractors.split(",") if name]
     load_start, speedup_start = loadavg(), parallel_capacity()
     labelled = load_benchmark(args.labelled) if os.path.isdir(args.labelled) else []
-    corpus = _corpus_pages(files)
+    corpus = corpus_pages(files)
     log(f"{len(labelled)} labelled pages, {len(corpus)} corpus pages in {len(files)} files")
     _pin([0])
     raw = _raw(names, labelled, corpus)

@@ -96,6 +96,21 @@ def markdown_rows(rows: Iterable[Sequence[str]]) -> list[str]:
     return ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
 
 
+def corpus_pages(files: Sequence[str]) -> list[tuple[str, str]]:
+    """(url, decoded HTML) of every HTTP 200 HTML page of `files`, as mining reads and decodes them."""
+    from toxmine.miner.decode import decode_html
+    from toxmine.miner.records import HtmlPage
+    from toxmine.miner.sources import LocalFile
+    from toxmine.miner.warc import read_html_pages
+
+    pages = []
+    for path in files:
+        for event in read_html_pages(LocalFile(path)):
+            if isinstance(event, HtmlPage):
+                pages.append((event.url, decode_html(event.payload, event.declared_charset)[0]))
+    return pages
+
+
 def warc_files(folder: str) -> list[str]:
     """The WARC files of `folder`, sorted, read once so that no measurement pays for the first
     read from disk (the page cache holds them)."""
