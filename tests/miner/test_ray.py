@@ -82,7 +82,8 @@ def test_resume_reuses_finished_shards_and_skips_loaded_inputs(
     assert first.processed == 1
     # an interrupted run left the third input's unit mined but not stored
     units = Path(work_dir_for(str(db))) / "units"
-    options = ProcessOptions()
+    with Store(str(db)) as store:  # the options as mine() resolves them against the database (its hash scheme)
+        options = ProcessOptions(dedup=ProcessOptions().dedup.for_database(store.settings()))
     unit = plan_units([inputs[2]], options)[0]
     mine_unit(MineTask(unit, options, str(units)))
     marker = units / f"{unit.key}.json"
