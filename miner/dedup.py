@@ -23,7 +23,7 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -111,7 +111,7 @@ class DedupOptions:
                 f"the database's MinHash signatures use the hash scheme {stored}, not {self.hash_scheme}: "
                 "signatures of two schemes cannot be compared; resume with its scheme or use a new database"
             )
-        return DedupOptions(self.ngram, self.bands, self.rows, self.char_ngram, stored or self.scheme)
+        return replace(self, hash_scheme=stored or self.scheme)
 
 
 def stored_hash_scheme(settings: dict[str, str]) -> str | None:

@@ -16,7 +16,7 @@ from toxmine.miner.dedup import DedupOptions
 from toxmine.miner.errors import ConfigError
 from toxmine.miner.executors import EXECUTORS
 from toxmine.miner.extract import ExtractOptions
-from toxmine.miner.extractors.catalog import DEFAULT_EXTRACTOR, EXTRACTORS
+from toxmine.miner.extractors.catalog import EXTRACTORS
 from toxmine.miner.http import HttpOptions
 from toxmine.miner.langid import LidOptions
 from toxmine.miner.mine import mine
@@ -202,9 +202,10 @@ def add_mining(parser: argparse.ArgumentParser) -> None:
     min_chars = field_default(ProcessOptions, "min_chars")
     flt.add_argument("--min-chars", type=int, default=min_chars, metavar="N",
                      help=f"drop extracted texts shorter than this {_default(min_chars)}")  # fmt: skip
-    flt.add_argument("--extractor", default=DEFAULT_EXTRACTOR, metavar="NAME",
+    extractor = field_default(ExtractOptions, "extractor")
+    flt.add_argument("--extractor", default=extractor, metavar="NAME",
                      help=f"main-text extractor: {', '.join(EXTRACTORS.names())} or module:Class of a plug-in "
-                     f"{_default(DEFAULT_EXTRACTOR)}; see README, Choosing an extractor")  # fmt: skip
+                     f"{_default(extractor)}; see README, Choosing an extractor")  # fmt: skip
     reader = field_default(ProcessOptions, "warc_reader")
     flt.add_argument("--warc-reader", default=reader, metavar="NAME",
                      help=f"WARC header parser: {', '.join(WARC_READERS.names())} {_default(reader)}; both give "
