@@ -53,6 +53,7 @@ from .units import (
     share_lid,
     unit_files,
 )
+from .warc_parsers import warc_parser
 
 __all__ = ["MineReport", "mine", "work_dir_for"]
 
@@ -265,6 +266,7 @@ def mine(
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     extractor_identity(options.extract.extractor)  # an unknown name or a broken plug-in fails here, before any work
+    warc_parser(options.warc_reader)  # likewise an unknown or uninstalled WARC reader
     if isinstance(executor, str) and executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     if partitions is not None and partitions < 1:

@@ -175,3 +175,15 @@ def test_cli_mines_the_same_documents_with_either_reader(tmp_path: Path) -> None
             config = con.execute("SELECT json_extract_string(config_json, '$.warc_reader') FROM runs").fetchall()
         assert config == [(reader,)]
     assert stored["warcio"] and stored["warcio"] == stored["fastwarc"]
+
+
+def test_an_unknown_reader_is_a_usage_error_before_any_work(tmp_path: Path) -> None:
+    from cli_runner import run_cli
+
+    path = tmp_path / "r.warc"
+    path.write_bytes(_CASES["plain"])
+    db = tmp_path / "t.duckdb"
+    done = run_cli("mine", str(path), "--db", str(db), "--no-score", "--warc-reader", "nope")
+    assert done.returncode == 2 and "unknown WARC reader 'nope'; known: fastwarc, warcio" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not db.exists() or not duckdb.connect(str(db), read_only=True).execute("SELECT * FROM sources").fetchall()
