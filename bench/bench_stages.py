@@ -36,8 +36,11 @@ from benchkit import cpu_model, log, markdown_rows, versions
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _texts(paths: list[str]) -> tuple[list[tuple[bytes, str | None]], list[tuple[str, str]]]:
-    """(payload, declared charset) of every HTML page, and (url, text) of every stored text."""
+def _texts(
+    paths: list[str], extractor: str | None = None
+) -> tuple[list[tuple[bytes, str | None]], list[tuple[str, str]]]:
+    """(payload, declared charset) of every HTML page, and (url, text) of every stored text
+    (extracted by `extractor`, default the default one)."""
     from toxmine.miner.decode import decode_html
     from toxmine.miner.extract import extract_text
     from toxmine.miner.process import ProcessOptions
@@ -46,6 +49,7 @@ def _texts(paths: list[str]) -> tuple[list[tuple[bytes, str | None]], list[tuple
     from toxmine.miner.warc import read_html_pages
 
     options = ProcessOptions()
+    extract = replace(options.extract, extractor=extractor or options.extract.extractor, sandbox=False)
     payloads: list[tuple[bytes, str | None]] = []
     texts: list[tuple[str, str]] = []
     for path in paths:
@@ -55,7 +59,7 @@ def _texts(paths: list[str]) -> tuple[list[tuple[bytes, str | None]], list[tuple
             payloads.append((event.payload, event.declared_charset))
             html, _ = decode_html(event.payload, event.declared_charset)
             try:
-                text = extract_text(html, event.url, options.extract)
+                text = extract_text(html, event.url, extract)
             except Exception:
                 continue
             if text is not None and len(text) >= options.min_chars:
@@ -92,6 +96,7 @@ def main() -> None:
     parser.add_argument("warcs", nargs="*", help="WARC files (default: miner/data/*.warc.gz)")
     parser.add_argument("--docs", type=int, default=3000, help="documents after replication (default 3000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per stage; the fastest counts (default 3)")
+    parser.add_argument("--extractor", help="extractor of the texts (default: the default one)")
     args = parser.parse_args()
 
     from toxmine.miner import dedup as dedup_module
@@ -104,7 +109,7 @@ def main() -> None:
 
     paths = args.warcs or sorted(glob.glob(os.path.join(_ROOT, "miner", "data", "*.warc.gz")))
     log(f"reading and extracting {len(paths)} WARC files")
-    payloads, originals = _texts(paths)
+    payloads, originals = _texts(paths, args.extractor)
     texts = [_variant(originals[i % len(originals)][1], i // len(originals)) for i in range(args.docs)]
     urls = [f"{originals[i % len(originals)][0]}#{i}" for i in range(args.docs)]
     pages = [payloads[i % len(payloads)] for i in range(args.docs)]
@@ -123,22 +128,24 @@ def main() -> None:
     stage("decode_html", lambda: [decode_html(p, c) for p, c in pages], "per HTML page")
 
     def lid_all(lid_options: Any = options.lid) -> list[Any]:
-        two_stage = getattr(lid_options, "head_chars", 0)  # 0 in a toxmine before the two-stage LID
         guesses: list[Any] = []
         for start in range(0, len(texts), options.batch_size):
             batch = texts[start : start + options.batch_size]
-            if two_stage:
+            if hasattr(lid_options, "sample_chars"):  # the sampled two-stage LID
+                guesses.extend(lid.predict(batch, lid_options))
+            elif getattr(lid_options, "head_chars", 0):  # a toxmine with the head two-stage LID
                 o = lid_options
                 guesses.extend(lid.predict(batch, o.max_chars, o.head_chars, o.head_accept))
             else:
                 guesses.extend(lid.predict(batch))
         return guesses
 
-    lid_keys = ("max_chars", "head_chars", "head_accept")
+    lid_keys = ("max_chars", "head_chars", "head_accept", "sample_chars", "sample_run", "sample_accept")
     lid_note = ", ".join(f"{k}={v}" for k, v in vars(options.lid).items() if k in lid_keys)
     guesses = stage("lid", lid_all, f"FastTextLid.predict, batches of {options.batch_size}; {lid_note}")
-    if getattr(options.lid, "head_chars", 0):  # the same, reading max_chars of every text (as before the heads)
-        one = stage("lid, head_chars=0", lambda: lid_all(replace(options.lid, head_chars=0)), "")
+    stage_off = {"sample_chars": 0} if hasattr(options.lid, "sample_chars") else {"head_chars": 0}
+    if getattr(options.lid, "sample_chars", 0) or getattr(options.lid, "head_chars", 0):
+        one = stage("lid, one prediction", lambda: lid_all(replace(options.lid, **stage_off)), "")
 
         def decision(guess: Any) -> tuple[str, str | None, bool]:
             return guess.lang, guess.script, guess.score >= options.lid.threshold
@@ -197,7 +204,7 @@ def main() -> None:
 
     dups = stage("DedupIndex.check_and_add", index_all, "in-memory index, documents in order")
 
-    counted = [(name, seconds) for name, seconds, _ in rows if name not in ("decode_html", "lid, head_chars=0")]
+    counted = [(name, seconds) for name, seconds, _ in rows if name not in ("decode_html", "lid, one prediction")]
     total = sum(seconds for name, seconds in counted if not name.startswith("minhash_"))
     total += next(seconds for name, seconds, _ in rows if name.startswith("minhash_"))  # the default scheme
     rows.append(("all but decode and extraction", total, "the default minhash scheme counted once"))

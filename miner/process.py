@@ -93,8 +93,7 @@ def _finish_batch(
         return []
     docs: list[Document] = []
     allowed = options.lid.langs
-    lid_options = options.lid
-    guesses = lid.predict(batch.texts, lid_options.max_chars, lid_options.head_chars, lid_options.head_accept)
+    guesses = lid.predict(batch.texts, options.lid)
     for page, text, guess in zip(batch.pages, batch.texts, guesses, strict=True):
         confident = guess.score >= options.lid.threshold
         wanted = allowed is None or guess.lang in allowed

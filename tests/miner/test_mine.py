@@ -159,25 +159,27 @@ def test_language_allowlist_and_threshold(tmp_path: Path, demo_pages: list[RealP
         )
 
 
-def test_two_stage_lid_is_honoured_and_recorded(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+def test_sampled_lid_is_honoured_and_recorded(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     from toxmine.miner.langid import FastTextLid
 
     paths = _corpus(tmp_path / "warc", demo_pages[:24], 1)
     scores = {}
-    for head_chars in (0, 300):
-        db = tmp_path / f"head{head_chars}.duckdb"
-        mine(_sources(paths), str(db), ProcessOptions(lid=LidOptions(head_chars=head_chars, head_accept=0.5)))
+    for sample_chars in (0, 200):
+        db = tmp_path / f"sample{sample_chars}.duckdb"
+        options = LidOptions(sample_chars=sample_chars, sample_accept=0.5)
+        mine(_sources(paths), str(db), ProcessOptions(lid=options))
         with duckdb.connect(str(db), read_only=True) as con:
             (config,) = con.execute("SELECT config_json FROM runs").fetchone() or ("{}",)
             rows = con.execute("SELECT doc_id, text, lang, lang_score FROM documents").fetchall()
-        assert (json.loads(config)["lid"]["head_chars"], json.loads(config)["lid"]["head_accept"]) == (head_chars, 0.5)
-        scores[head_chars] = {doc_id: score for doc_id, _, _, score in rows}
+        recorded = json.loads(config)["lid"]
+        assert (recorded["sample_chars"], recorded["sample_run"], recorded["sample_accept"]) == (sample_chars, 1, 0.5)
+        scores[sample_chars] = {doc_id: score for doc_id, _, _, score in rows}
         lid = FastTextLid()
-        for _, text, lang, score in rows:  # what the two-stage prediction says, read from the heads
-            guess = lid.predict([text], 10_000, head_chars, 0.5)[0]
+        for _, text, lang, score in rows:  # what the two-stage prediction says, read from the samples
+            guess = lid.predict([text], options)[0]
             assert (lang, score) == (guess.lang, round(guess.score, 5))
-    differ = [d for d in scores[300] if d in scores[0] and scores[300][d] != scores[0][d]]
-    assert differ  # long texts were labelled from their heads
+    differ = [d for d in scores[200] if d in scores[0] and scores[200][d] != scores[0][d]]
+    assert differ  # long texts were labelled from their samples
 
 
 def _cli(*args: str, cwd: Path) -> CliResult:

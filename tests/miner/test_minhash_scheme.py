@@ -196,3 +196,15 @@ def test_normalize_text_ascii_shortcut_changes_nothing() -> None:
     texts += ["Ünïcode straße ２０２４ ﬁle", "Привет, мир! 123"]  # the regular path
     for text in texts:
         assert normalize_text(text) == _normalize_by_regex(text)
+
+
+def test_normalize_text_code_point_table_matches_the_regular_expressions_everywhere() -> None:
+    """The non-ASCII path maps code points through a table: every code point (surrogates aside),
+    alone among letters and in runs, at the ends and inside, as the regular expressions do."""
+    points = [chr(code) for code in range(0x80, 0x110000) if not 0xD800 <= code < 0xE000]
+    for first in range(0, len(points), 1009):
+        chunk = points[first : first + 1009]
+        for text in ("é " + " x".join(chunk), " \u3000" + "".join(chunk) + "\u00a0 ", "".join(chunk) + "٣"):
+            assert normalize_text(text) == _normalize_by_regex(text), f"code points from U+{ord(chunk[0]):04X}"
+    for text in ("x\ud800y é!", "\u3000", "é", "  ,é,  ", "١٢٣ ٤٥", "\U0001f600 ok \U0001f600", "ǅ ﬃ ²"):
+        assert normalize_text(text) == _normalize_by_regex(text)

@@ -183,7 +183,7 @@ def test_lid_reads_the_first_max_chars() -> None:
     english = "The government announced new measures to protect the climate and the environment today. " * 20
     lid = FastTextLid()
     assert lid.predict([german + english])[0].lang == "en"
-    assert lid.predict([german + english], max_chars=len(german))[0].lang == "de"
+    assert lid.predict([german + english], LidOptions(max_chars=len(german), sample_chars=0))[0].lang == "de"
 
 
 def _dominant_script_by_loop(text: str, sample: int = 600) -> str | None:
@@ -239,31 +239,36 @@ GERMAN = "Die Bundesregierung hat heute neue Maßnahmen für den Klimaschutz bes
 ENGLISH = "The government announced new measures to protect the climate and the environment today. "
 
 
-def test_two_stage_lid_accepts_a_confident_head() -> None:
+def test_sampled_lid_reads_words_spread_over_the_window() -> None:
+    """A head would read only the German first lines; the spread sample sees the English rest,
+    and its confident guess stands without a second prediction."""
     lid = FastTextLid()
     calls = _counting(lid)
-    text = GERMAN * 20 + ENGLISH * 100  # ~1,600 chars of German, then English
-    guess = lid.predict([text], 10_000, head_chars=1_500, head_accept=0.9)[0]
-    assert (guess.lang, guess.script) == ("de", "Latn") and guess.score >= 0.9
-    assert calls.read == [" ".join(text[:1_500].split()[:-1])]  # the word cut at 1,500 left out
-    assert lid.predict([text])[0].lang == "en"  # off: one prediction on max_chars
-    assert len(calls.read) == 2 and calls.read[1] == " ".join(text[:10_000].split())
+    text = GERMAN * 8 + ENGLISH * 100  # ~640 chars of German, then ~9,000 of English
+    options = LidOptions(sample_chars=1_000, sample_run=1, sample_accept=0.8)
+    guess = lid.predict([text], options)[0]
+    assert (guess.lang, guess.script) == ("en", "Latn") and guess.score >= 0.8
+    assert len(calls.read) == 1
+    sample = calls.read[0].split()
+    window = text[:10_000].split()
+    assert 800 <= len(calls.read[0]) <= 1_200  # about sample_chars
+    assert sample[0] == window[0] and set(sample) <= set(window)  # evenly spaced words, the first one included
+    assert sample[-1] in window[-len(window) // len(sample) - 1 :]  # ...to the window's end
+    assert lid.predict([text[:640] + GERMAN * 2], options)[0].lang == "de"  # the German head alone
 
 
-def test_two_stage_lid_reads_on_when_the_head_is_ambiguous() -> None:
+def test_sampled_lid_reads_the_window_when_the_sample_is_unsure() -> None:
     lid = FastTextLid()
     calls = _counting(lid)
-    ambiguous = "Hotel Berlin Mitte Zimmer room Preis price WiFi Frühstück breakfast 24/7 Parken parking " * 2
-    text = ambiguous + ENGLISH * 100
-    head_guess = lid.predict([ambiguous[:150]])[0]
-    assert head_guess.score < 0.9  # the head alone is unsure
+    ambiguous = "Hotel Berlin Mitte Zimmer room Preis price WiFi Frühstück breakfast Parken parking " * 40
+    options = LidOptions(sample_chars=300, sample_run=4, sample_accept=0.99)
+    guess = lid.predict([ambiguous], options)[0]
+    assert len(calls.read) == 2 and calls.read[1] == " ".join(ambiguous.split())  # the sample, then the window
+    assert guess == lid.predict([ambiguous])[0]  # as one prediction on the window
     calls.read.clear()
-    guess = lid.predict([text], 10_000, head_chars=150, head_accept=0.9)[0]
-    assert len(calls.read) == 2 and calls.read[1] == " ".join(text.split())  # the head, then the whole text
-    assert guess == lid.predict([text])[0] and guess.lang == "en"
-    short = GERMAN * 2  # not longer than the head: one prediction, the same as without a head
-    calls.read.clear()
-    assert lid.predict([short], 10_000, 1_500, 0.9) == lid.predict([short]) and len(calls.read) == 2
+    short = GERMAN * 7  # not over twice sample_chars: one prediction, the same as without sampling
+    assert lid.predict([short], options) == lid.predict([short]) and len(calls.read) == 2
+    assert calls.read[0] == calls.read[1] == " ".join(short.split())
 
 
 def test_lid_off_predicts_as_before(demo_pages: list[RealPage]) -> None:
@@ -273,8 +278,8 @@ def test_lid_off_predicts_as_before(demo_pages: list[RealPage]) -> None:
         html, _ = decode_html(page.payload)
         texts.append(extract_text(html, page.url, ExtractOptions()) or "")
     model = lid._model
-    for options in (LidOptions(head_chars=0), LidOptions(head_accept=0.0), LidOptions(head_chars=20_000)):
-        guesses = lid.predict(texts, options.max_chars, options.head_chars, options.head_accept)
+    for options in (LidOptions(sample_chars=0), LidOptions(sample_accept=0.0), LidOptions(sample_chars=20_000), None):
+        guesses = lid.predict(texts, options)
         for text, guess in zip(texts, guesses, strict=True):
             labels, probs = model.predict(" ".join(text[:10_000].split()), k=1)
             assert (guess.lang, guess.score) == (normalize_label(labels[0])[0], min(1.0, float(probs[0])))
