@@ -207,4 +207,3 @@ class FastTextLid:
         labels, probs = self._model.predict(text, k=1)
         label = str(labels[0]) if len(labels) else None
         return label, min(1.0, float(probs[0])) if len(probs) else 0.0
-
