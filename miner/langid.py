@@ -54,7 +54,7 @@ class LidOptions:
     # would not. The stored lang_score of a sampled guess is the sample's. Measured by
     # bench/bench_lid_sampling.py; the figures are in bench/README.md ("Language ID: sampling").
     # 1,000 / 1 / 0.8 keep the decision for 99.98% of the 5,034 texts of bench parts 00-03 (where
-    # they were chosen) and 99.93% of the 5,900 of parts 04-07 and the demo (held out), reading 2.4x
+    # they were chosen) and 99.93% of the 5,979 of parts 04-07 and the demo (held out), reading 2.4x
     # fewer characters; 750 characters in runs of 4 fell to 99.55% on the held-out texts
     sample_chars: int = 1_000
     sample_run: int = 1

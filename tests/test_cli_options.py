@@ -118,6 +118,7 @@ def _default(cls: type, name: str) -> Any:
 
 DEFAULTS = [
     ("mine", "lid_threshold", _default(LidOptions, "threshold")),
+    ("mine", "lid_sample_chars", _default(LidOptions, "sample_chars")),
     ("mine", "ngram", _default(DedupOptions, "ngram")),
     ("mine", "bands", _default(DedupOptions, "bands")),
     ("mine", "rows", _default(DedupOptions, "rows")),

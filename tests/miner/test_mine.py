@@ -182,6 +182,18 @@ def test_sampled_lid_is_honoured_and_recorded(tmp_path: Path, demo_pages: list[R
     assert differ  # long texts were labelled from their samples
 
 
+def test_lid_sample_chars_flag_reaches_the_run_config(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    paths = _corpus(tmp_path / "warc", demo_pages[:6], 1)
+    for value in ("0", "400"):
+        db = tmp_path / f"flag{value}.duckdb"
+        assert (
+            _cli("mine", *map(str, paths), "--db", str(db), "--lid-sample-chars", value, cwd=tmp_path).returncode == 0
+        )
+        with duckdb.connect(str(db), read_only=True) as con:
+            (config,) = con.execute("SELECT config_json FROM runs").fetchone() or ("{}",)
+        assert json.loads(config)["lid"]["sample_chars"] == int(value)
+
+
 def _cli(*args: str, cwd: Path) -> CliResult:
     return run_cli(*args, cwd=cwd, env={"CI": "1"})
 
