@@ -129,6 +129,8 @@ def normalize_text(text: str) -> str:
     """Lowercase, NFKC, punctuation removed, digits as 0, whitespace collapsed."""
     if text.isascii():  # NFKC changes no ASCII text: one C pass over the bytes gives the same result
         return " ".join(text.encode("ascii").translate(_ASCII_TABLE).decode("ascii").split())
+    if "\u2026" in text:  # NFKC's own "...": the text is then often NFKC already, which NFKC checks first
+        text = text.replace("\u2026", "...")  # (a text it must change costs ~15 ns a character)
     text = unicodedata.normalize("NFKC", text).lower()
     try:
         codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")

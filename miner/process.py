@@ -93,6 +93,8 @@ def _finish_batch(
         return []
     docs: list[Document] = []
     allowed = options.lid.langs
+    extractor = options.extract.extractor
+    extractor_version = extractor_identity(extractor).version_label
     guesses = lid.predict(batch.texts, options.lid)
     for page, text, guess in zip(batch.pages, batch.texts, guesses, strict=True):
         confident = guess.score >= options.lid.threshold
@@ -121,8 +123,8 @@ def _finish_batch(
                 text=text,
                 text_hash=text_hash(normalized),
                 minhash=minhash_signature(normalized, guess.lang, guess.script, options.dedup),
-                extractor=options.extract.extractor,
-                extractor_version=extractor_identity(options.extract.extractor).version_label,
+                extractor=extractor,
+                extractor_version=extractor_version,
             )
         )
     batch.pages.clear()

@@ -206,5 +206,15 @@ def test_normalize_text_code_point_table_matches_the_regular_expressions_everywh
         chunk = points[first : first + 1009]
         for text in ("é " + " x".join(chunk), " \u3000" + "".join(chunk) + "\u00a0 ", "".join(chunk) + "٣"):
             assert normalize_text(text) == _normalize_by_regex(text), f"code points from U+{ord(chunk[0]):04X}"
-    for text in ("x\ud800y é!", "\u3000", "é", "  ,é,  ", "١٢٣ ٤٥", "\U0001f600 ok \U0001f600", "ǅ ﬃ ²"):
+    for text in (
+        "x\ud800y é!",
+        "\u3000",
+        "é\u2026\u0301x\u2026",
+        "…ﬁ…",
+        "é",
+        "  ,é,  ",
+        "١٢٣ ٤٥",
+        "\U0001f600 ok \U0001f600",
+        "ǅ ﬃ ²",
+    ):
         assert normalize_text(text) == _normalize_by_regex(text)
