@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 import zlib
 from collections.abc import Iterable
@@ -171,28 +172,38 @@ class _CodePointMap:
     def __init__(self) -> None:
         self._table: npt.NDArray[np.uint32] | None = None
         self._filled = np.zeros(0x110000 // self._BLOCK, dtype=bool)
+        self._lock = threading.Lock()  # threads may call `normalize_text` at once: one fills, the others wait
 
     def map(self, codes: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
-        if self._table is None:
-            self._table = np.arange(0x110000, dtype=np.uint32)
-            self._fill(range(self._BMP // self._BLOCK))
+        table = self._table if self._table is not None else self._first_use()
         if codes.size and int(codes.max()) >= self._BMP:
             blocks = codes // self._BLOCK
             missing = ~self._filled[blocks]
             if missing.any():
-                self._fill(np.unique(blocks[missing]).tolist())
-        return self._table[codes]
+                with self._lock:
+                    self._fill(table, np.unique(blocks[missing]).tolist())
+        return table[codes]
 
-    def _fill(self, blocks: Iterable[int]) -> None:
-        assert self._table is not None
+    def _first_use(self) -> npt.NDArray[np.uint32]:
+        """The table with the BMP filled, published only once filled."""
+        with self._lock:
+            if self._table is None:
+                table = np.arange(0x110000, dtype=np.uint32)
+                self._fill(table, range(self._BMP // self._BLOCK))
+                self._table = table
+            return self._table
+
+    def _fill(self, table: npt.NDArray[np.uint32], blocks: Iterable[int]) -> None:
         for block in blocks:
+            if self._filled[block]:  # filled by another thread since it was found missing
+                continue
             first = block * self._BLOCK
             for code in range(first, first + self._BLOCK):
                 char = chr(code)
                 if char.isdecimal():
-                    self._table[code] = 0x30
+                    table[code] = 0x30
                 elif not (char.isalnum() or char == "_"):  # not re's \w (a space, \s, is one already)
-                    self._table[code] = 0x20
+                    table[code] = 0x20
             self._filled[block] = True
 
 

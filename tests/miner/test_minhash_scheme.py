@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 import re
 import statistics
+import sys
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -20,6 +22,9 @@ from toxmine.miner.dedup import (
     LEGACY_HASH_SCHEME,
     DedupIndex,
     DedupOptions,
+    _CodePointMap,
+    _collapse_spaces,
+    _normalize_with_regex,
     minhash_signature,
     normalize_text,
     shingle_hashes,
@@ -218,3 +223,30 @@ def test_normalize_text_code_point_table_matches_the_regular_expressions_everywh
         "ǅ ﬃ ²",
     ):
         assert normalize_text(text) == _normalize_by_regex(text)
+
+
+def test_code_point_table_is_complete_before_other_threads_read_it() -> None:
+    """`normalize_text` is a public function: threads that call it at once, while the table fills
+    at first use, all get the regular expressions' result (a table published before it is filled
+    would hand the others unmapped punctuation and digits; U+FFFD and U+ABF1 lie in the BMP's last blocks)."""
+    text = unicodedata.normalize("NFKC", "١٢٣, Мир! «ok» 𝟘 \U0001f600 \U000104a3 x\ufffdy\uabf1").lower()
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    expected = _normalize_with_regex(text)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, as a busy machine would
+    try:
+        for _ in range(20):
+            table, barrier, results = _CodePointMap(), threading.Barrier(4), []
+            threads = [threading.Thread(target=_map_at_once, args=(table, codes, barrier, results)) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert results == [expected] * 4
+    finally:
+        sys.setswitchinterval(previous)
+
+
+def _map_at_once(table: _CodePointMap, codes: np.ndarray, barrier: threading.Barrier, results: list[str]) -> None:
+    barrier.wait()
+    results.append(_collapse_spaces(table.map(codes)).tobytes().decode("utf-32-le"))
