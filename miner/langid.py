@@ -48,7 +48,8 @@ class LidOptions:
     # two-stage prediction: a text whose window (its first `max_chars` characters) holds more than
     # twice `sample_chars` is first labelled from a sample of about `sample_chars` characters: runs of
     # `sample_run` consecutive words spread evenly over the window. That guess stands when its
-    # probability is at least `sample_accept`; else the model reads the window as in one prediction.
+    # probability is at least `sample_accept` (and `threshold`: a sample under it would drop texts the
+    # window may keep); else the model reads the window as in one prediction.
     # 0 in `sample_chars` or `sample_accept` turns it off. fastText averages its features over the
     # words, so a spread sample estimates the window's average where a head (the page's first lines)
     # would not. The stored lang_score of a sampled guess is the sample's. Measured by
@@ -176,11 +177,12 @@ class FastTextLid:
         """The most likely language of each text, from its first `options.max_chars` characters,
         or from a sample of them (see `LidOptions`)."""
         options = options or LidOptions(sample_chars=0)
+        accept = max(options.sample_accept, options.threshold)  # a sample never drops a text on its own
         guesses = []
         for text in texts:
             words = text[: options.max_chars].split()
             label, score = self._sampled(words, options)
-            if label is None or score < options.sample_accept:
+            if label is None or score < accept:
                 label, score = self._predict_one(" ".join(words))
             lang, script = normalize_label(label) if label else ("und", None)
             guesses.append(LangGuess(lang, script or dominant_script(text), score))
