@@ -2,7 +2,7 @@
 decision of one prediction on `max_chars`, and what it costs (a benchmark, not a test).
 
 The texts are those `bench_stages.py` extracts from the WARC files given, with each extractor of
-`--extractors`. For each candidate (`sample_chars`, `sample_run`, `sample_accept`) it prints the
+`--extractors`. For each candidate (`sample_chars`, `sample_run`, `sample_margin`) it prints the
 share of texts whose language, script and kept-or-dropped decision (score >= threshold) are the
 same as with sampling off, the share that needed the second prediction, the characters the model
 read per text, and LID CPU microseconds per text (`time.process_time`, best of `--repeat`; every
@@ -29,7 +29,7 @@ from benchkit import cpu_model, log
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CANDIDATES = [
-    (chars, run, accept) for chars in (500, 750, 1000, 1500) for run in (1, 4, 16) for accept in (0.7, 0.8, 0.9)
+    (chars, run, margin) for chars in (500, 750, 1000, 1500) for run in (1, 4, 16) for margin in (0.15, 0.43, 0.7)
 ]
 
 
@@ -86,20 +86,42 @@ def main() -> None:
     print(f"`{' '.join(['python', *sys.argv])}`: {n} texts ({sum(map(len, texts)) // n:,} chars mean; "
           f"extractors {args.extractors}), max_chars={default.max_chars}, threshold={default.threshold}; "
           f"CPU time, best of {args.repeat}; {cpu_model()}\n")  # fmt: skip
-    columns = ("sample_chars", "sample_run", "sample_accept", "same decision", "second prediction", "chars read")
+    columns = (
+        "sample_chars",
+        "sample_run",
+        "sample_margin (accept)",
+        "same decision",
+        "second prediction",
+        "chars read",
+    )
     print("| " + " | ".join(columns) + " | LID µs/text |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| 0 (off) | - | - | 100.00% | - | {off_count.chars / n:,.0f} | {off_seconds * 1e6 / n:,.0f} |")
-    for chars, run_words, accept in _CANDIDATES:
-        options = replace(default, sample_chars=chars, sample_run=run_words, sample_accept=accept)
+    for chars, run_words, margin in _CANDIDATES:
+        options = replace(default, sample_chars=chars, sample_run=run_words, sample_margin=margin)
         is_default = options == default
         seconds, guesses, counting = run(options, args.time or is_default)
         same = sum(decision(a) == decision(b) for a, b in zip(guesses, base, strict=True))
         sampled = counting.calls - n  # texts predicted twice
         timing = f"{seconds * 1e6 / n:,.0f}" if seconds != float("inf") else "-"
         mark = " (default)" if is_default else ""
-        print(f"| {chars}{mark} | {run_words} | {accept} | {100 * same / n:.2f}% | {100 * sampled / n:.1f}% | "
-              f"{counting.chars / n:,.0f} | {timing} |", flush=True)  # fmt: skip
+        print(f"| {chars}{mark} | {run_words} | {margin} ({options.sample_accept:.3f}) | {100 * same / n:.2f}% | "
+              f"{100 * sampled / n:.1f}% | {counting.chars / n:,.0f} | {timing} |", flush=True)  # fmt: skip
+
+    print("\nThe default sampling at other `--lid-threshold` values (the decision: language, script, score >= it):\n")
+    print("| threshold | sample_accept | same decision | chars read |")
+    print("|---:|---:|---:|---:|")
+    for threshold in (0.5, 0.65, 0.8, 0.9, 0.95):
+        at = replace(default, threshold=threshold)
+        _, guesses, counting = run(at, False)
+        _, whole, _ = run(replace(at, sample_chars=0), False)
+        same = sum(
+            (a.lang, a.script, a.score >= threshold) == (b.lang, b.script, b.score >= threshold)
+            for a, b in zip(guesses, whole, strict=True)
+        )
+        print(
+            f"| {threshold} | {at.sample_accept:.3f} | {100 * same / n:.2f}% | {counting.chars / n:,.0f} |", flush=True
+        )
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ def main() -> None:
                 guesses.extend(lid.predict(batch))
         return guesses
 
-    lid_keys = ("max_chars", "head_chars", "head_accept", "sample_chars", "sample_run", "sample_accept")
+    lid_keys = ("max_chars", "head_chars", "head_accept", "sample_chars", "sample_run", "sample_margin")
     lid_note = ", ".join(f"{k}={v}" for k, v in vars(options.lid).items() if k in lid_keys)
     guesses = stage("lid", lid_all, f"FastTextLid.predict, batches of {options.batch_size}; {lid_note}")
     stage_off = {"sample_chars": 0} if hasattr(options.lid, "sample_chars") else {"head_chars": 0}

@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 _LABEL_PREFIX = "__label__"
-_MAX_CHARS = 10_000
 _ISO639_3 = re.compile(r"[a-z]{3}")
 
 
@@ -48,18 +47,23 @@ class LidOptions:
     # two-stage prediction: a text whose window (its first `max_chars` characters) holds more than
     # twice `sample_chars` is first labelled from a sample of about `sample_chars` characters: runs of
     # `sample_run` consecutive words spread evenly over the window. That guess stands when its
-    # probability is at least `sample_accept` (and `threshold`: a sample under it would drop texts the
-    # window may keep); else the model reads the window as in one prediction.
-    # 0 in `sample_chars` or `sample_accept` turns it off. fastText averages its features over the
-    # words, so a spread sample estimates the window's average where a head (the page's first lines)
-    # would not. The stored lang_score of a sampled guess is the sample's. Measured by
-    # bench/bench_lid_sampling.py; the figures are in bench/README.md ("Language ID: sampling").
-    # 1,000 / 1 / 0.8 keep the decision for 99.98% of the 5,034 texts of bench parts 00-03 (where
-    # they were chosen) and 99.93% of the 5,979 of parts 04-07 and the demo (held out), reading 2.4x
-    # fewer characters; 750 characters in runs of 4 fell to 99.55% on the held-out texts
+    # probability clears `threshold` by `sample_margin` of the way to 1 (`sample_accept`: 0.8 at the
+    # default threshold, 0.94 at 0.9), so that a stricter threshold asks a surer sample; else the model
+    # reads the window as in one prediction. 0 in `sample_chars` turns it off. fastText averages its
+    # features over the words, so a spread sample estimates the window's average where a head (the
+    # page's first lines) would not. The stored lang_score of a sampled guess is the sample's.
+    # Measured by bench/bench_lid_sampling.py; the figures are in bench/README.md ("Language ID:
+    # sampling"): 1,000 / 1 / 0.43 keep the decision for 99.98% of the 5,034 texts of bench parts
+    # 00-03 (where they were chosen) and 99.93% of the 5,979 of parts 04-07 and the demo (held out),
+    # reading 2.4x fewer characters; 750 characters in runs of 4 fell to 99.55% on the held-out texts
     sample_chars: int = 1_000
     sample_run: int = 1
-    sample_accept: float = 0.8
+    sample_margin: float = 0.43
+
+    @property
+    def sample_accept(self) -> float:
+        """The probability at which a sample's guess stands (see `sample_margin`)."""
+        return self.threshold + max(0.0, self.sample_margin) * (1.0 - self.threshold)
 
 
 def default_lid_model_path() -> str:
@@ -177,7 +181,7 @@ class FastTextLid:
         """The most likely language of each text, from its first `options.max_chars` characters,
         or from a sample of them (see `LidOptions`)."""
         options = options or LidOptions(sample_chars=0)
-        accept = max(options.sample_accept, options.threshold)  # a sample never drops a text on its own
+        accept = options.sample_accept
         guesses = []
         for text in texts:
             words = text[: options.max_chars].split()
@@ -192,7 +196,7 @@ class FastTextLid:
         """The guess from a sample of `words` (see `LidOptions`); (None, 0.0) where no sample is
         taken: sampling off, or a window of at most twice `sample_chars`."""
         run = max(1, options.sample_run)
-        if options.sample_chars <= 0 or options.sample_accept <= 0 or len(words) <= 2 * run:
+        if options.sample_chars <= 0 or len(words) <= 2 * run:
             return None, 0.0
         chars = sum(map(len, words)) + len(words) - 1
         if chars <= 2 * options.sample_chars:
@@ -206,6 +210,9 @@ class FastTextLid:
         """The top label of one text (None if the model gives none) and its probability."""
         # One call per text: the list form of predict is broken in fasttext-predict 0.9.2.4
         # (it returns no probabilities), and per-text calls cost the same in C++.
-        labels, probs = self._model.predict(text, k=1)
+        try:
+            labels, probs = self._model.predict(text, k=1)
+        except TypeError:  # a lone surrogate (a model's completion with a JSON "\ud800"): not UTF-8
+            labels, probs = self._model.predict(text.encode("utf-8", "replace").decode("utf-8"), k=1)
         label = str(labels[0]) if len(labels) else None
         return label, min(1.0, float(probs[0])) if len(probs) else 0.0

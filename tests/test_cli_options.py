@@ -265,3 +265,10 @@ def test_model_options_reach_a_backend_taking_any_keyword(monkeypatch: pytest.Mo
     assert isinstance(on_cpu, DeviceBackend) and on_cpu.engine == {"device": "cpu"}
     overridden = create_backend("device:m", shared={"device": "cpu"}, device="cuda:1")
     assert isinstance(overridden, DeviceBackend) and overridden.engine == {"device": "cuda:1"}
+
+
+def test_lid_sample_chars_refuses_a_negative_count(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["mine", "--db", "x.duckdb", "--lid-sample-chars", "-5"])
+    assert exited.value.code == 2 and "--lid-sample-chars: must be at least 0, got -5" in capsys.readouterr().err
+    assert build_parser().parse_args(["mine", "--db", "x.duckdb", "--lid-sample-chars", "0"]).lid_sample_chars == 0

@@ -29,7 +29,18 @@ from toxmine.miner.split import SplitOptions
 from toxmine.miner.units import DEFAULT_UNIT_MB
 from toxmine.miner.warc_parsers import WARC_READERS
 
-from .cli_values import Renamed, edges, field_default, key_value, langs, names, param_default, positive_int, shard
+from .cli_values import (
+    Renamed,
+    edges,
+    field_default,
+    key_value,
+    langs,
+    names,
+    non_negative_int,
+    param_default,
+    positive_int,
+    shard,
+)
 
 __all__ = [
     "DEFAULT_DB",
@@ -195,7 +206,7 @@ def add_mining(parser: argparse.ArgumentParser) -> None:
     lid.add_argument("--lid-threshold", type=float, default=threshold, metavar="P",
                      help=f"minimum LID confidence {_default(threshold)}")  # fmt: skip
     sample_chars = field_default(LidOptions, "sample_chars")
-    lid.add_argument("--lid-sample-chars", type=int, default=sample_chars, metavar="N",
+    lid.add_argument("--lid-sample-chars", type=non_negative_int, default=sample_chars, metavar="N",
                      help="label a long text first from a sample of about N characters of words spread over it, "
                      "reading the whole text only when the sample is unsure: 2.4x fewer characters read, the same "
                      f"decision for 99.9%% of texts; 0 reads every text whole {_default(sample_chars)}")  # fmt: skip

@@ -11,7 +11,18 @@ from typing import Any, NoReturn
 
 from toxmine.miner.sources import parse_shard
 
-__all__ = ["Renamed", "edges", "field_default", "key_value", "langs", "names", "param_default", "positive_int", "shard"]
+__all__ = [
+    "Renamed",
+    "edges",
+    "field_default",
+    "key_value",
+    "langs",
+    "names",
+    "non_negative_int",
+    "param_default",
+    "positive_int",
+    "shard",
+]
 
 
 def field_default(cls: type, name: str) -> Any:
@@ -61,12 +72,21 @@ def shard(text: str) -> tuple[int, int]:
 
 def positive_int(text: str) -> int:
     """A whole number of at least 1."""
+    return _whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number of at least 0."""
+    return _whole_number(text, 0)
+
+
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
 
 

@@ -166,13 +166,13 @@ def test_sampled_lid_is_honoured_and_recorded(tmp_path: Path, demo_pages: list[R
     scores = {}
     for sample_chars in (0, 200):
         db = tmp_path / f"sample{sample_chars}.duckdb"
-        options = LidOptions(sample_chars=sample_chars, sample_accept=0.5)
+        options = LidOptions(sample_chars=sample_chars, sample_margin=0.0)
         mine(_sources(paths), str(db), ProcessOptions(lid=options))
         with duckdb.connect(str(db), read_only=True) as con:
             (config,) = con.execute("SELECT config_json FROM runs").fetchone() or ("{}",)
             rows = con.execute("SELECT doc_id, text, lang, lang_score FROM documents").fetchall()
         recorded = json.loads(config)["lid"]
-        assert (recorded["sample_chars"], recorded["sample_run"], recorded["sample_accept"]) == (sample_chars, 1, 0.5)
+        assert (recorded["sample_chars"], recorded["sample_run"], recorded["sample_margin"]) == (sample_chars, 1, 0.0)
         scores[sample_chars] = {doc_id: score for doc_id, _, _, score in rows}
         lid = FastTextLid()
         for _, text, lang, score in rows:  # what the two-stage prediction says, read from the samples

@@ -245,7 +245,7 @@ def test_sampled_lid_reads_words_spread_over_the_window() -> None:
     lid = FastTextLid()
     calls = _counting(lid)
     text = GERMAN * 8 + ENGLISH * 100  # ~640 chars of German, then ~9,000 of English
-    options = LidOptions(sample_chars=1_000, sample_run=1, sample_accept=0.8)
+    options = LidOptions(sample_chars=1_000, sample_run=1, sample_margin=0.43)
     guess = lid.predict([text], options)[0]
     assert (guess.lang, guess.script) == ("en", "Latn") and guess.score >= 0.8
     assert len(calls.read) == 1
@@ -261,7 +261,7 @@ def test_sampled_lid_reads_the_window_when_the_sample_is_unsure() -> None:
     lid = FastTextLid()
     calls = _counting(lid)
     ambiguous = "Hotel Berlin Mitte Zimmer room Preis price WiFi Frühstück breakfast Parken parking " * 40
-    options = LidOptions(sample_chars=300, sample_run=4, sample_accept=0.99)
+    options = LidOptions(sample_chars=300, sample_run=4, sample_margin=0.98)
     guess = lid.predict([ambiguous], options)[0]
     assert len(calls.read) == 2 and calls.read[1] == " ".join(ambiguous.split())  # the sample, then the window
     assert guess == lid.predict([ambiguous])[0]  # as one prediction on the window
@@ -278,7 +278,7 @@ def test_lid_off_predicts_as_before(demo_pages: list[RealPage]) -> None:
         html, _ = decode_html(page.payload)
         texts.append(extract_text(html, page.url, ExtractOptions()) or "")
     model = lid._model
-    for options in (LidOptions(sample_chars=0), LidOptions(sample_accept=0.0), LidOptions(sample_chars=20_000), None):
+    for options in (LidOptions(sample_chars=0), LidOptions(sample_chars=20_000), None):
         guesses = lid.predict(texts, options)
         for text, guess in zip(texts, guesses, strict=True):
             labels, probs = model.predict(" ".join(text[:10_000].split()), k=1)
@@ -287,15 +287,27 @@ def test_lid_off_predicts_as_before(demo_pages: list[RealPage]) -> None:
 
 
 def test_sampled_guess_under_the_threshold_never_decides(demo_pages: list[RealPage]) -> None:
-    """With `--lid-threshold` above `sample_accept`, a sample scoring between the two would drop a
-    text the whole window may keep (4.6% of these pages at 0.9): such texts are read whole."""
+    """A sample's guess stands only above the threshold, by a margin that grows with it: accepted at
+    0.8 whatever the threshold, samples scoring between 0.8 and 0.9 dropped 4.6% of these pages at
+    `--lid-threshold 0.9` that the whole window may keep."""
     lid = FastTextLid()
     texts = []
     for page in demo_pages[:100]:
         html, _ = decode_html(page.payload)
         texts.append(extract_text(html, page.url, ExtractOptions()) or "")
-    options = LidOptions(threshold=0.9, sample_accept=0.8)
+    options = LidOptions(threshold=0.9)
+    assert options.sample_accept > 0.93 and LidOptions().sample_accept == pytest.approx(0.8, abs=0.001)
     sampled, whole = lid.predict(texts, options), lid.predict(texts)
     assert any(s != w for s, w in zip(sampled, whole, strict=True))  # samples decided some texts
     for text, s, w in zip(texts, sampled, whole, strict=True):
-        assert s.score >= options.threshold or s == w, text[:80]
+        assert s.score >= options.sample_accept or s == w, text[:80]
+        assert (s.lang, s.score >= options.threshold) == (w.lang, w.score >= options.threshold), text[:80]
+
+
+def test_lid_reads_a_text_with_a_lone_surrogate() -> None:
+    """A model's completion can hold one (JSON "\\ud800"); fastText takes UTF-8 only and raised."""
+    lid = FastTextLid()
+    text = ENGLISH * 3 + "\ud800" + ENGLISH
+    for options in (None, LidOptions(sample_chars=50)):
+        guess = lid.predict([text], options)[0]
+        assert guess.lang == "en" and guess.score > 0.5
