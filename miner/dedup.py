@@ -188,7 +188,7 @@ class _CodePointMap:
         """The table with the BMP filled, published only once filled."""
         with self._lock:
             if self._table is None:
-                table = np.arange(0x110000, dtype=np.uint32)
+                table = np.arange(0x110000, dtype="<u4")  # little-endian: decoded as UTF-32-LE
                 self._fill(table, range(self._BMP // self._BLOCK))
                 self._table = table
             return self._table
