@@ -200,11 +200,13 @@ def _decide(
 
 
 def _finalize(
-    runner: Executor, numbered: list[tuple[UnitResult, int]], decisions: list[str], work: str, bands: str, memory: str
-) -> dict[str, FinalUnit]:
+    runner: Executor, numbered: list[tuple[UnitResult, int]], decisions: list[str], work: str, bands: str, memory: str,
+    layout: str,
+) -> dict[str, FinalUnit]:  # fmt: skip
+    file_format = "parquet" if layout == "parquet" else "arrow"  # the Parquet layout keeps the files; else inserted
     tasks = [
         FinalizeTask(done.unit.key, done.result.spill_paths[0], done.keys_path, start, done.result.n_documents,
-                     tuple(decisions), work, bands, memory, _index_langs(done.unit.source))
+                     tuple(decisions), work, bands, memory, _index_langs(done.unit.source), file_format)
         for done, start in numbered
     ]  # fmt: skip
     return _run_finalize(runner, tasks) if tasks else {}
@@ -358,7 +360,7 @@ def _mine_batch(run: _Run, todo: list[InputSource], unit_mb: float, bar: MiningP
         else []
     )
     final = os.path.join(run.work, "final")
-    finals = _finalize(run.runner, numbered, decisions, final, run.bands, run.task_memory)
+    finals = _finalize(run.runner, numbered, decisions, final, run.bands, run.task_memory, run.layout)
     for state, result in zip(states, results, strict=True):
         if result.outcome.status != "failed":
             stored = [finals[state.done[part].unit.key] for part in range(state.parts)]

@@ -14,9 +14,10 @@ from types import TracebackType
 from typing import Protocol
 
 import duckdb
+import pyarrow as pa
 
 from .errors import ConfigError, StoreError
-from .tables import relation_kind
+from .tables import registered, relation_kind
 
 __all__ = ["InputOutcome", "Store", "StoredUnit", "migrations", "utc_now"]
 
@@ -277,9 +278,8 @@ class Store:
             self._clear_source(outcome.source)
             for unit in units:
                 if insert_rows:
-                    con.execute("INSERT INTO documents BY NAME SELECT * FROM read_parquet(?)", [unit.documents_path])
-                    con.execute("INSERT INTO doc_minhash BY NAME SELECT * FROM read_parquet(?)",
-                                [unit.signatures_path])  # fmt: skip
+                    self._insert_file("documents", unit.documents_path)
+                    self._insert_file("doc_minhash", unit.signatures_path)
                 con.execute(
                     "INSERT INTO band_files VALUES (?, ?, ?, ?, ?, ?)",
                     [unit.bands_file, outcome.source, unit.start, unit.n_documents,
@@ -289,6 +289,17 @@ class Store:
             n_dups = sum(unit.n_duplicates for unit in units)
             self._write_source_row(outcome, run_id, n_docs, n_dups)
         return n_docs, n_dups
+
+    def _insert_file(self, table: str, path: str) -> None:
+        """Insert a task's file into `table` by column name: Parquet (by its `.parquet` name) or Arrow IPC."""
+        if path.endswith(".parquet"):
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?)", [path])
+            return
+        with (
+            pa.memory_map(path, "r") as source,
+            registered(self.con, "_task_file", pa.ipc.open_file(source).read_all()),
+        ):
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _task_file")
 
     def record_failure(self, outcome: InputOutcome, run_id: str) -> None:
         """Record a failed input (no documents) so the failure is visible and retried later."""

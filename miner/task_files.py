@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pyarrow as pa
@@ -67,13 +68,38 @@ def write_parquet(table: pa.Table, path: str, row_group: int = ROW_GROUP) -> Non
 
 
 def task_connection(memory_limit: str, spill_folder: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for one task: one thread (a task is one CPU), `memory_limit`, spilling
-    to `spill_folder` beyond it."""
-    con = duckdb.connect(config={"threads": 1, "memory_limit": memory_limit})
+    """A DuckDB connection of its own for one task (temporary tables and views are the connection's,
+    gone when it is closed) on an in-memory database of this process: one thread (a task is one
+    CPU), `memory_limit`, spilling to `spill_folder` beyond it. The database is kept for the next
+    task with the same settings (opening one costs ~10 ms, more than most tasks' queries)."""
     if spill_folder is not None:
         os.makedirs(spill_folder, exist_ok=True)
-        con.execute(f"SET temp_directory = '{quoted(spill_folder)}'")
-    return con
+    key = (os.getpid(), memory_limit, spill_folder)
+    with _shared_lock:
+        if _shared.get("key") != key:
+            _release_shared()
+            con = duckdb.connect(config={"threads": 1, "memory_limit": memory_limit})
+            if spill_folder is not None:
+                con.execute(f"SET temp_directory = '{quoted(spill_folder)}'")
+            _shared.update(key=key, con=con)
+        return cast(duckdb.DuckDBPyConnection, _shared["con"]).cursor()
+
+
+_shared: dict[str, Any] = {}  # this process's task database: its settings ("key") and connection ("con")
+_shared_lock = threading.Lock()
+_inherited: list[Any] = []  # a forked worker's copies of its parent's database: kept, never used or closed
+
+
+def _release_shared() -> None:
+    """Close this process's task database (a parent's, inherited through fork, is only set aside)."""
+    con = _shared.pop("con", None)
+    key = _shared.pop("key", None)
+    if con is None:
+        return
+    if key is not None and key[0] == os.getpid():
+        con.close()
+    else:
+        _inherited.append(con)
 
 
 def parquet_intact(path: str, rows: int | None = None) -> bool:
