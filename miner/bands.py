@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from .dedup import DedupOptions
 
-__all__ = ["EXACT_BAND", "KEYS_SCHEMA", "keys_table"]
+__all__ = ["EXACT_BAND", "KEYS_DICTIONARY", "KEYS_SCHEMA", "keys_table"]
 
 EXACT_BAND = 255  # the band number of the exact text-hash key
 
@@ -33,6 +33,9 @@ KEYS_SCHEMA = pa.schema(
         ("doc_id", pa.string()),
     ]
 )
+
+
+KEYS_DICTIONARY = ["band", "doc_id"]  # the columns of key files worth dictionary-encoding (khash and key are random)
 
 
 def _crc32_table() -> np.ndarray:

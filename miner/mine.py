@@ -40,6 +40,7 @@ from .sources import InputSource, RecordGroup, crawl_key
 from .store import InputOutcome, Store, utc_now
 from .stored_bands import bands_folder_for, stored_band_files
 from .targeting import KEPT
+from .task_files import release_task_connections
 from .units import (
     DEFAULT_UNIT_MB,
     FinalizeTask,
@@ -294,6 +295,7 @@ def mine(
         runner = executor_for(executor, workers, ray)
         if isinstance(executor, str):  # a runner passed in is its owner's to close
             cleanup.callback(runner.close)
+        cleanup.callback(release_task_connections)  # the tasks run here kept one DuckDB open
         if isinstance(runner, SerialExecutor) and options.extract.sandbox:
             cleanup.callback(close_process_sandbox)  # this process extracts (in its sandbox)
         with Store(db_path, memory_limit=memory_limit) as store:
@@ -419,6 +421,7 @@ def _compact(run: _Run) -> None:
 
 def _clean_batch(work: str, states: list[_Input]) -> None:
     """Remove a committed batch's unit files and stage folders (other batches' units stay)."""
+    release_task_connections()  # this process's task database may spill into a stage folder
     for state in states:
         for done in state.done.values():
             for path in unit_files(os.path.join(work, "units"), done.unit.key):
@@ -432,6 +435,7 @@ def _clean_batch(work: str, states: list[_Input]) -> None:
 
 def _clean(work: str) -> None:
     """Remove what this run made in the work folder (the folder too when nothing else is in it)."""
+    release_task_connections()
     for name in ("units", "final", "tmp"):
         shutil.rmtree(os.path.join(work, name), ignore_errors=True)
     for pattern in ("dedup-*", "compact-*"):

@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from .errors import ConfigError, StoreError
-from .tables import registered, relation_kind
+from .tables import registered, views_among
 
 __all__ = ["InputOutcome", "Store", "StoredUnit", "migrations", "utc_now"]
 
@@ -122,24 +122,29 @@ class Store:
             "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
         )
         applied = {row[0] for row in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
-        for version, name, sql in migrations():
-            if version in applied:
-                continue
-            try:
-                with self.transaction() as con:
+        pending = [migration for migration in migrations() if migration[0] not in applied]
+        # a new database takes every migration in one transaction (one commit, all or none); an
+        # existing one, each in its own, so that what applies is kept when a later one fails
+        for batch in [pending] if not applied else [[migration] for migration in pending]:
+            if batch:
+                self._apply(batch)
+
+    def _apply(self, batch: list[tuple[int, str, str]]) -> None:
+        with self.transaction() as con:
+            for version, name, sql in batch:
+                try:
                     for statement in self._applicable(sql):
                         con.execute(statement)
                     con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
-            except duckdb.Error as exc:
-                raise StoreError(f"{self.path}: migration {version:03d}_{name} failed: {exc}") from exc
+                except duckdb.Error as exc:
+                    raise StoreError(f"{self.path}: migration {version:03d}_{name} failed: {exc}") from exc
 
     def _applicable(self, sql: str) -> list[str]:
         """A migration as statements to run: whole, unless it alters a table that is a view here
         (the Parquet layout's `documents`, whose files carry their own columns); then it is cut
         at each `;` that ends a line and those `ALTER TABLE` statements are left out."""
-        views = {
-            name for name in _ALTER_TABLE.findall(_COMMENTS.sub("", sql)) if relation_kind(self.con, name) == "VIEW"
-        }
+        altered_names = _ALTER_TABLE.findall(_COMMENTS.sub("", sql))
+        views = views_among(self.con, altered_names) if altered_names else set()
         if not views:
             return [sql]
         kept = []

@@ -24,6 +24,7 @@ __all__ = [
     "parquet_intact",
     "quoted",
     "read_marker",
+    "release_task_connections",
     "task_connection",
     "whole_file",
     "write_marker",
@@ -61,10 +62,11 @@ def copy_to_parquet(
                     f"{row_group})", params or [])  # fmt: skip
 
 
-def write_parquet(table: pa.Table, path: str, row_group: int = ROW_GROUP) -> None:
-    """Write an Arrow table to `path` as Parquet, whole or not at all."""
+def write_parquet(table: pa.Table, path: str, row_group: int = ROW_GROUP, dictionary: bool | list[str] = True) -> None:
+    """Write an Arrow table to `path` as Parquet, whole or not at all; `dictionary`: the columns to
+    dictionary-encode (all by default; a column of random values, as bucket keys, only loses by it)."""
     with whole_file(path) as work:
-        pq.write_table(table, work, compression="zstd", row_group_size=row_group)
+        pq.write_table(table, work, compression="zstd", row_group_size=row_group, use_dictionary=dictionary)
 
 
 def task_connection(memory_limit: str, spill_folder: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -88,6 +90,12 @@ def task_connection(memory_limit: str, spill_folder: str | None = None) -> duckd
 _shared: dict[str, Any] = {}  # this process's task database: its settings ("key") and connection ("con")
 _shared_lock = threading.Lock()
 _inherited: list[Any] = []  # a forked worker's copies of its parent's database: kept, never used or closed
+
+
+def release_task_connections() -> None:
+    """Close this process's task database (before its spill folder is removed, or at the end of a run)."""
+    with _shared_lock:
+        _release_shared()
 
 
 def _release_shared() -> None:

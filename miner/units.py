@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .bands import keys_table
+from .bands import KEYS_DICTIONARY, keys_table
 from .errors import StoreError
 from .langid import FastTextLid
 from .neardup import DECISIONS_SCHEMA
@@ -176,7 +176,7 @@ def mine_unit(task: MineTask) -> UnitResult:
         table = read_spill_table(work)
         key_rows = keys_table(table.column("doc_id"), table.column("text_hash"), table.column("minhash"), options.dedup)
         key_rows = key_rows.take(pc.sort_indices(key_rows, [("khash", "ascending"), ("row", "ascending")]))
-        write_parquet(key_rows, keys)
+        write_parquet(key_rows, keys, dictionary=KEYS_DICTIONARY)
         os.replace(work, docs)
     finally:
         if os.path.exists(work):
@@ -308,7 +308,7 @@ def finalize_unit(task: FinalizeTask) -> FinalUnit:
     keys = pq.read_table(task.keys_path)  # sorted by (khash, row): kept in that order, rows become ordinals
     kept_keys = keys.filter(pc.take(kept, keys.column("row")))
     ordinal = pc.add(kept_keys.column("row"), pa.scalar(task.start, pa.int64()))
-    write_parquet(kept_keys.set_column(3, "ordinal", ordinal), bands)
+    write_parquet(kept_keys.set_column(3, "ordinal", ordinal), bands, dictionary=KEYS_DICTIONARY)
     languages = _languages(docs.column("lang"), pc.invert(kept))
     index_kept = _kept_by_index_language(kept_docs, task.index_langs)
     final = FinalUnit(task.key, documents, signatures, bands_file, task.start, task.n_documents, dups.num_rows,
