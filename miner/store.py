@@ -313,7 +313,10 @@ class Store:
             self._write_source_row(outcome, run_id, 0, 0)
 
     def _clear_source(self, source: str) -> None:
-        """Forget an earlier failed attempt at `source` (its row and drop counts)."""
+        """Forget an earlier failed attempt at `source` (its row and drop counts). The other rows of a
+        source are only ever written with its `sources` row: without one there is nothing to forget."""
+        if self.con.execute("SELECT 1 FROM sources WHERE source = ?", [source]).fetchone() is None:
+            return
         self.con.execute("DELETE FROM band_files WHERE source = ?", [source])
         self.con.execute("DELETE FROM drops WHERE source = ?", [source])
         self.con.execute("DELETE FROM source_languages WHERE source = ?", [source])
@@ -342,11 +345,15 @@ class Store:
             ],
         )
         files = sorted((outcome.source, warc, *cost) for warc, cost in outcome.files.items())
-        if files:
-            self.con.executemany("INSERT INTO source_files VALUES (?, ?, ?, ?, ?)", files)
         languages = sorted((outcome.source, lang, *counts) for lang, counts in outcome.languages.items())
-        if languages:
-            self.con.executemany("INSERT INTO source_languages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", languages)
         drops = sorted((outcome.source, reason, n) for reason, n in outcome.drops.items() if n)
-        if drops:
-            self.con.executemany("INSERT INTO drops VALUES (?, ?, ?)", drops)
+        self._insert_values("source_files", files)
+        self._insert_values("source_languages", languages)
+        self._insert_values("drops", drops)
+
+    def _insert_values(self, table: str, rows: Sequence[tuple[object, ...]]) -> None:
+        """Insert `rows` (all of one width) into `table` with one statement (executemany runs one per row)."""
+        if not rows:
+            return
+        row = f"({', '.join(['?'] * len(rows[0]))})"
+        self.con.execute(f"INSERT INTO {table} VALUES {', '.join([row] * len(rows))}", [v for r in rows for v in r])

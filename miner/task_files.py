@@ -73,12 +73,16 @@ def task_connection(memory_limit: str, spill_folder: str | None = None) -> duckd
     """A DuckDB connection of its own for one task (temporary tables and views are the connection's,
     gone when it is closed) on an in-memory database of this process: one thread (a task is one
     CPU), `memory_limit`, spilling to `spill_folder` beyond it. The database is kept for the next
-    task with the same settings (opening one costs ~10 ms, more than most tasks' queries)."""
+    task with the same settings (opening one costs ~10 ms, more than most tasks' queries); a task
+    that names no spill folder takes the database as it is, whichever folder it spills to."""
     if spill_folder is not None:
         os.makedirs(spill_folder, exist_ok=True)
     key = (os.getpid(), memory_limit, spill_folder)
     with _shared_lock:
-        if _shared.get("key") != key:
+        held = _shared.get("key")
+        if spill_folder is None and held is not None and held[:2] == key[:2]:
+            key = held  # no spill folder asked for: the one the database has will do
+        if held != key:
             _release_shared()
             con = duckdb.connect(config={"threads": 1, "memory_limit": memory_limit})
             if spill_folder is not None:
