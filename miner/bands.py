@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from .dedup import DedupOptions
 
-__all__ = ["EXACT_BAND", "KEYS_DICTIONARY", "KEYS_SCHEMA", "keys_table"]
+__all__ = ["EXACT_BAND", "KEYS_DICTIONARY", "KEYS_SCHEMA", "crc32_rows", "keys_table"]
 
 EXACT_BAND = 255  # the band number of the exact text-hash key
 

@@ -2,7 +2,7 @@
 
 The stages are the same on every executor (this process, a pool of forked processes, or Ray
 tasks on a cluster; see `executors`): units (inputs, or record ranges of large files) are mined
-into Parquet files; the partitioned near-dedup (`neardup`) decides every duplicate against all
+into files; the partitioned near-dedup (`neardup`) decides every duplicate against all
 stored documents and all new ones, with no process holding all signatures; each unit is
 finalized (documents with `dup_of`, kept signatures and bucket keys); and each input is
 committed atomically with its `sources` row, in input order. Every finished task's files are

@@ -42,7 +42,8 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 class StoredUnit(Protocol):
-    """The files of one finalized unit (see `units.FinalUnit`)."""
+    """The files of one finalized unit (see `units.FinalUnit`): documents and signatures as Parquet
+    (by their `.parquet` name) or Arrow IPC."""
 
     @property
     def documents_path(self) -> str: ...

@@ -2,9 +2,11 @@
 
 A unit is an input, or a contiguous record range of a large local file (by byte offset), so that
 a few large files keep many CPUs busy to the end. `mine_unit` (any worker) writes the unit's
-documents with their MinHash signatures and their bucket keys as Parquet; once the near-dedup
-decision is known, `finalize_unit` writes what is stored: the documents with `dup_of`, the kept
-documents' signatures, and their bucket keys for later runs to deduplicate against. Every file is
+documents with their MinHash signatures (Arrow IPC: next to nothing to write, read back
+memory-mapped) and their bucket keys (Parquet, sorted by `khash`); once the near-dedup decision is
+known, `finalize_unit` writes what is stored: the documents with `dup_of` and the kept documents'
+signatures (Parquet for the Parquet layout, which keeps them; else Arrow IPC, which the writer
+inserts), and their bucket keys for later runs to deduplicate against. Every file is
 written under a temporary name and renamed, and a unit's marker last, so a retried or resumed
 task finds a whole unit (and returns it without redoing the work) or nothing.
 """
