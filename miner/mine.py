@@ -2,7 +2,7 @@
 
 The stages are the same on every executor (this process, a pool of forked processes, or Ray
 tasks on a cluster; see `executors`): units (inputs, or record ranges of large files) are mined
-into Parquet files; the partitioned near-dedup (`neardup`) decides every duplicate against all
+into files; the partitioned near-dedup (`neardup`) decides every duplicate against all
 stored documents and all new ones, with no process holding all signatures; each unit is
 finalized (documents with `dup_of`, kept signatures and bucket keys); and each input is
 committed atomically with its `sources` row, in input order. Every finished task's files are
@@ -40,6 +40,7 @@ from .sources import InputSource, RecordGroup, crawl_key
 from .store import InputOutcome, Store, utc_now
 from .stored_bands import bands_folder_for, stored_band_files
 from .targeting import KEPT
+from .task_files import release_task_connections
 from .units import (
     DEFAULT_UNIT_MB,
     FinalizeTask,
@@ -200,11 +201,13 @@ def _decide(
 
 
 def _finalize(
-    runner: Executor, numbered: list[tuple[UnitResult, int]], decisions: list[str], work: str, bands: str, memory: str
-) -> dict[str, FinalUnit]:
+    runner: Executor, numbered: list[tuple[UnitResult, int]], decisions: list[str], work: str, bands: str, memory: str,
+    layout: str,
+) -> dict[str, FinalUnit]:  # fmt: skip
+    file_format = "parquet" if layout == "parquet" else "arrow"  # the Parquet layout keeps the files; else inserted
     tasks = [
         FinalizeTask(done.unit.key, done.result.spill_paths[0], done.keys_path, start, done.result.n_documents,
-                     tuple(decisions), work, bands, memory, _index_langs(done.unit.source))
+                     tuple(decisions), work, bands, memory, _index_langs(done.unit.source), file_format)
         for done, start in numbered
     ]  # fmt: skip
     return _run_finalize(runner, tasks) if tasks else {}
@@ -292,6 +295,7 @@ def mine(
         runner = executor_for(executor, workers, ray)
         if isinstance(executor, str):  # a runner passed in is its owner's to close
             cleanup.callback(runner.close)
+        cleanup.callback(release_task_connections)  # the tasks run here kept one DuckDB open
         if isinstance(runner, SerialExecutor) and options.extract.sandbox:
             cleanup.callback(close_process_sandbox)  # this process extracts (in its sandbox)
         with Store(db_path, memory_limit=memory_limit) as store:
@@ -358,7 +362,7 @@ def _mine_batch(run: _Run, todo: list[InputSource], unit_mb: float, bar: MiningP
         else []
     )
     final = os.path.join(run.work, "final")
-    finals = _finalize(run.runner, numbered, decisions, final, run.bands, run.task_memory)
+    finals = _finalize(run.runner, numbered, decisions, final, run.bands, run.task_memory, run.layout)
     for state, result in zip(states, results, strict=True):
         if result.outcome.status != "failed":
             stored = [finals[state.done[part].unit.key] for part in range(state.parts)]
@@ -417,6 +421,7 @@ def _compact(run: _Run) -> None:
 
 def _clean_batch(work: str, states: list[_Input]) -> None:
     """Remove a committed batch's unit files and stage folders (other batches' units stay)."""
+    release_task_connections()  # this process's task database may spill into a stage folder
     for state in states:
         for done in state.done.values():
             for path in unit_files(os.path.join(work, "units"), done.unit.key):
@@ -430,6 +435,7 @@ def _clean_batch(work: str, states: list[_Input]) -> None:
 
 def _clean(work: str) -> None:
     """Remove what this run made in the work folder (the folder too when nothing else is in it)."""
+    release_task_connections()
     for name in ("units", "final", "tmp"):
         shutil.rmtree(os.path.join(work, name), ignore_errors=True)
     for pattern in ("dedup-*", "compact-*"):

@@ -14,9 +14,10 @@ from types import TracebackType
 from typing import Protocol
 
 import duckdb
+import pyarrow as pa
 
 from .errors import ConfigError, StoreError
-from .tables import relation_kind
+from .tables import registered, views_among
 
 __all__ = ["InputOutcome", "Store", "StoredUnit", "migrations", "utc_now"]
 
@@ -41,7 +42,8 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 class StoredUnit(Protocol):
-    """The files of one finalized unit (see `units.FinalUnit`)."""
+    """The files of one finalized unit (see `units.FinalUnit`): documents and signatures as Parquet
+    (by their `.parquet` name) or Arrow IPC."""
 
     @property
     def documents_path(self) -> str: ...
@@ -121,24 +123,29 @@ class Store:
             "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
         )
         applied = {row[0] for row in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
-        for version, name, sql in migrations():
-            if version in applied:
-                continue
-            try:
-                with self.transaction() as con:
+        pending = [migration for migration in migrations() if migration[0] not in applied]
+        # a new database takes every migration in one transaction (one commit, all or none); an
+        # existing one, each in its own, so that what applies is kept when a later one fails
+        for batch in [pending] if not applied else [[migration] for migration in pending]:
+            if batch:
+                self._apply(batch)
+
+    def _apply(self, batch: list[tuple[int, str, str]]) -> None:
+        with self.transaction() as con:
+            for version, name, sql in batch:
+                try:
                     for statement in self._applicable(sql):
                         con.execute(statement)
                     con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utc_now()])
-            except duckdb.Error as exc:
-                raise StoreError(f"{self.path}: migration {version:03d}_{name} failed: {exc}") from exc
+                except duckdb.Error as exc:
+                    raise StoreError(f"{self.path}: migration {version:03d}_{name} failed: {exc}") from exc
 
     def _applicable(self, sql: str) -> list[str]:
         """A migration as statements to run: whole, unless it alters a table that is a view here
         (the Parquet layout's `documents`, whose files carry their own columns); then it is cut
         at each `;` that ends a line and those `ALTER TABLE` statements are left out."""
-        views = {
-            name for name in _ALTER_TABLE.findall(_COMMENTS.sub("", sql)) if relation_kind(self.con, name) == "VIEW"
-        }
+        altered_names = _ALTER_TABLE.findall(_COMMENTS.sub("", sql))
+        views = views_among(self.con, altered_names) if altered_names else set()
         if not views:
             return [sql]
         kept = []
@@ -277,9 +284,8 @@ class Store:
             self._clear_source(outcome.source)
             for unit in units:
                 if insert_rows:
-                    con.execute("INSERT INTO documents BY NAME SELECT * FROM read_parquet(?)", [unit.documents_path])
-                    con.execute("INSERT INTO doc_minhash BY NAME SELECT * FROM read_parquet(?)",
-                                [unit.signatures_path])  # fmt: skip
+                    self._insert_file("documents", unit.documents_path)
+                    self._insert_file("doc_minhash", unit.signatures_path)
                 con.execute(
                     "INSERT INTO band_files VALUES (?, ?, ?, ?, ?, ?)",
                     [unit.bands_file, outcome.source, unit.start, unit.n_documents,
@@ -290,6 +296,17 @@ class Store:
             self._write_source_row(outcome, run_id, n_docs, n_dups)
         return n_docs, n_dups
 
+    def _insert_file(self, table: str, path: str) -> None:
+        """Insert a task's file into `table` by column name: Parquet (by its `.parquet` name) or Arrow IPC."""
+        if path.endswith(".parquet"):
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?)", [path])
+            return
+        with (
+            pa.memory_map(path, "r") as source,
+            registered(self.con, "_task_file", pa.ipc.open_file(source).read_all()),
+        ):
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _task_file")
+
     def record_failure(self, outcome: InputOutcome, run_id: str) -> None:
         """Record a failed input (no documents) so the failure is visible and retried later."""
         with self.transaction():
@@ -297,7 +314,10 @@ class Store:
             self._write_source_row(outcome, run_id, 0, 0)
 
     def _clear_source(self, source: str) -> None:
-        """Forget an earlier failed attempt at `source` (its row and drop counts)."""
+        """Forget an earlier failed attempt at `source` (its row and drop counts). The other rows of a
+        source are only ever written with its `sources` row: without one there is nothing to forget."""
+        if self.con.execute("SELECT 1 FROM sources WHERE source = ?", [source]).fetchone() is None:
+            return
         self.con.execute("DELETE FROM band_files WHERE source = ?", [source])
         self.con.execute("DELETE FROM drops WHERE source = ?", [source])
         self.con.execute("DELETE FROM source_languages WHERE source = ?", [source])
@@ -326,11 +346,15 @@ class Store:
             ],
         )
         files = sorted((outcome.source, warc, *cost) for warc, cost in outcome.files.items())
-        if files:
-            self.con.executemany("INSERT INTO source_files VALUES (?, ?, ?, ?, ?)", files)
         languages = sorted((outcome.source, lang, *counts) for lang, counts in outcome.languages.items())
-        if languages:
-            self.con.executemany("INSERT INTO source_languages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", languages)
         drops = sorted((outcome.source, reason, n) for reason, n in outcome.drops.items() if n)
-        if drops:
-            self.con.executemany("INSERT INTO drops VALUES (?, ?, ?)", drops)
+        self._insert_values("source_files", files)
+        self._insert_values("source_languages", languages)
+        self._insert_values("drops", drops)
+
+    def _insert_values(self, table: str, rows: Sequence[tuple[object, ...]]) -> None:
+        """Insert `rows` (all of one width) into `table` with one statement (executemany runs one per row)."""
+        if not rows:
+            return
+        row = f"({', '.join(['?'] * len(rows[0]))})"
+        self.con.execute(f"INSERT INTO {table} VALUES {', '.join([row] * len(rows))}", [v for r in rows for v in r])

@@ -16,7 +16,7 @@ import uuid
 import pyarrow.compute as pc
 
 from .band_segments import drop_broken_generations, segment_keys, uncompacted_units
-from .bands import keys_table
+from .bands import KEYS_DICTIONARY, keys_table
 from .dedup import DedupOptions
 from .neardup import StoredKeys
 from .store import Store
@@ -38,7 +38,7 @@ def _write(path: str, chunk: list[tuple[str, str, bytes, int]], options: DedupOp
     ids, digests, signatures, seqs = zip(*chunk, strict=True) if chunk else ((), (), (), ())
     table = keys_table(ids, digests, signatures, options, seqs, "ordinal")
     table = table.take(pc.sort_indices(table, [("khash", "ascending"), ("ordinal", "ascending")]))
-    write_parquet(table, path)
+    write_parquet(table, path, dictionary=KEYS_DICTIONARY)
 
 
 def stored_band_files(store: Store, folder: str, options: DedupOptions) -> list[StoredKeys]:

@@ -32,6 +32,7 @@ __all__ = [
     "insert",
     "registered",
     "relation_kind",
+    "views_among",
 ]
 
 
@@ -144,6 +145,16 @@ def relation_kind(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
         "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [name]
     ).fetchone()
     return str(kind[0]) if kind else None
+
+
+def views_among(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> set[str]:
+    """Which of `names` are views in the database's main schema (one query for them all)."""
+    rows = con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND NOT internal AND list_contains(?, view_name)",
+        [sorted(set(names))],
+    ).fetchall()
+    return {str(row[0]) for row in rows}
 
 
 def _target(con: duckdb.DuckDBPyConnection, table: Table) -> str:

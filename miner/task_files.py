@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pyarrow as pa
@@ -23,6 +24,7 @@ __all__ = [
     "parquet_intact",
     "quoted",
     "read_marker",
+    "release_task_connections",
     "task_connection",
     "whole_file",
     "write_marker",
@@ -60,20 +62,56 @@ def copy_to_parquet(
                     f"{row_group})", params or [])  # fmt: skip
 
 
-def write_parquet(table: pa.Table, path: str, row_group: int = ROW_GROUP) -> None:
-    """Write an Arrow table to `path` as Parquet, whole or not at all."""
+def write_parquet(table: pa.Table, path: str, row_group: int = ROW_GROUP, dictionary: bool | list[str] = True) -> None:
+    """Write an Arrow table to `path` as Parquet, whole or not at all; `dictionary`: the columns to
+    dictionary-encode (all by default; a column of random values, as bucket keys, only loses by it)."""
     with whole_file(path) as work:
-        pq.write_table(table, work, compression="zstd", row_group_size=row_group)
+        pq.write_table(table, work, compression="zstd", row_group_size=row_group, use_dictionary=dictionary)
 
 
 def task_connection(memory_limit: str, spill_folder: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for one task: one thread (a task is one CPU), `memory_limit`, spilling
-    to `spill_folder` beyond it."""
-    con = duckdb.connect(config={"threads": 1, "memory_limit": memory_limit})
+    """A DuckDB connection of its own for one task (temporary tables and views are the connection's,
+    gone when it is closed) on an in-memory database of this process: one thread (a task is one
+    CPU), `memory_limit`, spilling to `spill_folder` beyond it. The database is kept for the next
+    task with the same settings (opening one costs ~10 ms, more than most tasks' queries); a task
+    that names no spill folder takes the database as it is, whichever folder it spills to."""
     if spill_folder is not None:
         os.makedirs(spill_folder, exist_ok=True)
-        con.execute(f"SET temp_directory = '{quoted(spill_folder)}'")
-    return con
+    key = (os.getpid(), memory_limit, spill_folder)
+    with _shared_lock:
+        held = _shared.get("key")
+        if spill_folder is None and held is not None and held[:2] == key[:2]:
+            key = held  # no spill folder asked for: the one the database has will do
+        if held != key:
+            _release_shared()
+            con = duckdb.connect(config={"threads": 1, "memory_limit": memory_limit})
+            if spill_folder is not None:
+                con.execute(f"SET temp_directory = '{quoted(spill_folder)}'")
+            _shared.update(key=key, con=con)
+        return cast(duckdb.DuckDBPyConnection, _shared["con"]).cursor()
+
+
+_shared: dict[str, Any] = {}  # this process's task database: its settings ("key") and connection ("con")
+_shared_lock = threading.Lock()
+_inherited: list[Any] = []  # a forked worker's copies of its parent's database: kept, never used or closed
+
+
+def release_task_connections() -> None:
+    """Close this process's task database (before its spill folder is removed, or at the end of a run)."""
+    with _shared_lock:
+        _release_shared()
+
+
+def _release_shared() -> None:
+    """Close this process's task database (a parent's, inherited through fork, is only set aside)."""
+    con = _shared.pop("con", None)
+    key = _shared.pop("key", None)
+    if con is None:
+        return
+    if key is not None and key[0] == os.getpid():
+        con.close()
+    else:
+        _inherited.append(con)
 
 
 def parquet_intact(path: str, rows: int | None = None) -> bool:

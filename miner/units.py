@@ -2,9 +2,11 @@
 
 A unit is an input, or a contiguous record range of a large local file (by byte offset), so that
 a few large files keep many CPUs busy to the end. `mine_unit` (any worker) writes the unit's
-documents with their MinHash signatures and their bucket keys as Parquet; once the near-dedup
-decision is known, `finalize_unit` writes what is stored: the documents with `dup_of`, the kept
-documents' signatures, and their bucket keys for later runs to deduplicate against. Every file is
+documents with their MinHash signatures (Arrow IPC: next to nothing to write, read back
+memory-mapped) and their bucket keys (Parquet, sorted by `khash`); once the near-dedup decision is
+known, `finalize_unit` writes what is stored: the documents with `dup_of` and the kept documents'
+signatures (Parquet for the Parquet layout, which keeps them; else Arrow IPC, which the writer
+inserts), and their bucket keys for later runs to deduplicate against. Every file is
 written under a temporary name and renamed, and a unit's marker last, so a retried or resumed
 task finds a whole unit (and returns it without redoing the work) or nothing.
 """
@@ -16,21 +18,26 @@ import json
 import logging
 import os
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-import duckdb
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .bands import keys_table
+from .bands import KEYS_DICTIONARY, keys_table
+from .errors import StoreError
 from .langid import FastTextLid
+from .neardup import DECISIONS_SCHEMA
 from .process import InputResult, ProcessOptions, merge_parts, process_input
 from .sources import InputSource, LocalFile
+from .spill import read_spill_table
 from .store import InputOutcome
-from .tables import DOCUMENTS
-from .task_files import copy_to_parquet, quoted, read_marker, task_connection, write_marker, write_parquet
+from .tables import DOC_MINHASH, DOCUMENTS
+from .task_files import read_marker, task_connection, whole_file, write_marker, write_parquet
 
 __all__ = [
     "DEFAULT_UNIT_MB",
@@ -48,7 +55,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_UNIT_FORMAT = 2  # part of every unit key: a change of layout never reuses old unit files
+_UNIT_FORMAT = 3  # part of every unit key: a change of layout never reuses old unit files
 DEFAULT_UNIT_MB = 256  # a 1 GB Common Crawl WARC file is 4 units
 _MAX_PARTS = 8  # each part reads its file from the start to its range's end: m parts cost (m+1)/2 reads
 
@@ -131,7 +138,7 @@ def _lid(options: ProcessOptions) -> FastTextLid:
 def unit_files(folder: str, key: str) -> tuple[str, str, str]:
     """A mined unit's documents, keys and marker files in `folder`."""
     stem = os.path.join(folder, key)
-    return f"{stem}.docs.parquet", f"{stem}.keys.parquet", f"{stem}.json"
+    return f"{stem}.docs.arrow", f"{stem}.keys.parquet", f"{stem}.json"
 
 
 def _outcome_json(result: InputResult) -> dict[str, Any]:
@@ -165,18 +172,13 @@ def mine_unit(task: MineTask) -> UnitResult:
             return UnitResult(unit, stored, keys)
     os.makedirs(task.folder, exist_ok=True)
     log.debug("mining unit %d/%d of %s", unit.part + 1, unit.parts, unit.source.name)
-    work = f"{docs}.{uuid.uuid4().hex}.tmp.parquet"
+    work = f"{docs}.{uuid.uuid4().hex}.tmp"
     try:
         result = process_input(unit.source, options, _lid(options), work, offsets=unit.offsets)
-        table = pq.read_table(work, columns=["doc_id", "text_hash", "minhash"])
-        key_rows = keys_table(
-            table.column("doc_id").to_pylist(),
-            table.column("text_hash").to_pylist(),
-            table.column("minhash").to_pylist(),
-            options.dedup,
-        )
+        table = read_spill_table(work)
+        key_rows = keys_table(table.column("doc_id"), table.column("text_hash"), table.column("minhash"), options.dedup)
         key_rows = key_rows.take(pc.sort_indices(key_rows, [("khash", "ascending"), ("row", "ascending")]))
-        write_parquet(key_rows, keys)
+        write_parquet(key_rows, keys, dictionary=KEYS_DICTIONARY)
         os.replace(work, docs)
     finally:
         if os.path.exists(work):
@@ -202,6 +204,7 @@ class FinalizeTask:
     bands_folder: str
     memory_limit: str = "1GB"
     index_langs: tuple[tuple[str, int, str], ...] = ()  # a record group's (WARC file, offset, index language)
+    file_format: str = "arrow"  # of the documents and signatures: "parquet" (the Parquet layout's) or "arrow"
 
 
 @dataclass(frozen=True)
@@ -219,37 +222,70 @@ class FinalUnit:
     index_kept: dict[str, int] = field(default_factory=dict)  # a record group's kept documents by index language
 
 
-_DOCUMENT_COLUMNS = ", ".join("dec.dup_of" if name == "dup_of" else f"d.{name}" for name in DOCUMENTS.columns)
-
-
 def _decision_tag(task: FinalizeTask) -> str:
-    """What a finalized unit depends on besides its key: its ordinals and the decision (whose folder
-    is named by everything it depends on), so that a resumed run whose inputs, or whose stored
-    documents, changed never takes a unit finalized for another decision."""
-    text = "\x00".join([str(task.start), str(task.n_documents), *task.decisions])
+    """What a finalized unit depends on besides its key: its ordinals, the decision (whose folder
+    is named by everything it depends on) and the files' format, so that a resumed run whose inputs,
+    or whose stored documents, changed never takes a unit finalized for another decision."""
+    text = "\x00".join([str(task.start), str(task.n_documents), task.file_format, *task.decisions])
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-def _kept_by_index_language(
-    con: duckdb.DuckDBPyConnection, documents: str, index_langs: tuple[tuple[str, int, str], ...]
-) -> dict[str, int]:
+def _duplicates(task: FinalizeTask) -> pa.Table:
+    """The decisions (ordinal, dup_of) in the unit's ordinal range."""
+    if not task.decisions:
+        return DECISIONS_SCHEMA.empty_table()
+    con = task_connection(task.memory_limit)
+    try:
+        return con.sql(
+            "SELECT ordinal, dup_of FROM read_parquet($files) WHERE ordinal BETWEEN $first AND $last",
+            params={"files": list(task.decisions), "first": task.start, "last": task.start + task.n_documents - 1},
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _dup_of_column(dups: pa.Table, start: int, n_documents: int) -> pa.Array:
+    """`dup_of` of the unit's documents in order (null: kept), from their decisions."""
+    slot = np.full(n_documents, -1, dtype=np.int64)
+    slot[dups.column("ordinal").to_numpy() - start] = np.arange(dups.num_rows)
+    return pc.take(dups.column("dup_of"), pa.array(slot, mask=slot < 0)).combine_chunks().cast(pa.string())
+
+
+def _languages(lang: pa.ChunkedArray, duplicate: pa.Array) -> dict[str, list[int]]:
+    """lang -> [kept, duplicates] of the unit's documents."""
+    counts = pa.table({"lang": lang, "dup": pc.cast(duplicate, pa.int64())}).group_by("lang", use_threads=False)
+    rows = counts.aggregate([("dup", "sum"), ("dup", "count")]).to_pylist()
+    return {str(row["lang"]): [int(row["dup_count"] - row["dup_sum"]), int(row["dup_sum"])] for row in rows}
+
+
+def _kept_by_index_language(kept: pa.Table, index_langs: tuple[tuple[str, int, str], ...]) -> dict[str, int]:
     """A record group's kept documents (not duplicates) counted by the index language of their record."""
     if not index_langs:
         return {}
-    con.execute("CREATE TEMP TABLE idx (warc_file VARCHAR, warc_offset BIGINT, index_lang VARCHAR)")
-    con.executemany("INSERT INTO idx VALUES (?, ?, ?)", list(index_langs))
-    rows = con.execute(
-        "SELECT i.index_lang, count(*) FROM read_parquet(?) d JOIN idx i USING (warc_file, warc_offset) "
-        "WHERE d.dup_of IS NULL GROUP BY i.index_lang",
-        [documents],
-    ).fetchall()
-    return {str(lang): int(n) for lang, n in rows}
+    language = {(warc, offset): lang for warc, offset, lang in index_langs}
+    found = Counter[str]()
+    for record in zip(kept.column("warc_file").to_pylist(), kept.column("warc_offset").to_pylist(), strict=True):
+        if record in language:
+            found[language[record]] += 1
+    return dict(found)
+
+
+def _write_stored(table: pa.Table, path: str, file_format: str) -> None:
+    """A finalized unit's table, whole or not at all: Parquet (moved into the Parquet layout's
+    folders), or Arrow IPC (the writer inserts it into the database, then it is removed)."""
+    if file_format == "parquet":
+        write_parquet(table, path)
+        return
+    with whole_file(path) as work, pa.OSFile(work, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
 
 
 def finalize_unit(task: FinalizeTask) -> FinalUnit:
-    """Join a unit's documents with the decisions in its ordinal range; write the stored files."""
+    """Number a unit's documents from its start and attach the decisions in its ordinal range;
+    write the stored files (documents with dup_of, kept signatures, kept bucket keys)."""
+    suffix = "parquet" if task.file_format == "parquet" else "arrow"
     stem = os.path.join(task.folder, f"{task.key}-{_decision_tag(task)}")
-    documents, signatures = f"{stem}.documents.parquet", f"{stem}.signatures.parquet"
+    documents, signatures = f"{stem}.documents.{suffix}", f"{stem}.signatures.{suffix}"
     bands_file = f"{task.key}.parquet"
     bands = os.path.join(task.bands_folder, bands_file)
     marker = f"{stem}.final.json"
@@ -258,51 +294,26 @@ def finalize_unit(task: FinalizeTask) -> FinalUnit:
         return FinalUnit(**found)
     os.makedirs(task.bands_folder, exist_ok=True)
     os.makedirs(task.folder, exist_ok=True)
-    con = task_connection(task.memory_limit)
-    try:
-        last = task.start + task.n_documents - 1
-        if task.decisions:
-            con.execute(
-                "CREATE TEMP TABLE dec AS SELECT ordinal, dup_of FROM read_parquet(?) WHERE ordinal BETWEEN ? AND ?",
-                [list(task.decisions), task.start, last],
-            )
-        else:
-            con.execute("CREATE TEMP TABLE dec (ordinal BIGINT, dup_of VARCHAR)")
-        con.execute(
-            f"CREATE TEMP VIEW d AS SELECT *, {task.start} + file_row_number AS ordinal "
-            f"FROM read_parquet('{quoted(task.docs_path)}', file_row_number = true)"
-        )
-        copy_to_parquet(
-            con,
-            f"SELECT {_DOCUMENT_COLUMNS} FROM d LEFT JOIN dec USING (ordinal) ORDER BY ordinal",
-            documents,
-        )
-        copy_to_parquet(
-            con,
-            "SELECT doc_id, ordinal AS seq, minhash AS signature FROM d ANTI JOIN dec USING (ordinal) ORDER BY ordinal",
-            signatures,
-        )
-        copy_to_parquet(
-            con,
-            f"SELECT k.khash, k.band, k.key, {task.start} + k.row AS ordinal, k.doc_id "
-            f"FROM read_parquet('{quoted(task.keys_path)}') k ANTI JOIN dec ON dec.ordinal = {task.start} + k.row "
-            "ORDER BY k.khash, ordinal",
-            bands,
-        )
-        row = con.execute("SELECT count(*) FROM dec").fetchone()
-        n_duplicates = int(row[0]) if row else 0
-        languages = {
-            str(lang): [int(kept), int(dups)]
-            for lang, kept, dups in con.execute(
-                "SELECT lang, count(*) FILTER (WHERE dup_of IS NULL), count(*) FILTER (WHERE dup_of IS NOT NULL) "
-                "FROM read_parquet(?) GROUP BY lang",
-                [documents],
-            ).fetchall()
-        }
-        index_kept = _kept_by_index_language(con, documents, task.index_langs)
-    finally:
-        con.close()
-    final = FinalUnit(task.key, documents, signatures, bands_file, task.start, task.n_documents, n_duplicates,
+    docs = read_spill_table(task.docs_path)
+    if docs.num_rows != task.n_documents:
+        raise StoreError(f"{task.docs_path}: {docs.num_rows} documents, expected {task.n_documents}")
+    dups = _duplicates(task)
+    dup_of = _dup_of_column(dups, task.start, task.n_documents)
+    kept = pc.is_null(dup_of)
+    columns = {name: dup_of if name == "dup_of" else docs.column(name) for name in DOCUMENTS.columns}
+    _write_stored(pa.table(columns, schema=DOCUMENTS.schema), documents, task.file_format)
+    ordinals = pa.array(np.arange(task.start, task.start + task.n_documents, dtype=np.int64))
+    kept_docs = docs.select(["doc_id", "minhash", "warc_file", "warc_offset"]).filter(kept)
+    signature_rows = {"doc_id": kept_docs.column("doc_id"), "seq": ordinals.filter(kept),
+                      "signature": kept_docs.column("minhash")}  # fmt: skip
+    _write_stored(pa.table(signature_rows, schema=DOC_MINHASH.schema), signatures, task.file_format)
+    keys = pq.read_table(task.keys_path)  # sorted by (khash, row): kept in that order, rows become ordinals
+    kept_keys = keys.filter(pc.take(kept, keys.column("row")))
+    ordinal = pc.add(kept_keys.column("row"), pa.scalar(task.start, pa.int64()))
+    write_parquet(kept_keys.set_column(3, "ordinal", ordinal), bands, dictionary=KEYS_DICTIONARY)
+    languages = _languages(docs.column("lang"), pc.invert(kept))
+    index_kept = _kept_by_index_language(kept_docs, task.index_langs)
+    final = FinalUnit(task.key, documents, signatures, bands_file, task.start, task.n_documents, dups.num_rows,
                       languages, index_kept)  # fmt: skip
     write_marker(marker, asdict(final))
     return final
