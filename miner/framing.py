@@ -25,11 +25,13 @@ member's CRC only at its end.
 
 from __future__ import annotations
 
+import importlib
 import os
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from types import ModuleType
+from typing import BinaryIO, Protocol
 
 from .errors import InputError
 
@@ -42,6 +44,30 @@ _READ_CHUNK = 1 << 16  # raw bytes read at a time
 _INFLATE_FEED = 1 << 14  # compressed bytes given to zlib at a time: it copies what a member leaves of them at its end
 _INFLATE_CHUNK = 1 << 16  # most decompressed bytes produced by one step
 _PROBE_BYTES = 4096  # compressed bytes tried when checking a resynchronisation candidate
+
+
+class _Inflater(Protocol):
+    """A zlib decompression object (`zlib.decompressobj`'s, or zlib-ng's: the same interface)."""
+
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
+    @property
+    def unconsumed_tail(self) -> bytes: ...
+    def decompress(self, data: bytes | memoryview, max_length: int = 0, /) -> bytes: ...
+
+
+def _fastest_zlib() -> ModuleType:
+    """zlib-ng's drop-in `zlib` module where installed (inflates about 1.8 times as fast; the same bytes, errors
+    and error texts), else the standard library's."""
+    try:
+        return importlib.import_module("zlib_ng.zlib_ng")
+    except ImportError:
+        return zlib
+
+
+_ZLIB = _fastest_zlib()
 
 
 @dataclass(frozen=True)
@@ -118,7 +144,7 @@ class _Bytes:
         self.pending = head if gzipped else b""  # compressed bytes read, not inflated yet from `pending_pos` on
         self.pending_pos = 0
         self.pending_at = start  # file offset of pending[pending_pos]
-        self.inflater: zlib._Decompress | None = None
+        self.inflater: _Inflater | None = None
         self.member_out = 0
         self._size: int | None = None
         self.raw_eof = False
@@ -189,7 +215,7 @@ class _Bytes:
                 raise _Damaged(self._member_at(), "truncated gzip member (the file ends inside it)", at_eof=True)
             try:
                 out = self._inflate(inflater)
-            except zlib.error as exc:
+            except _ZLIB.error as exc:
                 raise _Damaged(self._member_at(), f"corrupt gzip member ({exc})") from None
             self.member_out += len(out)
             if self.member_out > self.limits.max_member_bytes:
@@ -200,7 +226,7 @@ class _Bytes:
             if out:
                 return True
 
-    def _inflate(self, inflater: zlib._Decompress) -> bytes:
+    def _inflate(self, inflater: _Inflater) -> bytes:
         """What one `decompress(pending, _INFLATE_CHUNK)` call would give (the same bytes, stopping at the same
         point of the stream, raising the same error), the pending bytes fed in slices: zlib copies what is left
         of its input at a member's end, and a slice leaves less than all of `pending` would."""
@@ -232,7 +258,7 @@ class _Bytes:
             raise _Damaged(self.pending_at, "truncated gzip member (the file ends inside it)", at_eof=True)
         if not self.pending.startswith(_GZIP_MAGIC, self.pending_pos):
             raise _Damaged(self.pending_at, "expected a gzip member here (garbage between records?)")
-        self.inflater = zlib.decompressobj(31)
+        self.inflater = _ZLIB.decompressobj(31)
         self.member_out = 0
         self.marks.append((len(self.buf), self.pending_at))
         return True
@@ -498,8 +524,8 @@ def _read_record(stream: _Bytes, offset: int, limits: FramingLimits) -> FramedRe
 def _plausible_member(data: bytes) -> bool:
     """Does a gzip member that inflates to a WARC record start here?"""
     try:
-        out = zlib.decompressobj(31).decompress(data, 8)
-    except zlib.error:
+        out = _ZLIB.decompressobj(31).decompress(data, 8)
+    except _ZLIB.error:
         return False
     return bool(out) and b"WARC/".startswith(out[:5])
 
