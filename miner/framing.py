@@ -484,9 +484,28 @@ def _skip_blank_lines(stream: _Bytes, cross: bool) -> int:
         count += 1
 
 
+def _whole_member_record(stream: _Bytes, length: int) -> bytes | None:
+    """The usual case of a `.warc.gz` record's block, taken without reading more: its gzip member inflated whole
+    already (so it ended cleanly) holds the block and then only line endings. None otherwise."""
+    buf, pos = stream.buf, stream.pos
+    if stream.inflater is not None or stream.marks[-1][0] > pos or not 0 <= len(buf) - pos - length <= 16:
+        return None
+    with memoryview(buf) as view:
+        rest = bytes(view[pos + length :])
+    if rest.replace(b"\r\n", b"").strip(b"\n"):  # not only CRLF and LF line endings
+        return None
+    block = stream._copy(pos, pos + length)
+    stream.pos = len(buf)
+    return block
+
+
 def _read_record(stream: _Bytes, offset: int, limits: FramingLimits) -> FramedRecord:
     header = _read_header(stream, limits)
     length, kind = _fields(header)
+    if stream.gzipped and length <= limits.max_block_bytes:
+        block = _whole_member_record(stream, length)
+        if block is not None:
+            return FramedRecord(offset, header, kind, length, block, False)
     cross = not stream.gzipped
     size = None if stream.gzipped else stream.file_size()
     if size is not None and stream.offset() + length > size:  # a lie: do not read the file to its end to see it

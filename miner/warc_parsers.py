@@ -16,8 +16,8 @@ header block is plain (`_PLAIN_WARC_HEAD`, `_PLAIN_HTTP_HEAD`: CRLF lines of pri
 `Name: value` fields, `HTTP/1.x NNN` status line) and warcio parses every other record: the events
 are the same whichever parser is chosen; only the CPU time differs.
 
-The "warcio" reader reads those same plain headers itself (`parse_plain`: a few finds in the header
-text, several times faster than warcio's line-by-line parser) and hands every other record to warcio.
+The "warcio" reader reads those same plain headers itself (`parse_plain`: twice as fast as warcio's
+parser, which reads a stream line by line) and hands every other record to warcio.
 """
 
 from __future__ import annotations
@@ -111,30 +111,31 @@ def _target_uri(value: str | None) -> str | None:
     return value.replace(" ", "%20") if value is not None and " " in value else value
 
 
-def _plain_value(text: str, lowered: str, key: str) -> str | None:
-    """The value of the first field named by `key` (`"\\r\\nname:"`, lower case) in a plain head, as warcio strips
-    it; None when there is none. `lowered`: `text.lower()`; the head's first line is a status line, not a field."""
-    at = lowered.find(key)
-    if at < 0:
-        return None
-    start = at + len(key)
-    return text[start : text.index("\r\n", start)].strip(" \t")
+def _plain_fields(head: bytes) -> dict[str, str]:
+    """Every field of a plain head (status line, `Name: value` lines, blank line) as warcio reads it: the name in
+    lower case, the value stripped of spaces and tabs, the first of repeated names."""
+    fields: dict[str, str] = {}
+    for line in head.decode("ascii").split("\r\n")[1:-2]:
+        name, _, value = line.partition(":")
+        name = name.lower()
+        if name not in fields:
+            fields[name] = value.strip(" \t")
+    return fields
 
 
 def parse_plain(framed: FramedRecord) -> ParsedRecord | None:
     """warcio's view of a response record whose headers are plain (`_PLAIN_WARC_HEAD`, `_PLAIN_HTTP_HEAD`), read
-    without warcio (several times faster); None for any other record, which warcio must read.
+    without warcio (twice as fast); None for any other record, which warcio must read.
 
     On plain heads warcio's rules come down to: field names matched in any case, the first of repeated fields,
     values stripped of spaces and tabs, the status code the three digits after `HTTP/1.x `."""
     if _PLAIN_WARC_HEAD.fullmatch(framed.header) is None:
         return None
-    text = framed.header.decode("ascii")
-    lowered = text.lower()
-    if _plain_value(text, lowered, "\r\nwarc-type:") != "response":  # warcio reads other types' blocks its own way
+    warc = _plain_fields(framed.header)
+    if warc.get("warc-type") != "response":  # warcio reads other types' blocks its own way
         return None
-    uri = _target_uri(_plain_value(text, lowered, "\r\nwarc-target-uri:"))
-    length = _plain_value(text, lowered, "\r\ncontent-length:")
+    uri = _target_uri(warc.get("warc-target-uri"))
+    length = warc.get("content-length")
     if uri is None or length is None or not length.isdigit() or int(length) != framed.content_length:
         return None
     block, head = framed.block, None
@@ -142,21 +143,16 @@ def parse_plain(framed: FramedRecord) -> ParsedRecord | None:
         end = block.find(b"\r\n\r\n") + 4
         if end < 4 or _PLAIN_HTTP_HEAD.fullmatch(block, 0, end) is None:
             return None
-        http = block[:end].decode("ascii")
-        http_lowered = http.lower()
-        head = HttpHead(
-            http[9:12],
-            _plain_value(http, http_lowered, "\r\ncontent-type:"),
-            _plain_value(http, http_lowered, "\r\ntransfer-encoding:"),
-            _plain_value(http, http_lowered, "\r\ncontent-encoding:"),
-        )
+        http = _plain_fields(block[:end])
+        status = block[9:12].decode("ascii")
+        head = HttpHead(status, http.get("content-type"), http.get("transfer-encoding"), http.get("content-encoding"))
         block = block[end:]
     return ParsedRecord(
         target_uri=uri,
-        record_id=_plain_value(text, lowered, "\r\nwarc-record-id:"),
-        date=_plain_value(text, lowered, "\r\nwarc-date:"),
-        truncated=_plain_value(text, lowered, "\r\nwarc-truncated:"),
-        identified_payload_type=_plain_value(text, lowered, "\r\nwarc-identified-payload-type:"),
+        record_id=warc.get("warc-record-id"),
+        date=warc.get("warc-date"),
+        truncated=warc.get("warc-truncated"),
+        identified_payload_type=warc.get("warc-identified-payload-type"),
         http=head,
         body=block,
     )
