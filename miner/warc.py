@@ -171,6 +171,7 @@ def read_html_pages(
                 yield _event(frame, file.warc_name, max_record_bytes, parse)
         return
     start, end = offsets if offsets is not None else (0, None)
+    warc_name = source.warc_name  # a property: computed once, not once a record
     for item in frame_records(open_at, limits):
         if end is not None and item.offset >= end:
             return
@@ -179,4 +180,4 @@ def read_html_pages(
         if isinstance(item, FramingProblem):
             yield RecordProblem(item.offset, item.message)
         else:
-            yield _event(item, source.warc_name, max_record_bytes, parse)
+            yield _event(item, warc_name, max_record_bytes, parse)

@@ -1,4 +1,4 @@
-"""Parsers of one framed WARC record's headers: warcio (the reference) or FastWARC, chosen by name.
+"""Parsers of one framed WARC record's headers: warcio's rules (the reference) or FastWARC, chosen by name.
 
 `framing` has already cut and checked the record (gzip member, CRC, Content-Length, closing
 lines); a parser only reads its WARC header block and, for an `http:`/`https:` response, the HTTP
@@ -15,6 +15,9 @@ odd status lines, a WARC Content-Type other than `application/http`), so it is u
 header block is plain (`_PLAIN_WARC_HEAD`, `_PLAIN_HTTP_HEAD`: CRLF lines of printable ASCII,
 `Name: value` fields, `HTTP/1.x NNN` status line) and warcio parses every other record: the events
 are the same whichever parser is chosen; only the CPU time differs.
+
+The "warcio" reader reads those same plain headers itself (`parse_plain`: twice as fast as warcio's
+parser, which reads a stream line by line) and hands every other record to warcio.
 """
 
 from __future__ import annotations
@@ -94,10 +97,11 @@ def parse_with_warcio(framed: FramedRecord) -> ParsedRecord:
     )
 
 
-# Header blocks both parsers read alike: CRLF lines of printable ASCII (tabs allowed), `Name: value` fields.
-_FIELDS = rb"(?:[!-9;-~]+:[ \t]*[ -~\t]*\r\n)*\r\n"
+# Header blocks every parser reads alike: CRLF lines of printable ASCII (tabs allowed), `Name: value` fields.
+# (Possessive quantifiers: no class can match what follows it, so no backtracking is lost, and time is saved.)
+_FIELDS = rb"(?:[!-9;-~]++:[ -~\t]*+\r\n)*+\r\n"
 _PLAIN_WARC_HEAD = re.compile(rb"WARC/1\.[01]\r\n" + _FIELDS)
-_PLAIN_HTTP_HEAD = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: [ -~\t]*)?\r\n" + _FIELDS)
+_PLAIN_HTTP_HEAD = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: [ -~\t]*+)?\r\n" + _FIELDS)
 
 
 def _target_uri(value: str | None) -> str | None:
@@ -105,6 +109,58 @@ def _target_uri(value: str | None) -> str | None:
     if value is not None and value.startswith("<") and value.endswith(">"):
         value = value[1:-1]
     return value.replace(" ", "%20") if value is not None and " " in value else value
+
+
+def _plain_fields(head: bytes) -> dict[str, str]:
+    """Every field of a plain head (status line, `Name: value` lines, blank line) as warcio reads it: the name in
+    lower case, the value stripped of spaces and tabs, the first of repeated names."""
+    fields: dict[str, str] = {}
+    for line in head.decode("ascii").split("\r\n")[1:-2]:
+        name, _, value = line.partition(":")
+        name = name.lower()
+        if name not in fields:
+            fields[name] = value.strip(" \t")
+    return fields
+
+
+def parse_plain(framed: FramedRecord) -> ParsedRecord | None:
+    """warcio's view of a response record whose headers are plain (`_PLAIN_WARC_HEAD`, `_PLAIN_HTTP_HEAD`), read
+    without warcio (twice as fast); None for any other record, which warcio must read.
+
+    On plain heads warcio's rules come down to: field names matched in any case, the first of repeated fields,
+    values stripped of spaces and tabs, the status code the three digits after `HTTP/1.x `."""
+    if _PLAIN_WARC_HEAD.fullmatch(framed.header) is None:
+        return None
+    warc = _plain_fields(framed.header)
+    if warc.get("warc-type") != "response":  # warcio reads other types' blocks its own way
+        return None
+    uri = _target_uri(warc.get("warc-target-uri"))
+    length = warc.get("content-length")
+    if uri is None or length is None or not length.isdigit() or int(length) != framed.content_length:
+        return None
+    block, head = framed.block, None
+    if framed.content_length and uri.startswith(_HTTP_SCHEMES):  # where warcio reads an HTTP head
+        end = block.find(b"\r\n\r\n") + 4
+        if end < 4 or _PLAIN_HTTP_HEAD.fullmatch(block, 0, end) is None:
+            return None
+        http = _plain_fields(block[:end])
+        status = block[9:12].decode("ascii")
+        head = HttpHead(status, http.get("content-type"), http.get("transfer-encoding"), http.get("content-encoding"))
+        block = block[end:]
+    return ParsedRecord(
+        target_uri=uri,
+        record_id=warc.get("warc-record-id"),
+        date=warc.get("warc-date"),
+        truncated=warc.get("warc-truncated"),
+        identified_payload_type=warc.get("warc-identified-payload-type"),
+        http=head,
+        body=block,
+    )
+
+
+def parse_plain_or_warcio(framed: FramedRecord) -> ParsedRecord:
+    """warcio's view of one framed record: `parse_plain`'s where the headers are plain, warcio's otherwise."""
+    return parse_plain(framed) or parse_with_warcio(framed)
 
 
 def parse_with_fastwarc(framed: FramedRecord) -> ParsedRecord:
@@ -166,7 +222,7 @@ def _check_fastwarc() -> WarcParser:
     return parse_with_fastwarc
 
 
-WARC_READERS.register("warcio", lambda: parse_with_warcio)
+WARC_READERS.register("warcio", lambda: parse_plain_or_warcio)
 WARC_READERS.register("fastwarc", _check_fastwarc)
 
 

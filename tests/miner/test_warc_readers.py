@@ -3,11 +3,14 @@
 FastWARC reads some unusual headers differently from warcio (continuation lines, bare CR or LF
 line ends, non-ASCII bytes, odd status lines, a record whose Content-Type is not application/http);
 `parse_with_fastwarc` hands such records to warcio, so the events stay the same: these cases check it.
+The "warcio" reader reads plain headers itself (`parse_plain`) and the others with warcio: the same
+cases check that it gives warcio's very fields.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from pathlib import Path
 
@@ -16,11 +19,12 @@ import pytest
 from warc_builder import html_page, read_events
 
 from toxmine.miner.errors import ConfigError
+from toxmine.miner.framing import FramedRecord, FramingLimits, frame_records
 from toxmine.miner.mine import mine
 from toxmine.miner.process import ProcessOptions
 from toxmine.miner.sources import LocalFile
 from toxmine.miner.warc import read_html_pages
-from toxmine.miner.warc_parsers import WARC_READERS
+from toxmine.miner.warc_parsers import WARC_READERS, parse_plain, parse_with_warcio
 
 _DATA = Path(__file__).parents[2] / "miner" / "data"
 _HTML = html_page("same", ["A paragraph of text long enough to be kept. " * 3])
@@ -98,6 +102,44 @@ _CASES: dict[str, bytes] = {
     ),
     "warc header of 40 KB": _record(b"X-Big: " + b"a" * 40_000),
 }
+
+
+# the cases whose headers are plain: `parse_plain` reads them, warcio all the others
+_PLAIN_CASES = {
+    "plain", "repeated warc header", "empty warc date", "bracketed uri with a space", "dns uri", "upper-case scheme",
+    "warc content-type not http", "truncated payload", "identified as pdf", "empty block", "repeated content-type",
+    "tabs around value", "empty content-type", "404", "gzip body", "chunked body", "http header of 40 KB",
+    "warc header of 40 KB", "warc 1.1",
+}  # fmt: skip
+
+
+def _framed(data: bytes, limits: FramingLimits | None = None) -> list[FramedRecord]:
+    return [f for f in frame_records(lambda at: io.BytesIO(data[at:]), limits) if isinstance(f, FramedRecord)]
+
+
+@pytest.mark.parametrize("case", sorted(_CASES))
+def test_the_plain_parser_gives_warcio_s_fields_or_leaves_the_record_to_it(case: str) -> None:
+    (framed,) = _framed(_CASES[case])
+    parsed = parse_plain(framed)
+    assert (parsed is not None) == (case in _PLAIN_CASES)
+    if parsed is not None:
+        assert parsed == parse_with_warcio(framed)
+
+
+def test_the_plain_parser_reads_a_skimmed_block_s_head_as_warcio_does() -> None:
+    (framed,) = _framed(_record(body=_HTML * 200), FramingLimits(max_block_bytes=1000, head_bytes=300))
+    assert framed.skimmed and len(framed.block) == 300
+    parsed = parse_plain(framed)
+    assert parsed is not None and parsed == parse_with_warcio(framed) and parsed.http is not None
+    assert parsed.http.content_type == "text/html; charset=utf-8" and parsed.body == framed.block[len(_HEAD) :]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in _DATA.glob("*.warc.gz")))
+def test_the_plain_parser_reads_the_shipped_warcs_as_warcio_does(name: str) -> None:
+    records = _framed(gzip.decompress((_DATA / name).read_bytes()))
+    parsed = [(parse_plain(f), f) for f in records]
+    assert sum(p is not None for p, _ in parsed) > 100
+    assert all(p == parse_with_warcio(f) for p, f in parsed if p is not None)
 
 
 @pytest.mark.parametrize("case", sorted(_CASES))
