@@ -103,4 +103,6 @@ def extract_text(html: str, url: str | None, options: ExtractOptions) -> str | N
     """
     with _time_limit(options.timeout_s):
         text = _in_process(options.extractor).extract(html, url)
+    if text and not isinstance(text, str):
+        raise ExtractError(f"the extractor returned {type(text).__name__}, not str")
     return text or None

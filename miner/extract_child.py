@@ -202,6 +202,8 @@ def _extract(extract: Callable[[str, str | None], str | None], header: dict[str,
         return Status.ERROR, f"{type(exc).__name__}: {exc}"[:500].encode("utf-8", "replace")
     if not text:
         return Status.EMPTY, b""
+    if not isinstance(text, str):
+        return Status.ERROR, f"the extractor returned {type(text).__name__}, not str".encode()
     return Status.TEXT, text.encode("utf-8", "surrogatepass")
 
 
@@ -232,6 +234,18 @@ def _load_extractor(name: str) -> Callable[[str, str | None], str | None]:
     return extractor.extract  # type: ignore[no-any-return]
 
 
+def _warm_up(extract: Callable[[str, str | None], str | None]) -> None:
+    """One small page, so that the extractor's lazy imports are paid before the first limit. A
+    missing library means it cannot start; any other failure is the page's (a plug-in may raise on
+    a page it does not like, which drops only that page)."""
+    try:
+        extract("<html><body><p>" + "warm up " * 40 + "</p></body></html>", "http://127.0.0.1/warm-up")
+    except ImportError:
+        raise
+    except Exception:  # the real pages will say what it does
+        pass
+
+
 def main(argv: list[str]) -> int:
     """Serve extraction requests on stdin/stdout until stdin ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -245,7 +259,7 @@ def main(argv: list[str]) -> int:
     warnings.simplefilter("ignore")
     try:
         extract = _load_extractor(name)
-        extract("<html><body><p>" + "warm up " * 40 + "</p></body></html>", None)  # lazy imports
+        _warm_up(extract)
     except Exception as exc:  # reported to the parent, which names the extractor
         _answer(Status.ERROR, f"{type(exc).__name__}: {exc}"[:500].encode("utf-8", "replace"))
         return 1

@@ -227,6 +227,45 @@ WARC_READERS.register("fastwarc", _check_fastwarc)
 
 
 def warc_parser(name: str) -> WarcParser:
-    """The parser registered as `name` ("warcio", "fastwarc"); ConfigError for an unknown or uninstalled one."""
+    """The parser registered as `name` ("warcio", "fastwarc", or a plug-in's module:Class);
+    ConfigError for an unknown or uninstalled one, or one that misreads a plain valid record (a
+    parser that raises on every record would drop them all as `bad_record` and store the input
+    as done)."""
     parser: WarcParser = WARC_READERS.create(name)
+    _check_reads_a_record(name, parser)
     return parser
+
+
+_CHECK_BODY = b"<html><body><p>toxmine reader check</p></body></html>"
+_CHECK_BLOCK = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + _CHECK_BODY
+_CHECK_RECORD = FramedRecord(
+    offset=0,
+    header=(
+        b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://127.0.0.1/reader-check\r\n"
+        b"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:00000000-0000-4000-8000-000000000000>\r\n"
+        b"Content-Type: application/http; msgtype=response\r\n"
+        + f"Content-Length: {len(_CHECK_BLOCK)}\r\n\r\n".encode()
+    ),
+    warc_type="response",
+    content_length=len(_CHECK_BLOCK),
+    block=_CHECK_BLOCK,
+    skimmed=False,
+)
+
+
+_CHECKED: set[str] = set()  # readers found to read the record (checked once a process)
+
+
+def _check_reads_a_record(name: str, parser: WarcParser) -> None:
+    if name in _CHECKED:
+        return
+    try:
+        parsed = parser(_CHECK_RECORD)
+        read = (parsed.target_uri, parsed.http.status if parsed.http else None, parsed.body)
+    except Exception as exc:
+        raise ConfigError(
+            f"WARC reader {name!r} cannot read a plain valid record: {type(exc).__name__}: {exc}"
+        ) from None
+    if read != ("http://127.0.0.1/reader-check", "200", _CHECK_BODY):
+        raise ConfigError(f"WARC reader {name!r} misreads a plain valid record: read {read!r}")
+    _CHECKED.add(name)

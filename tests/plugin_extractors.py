@@ -60,3 +60,26 @@ class NoExtractMethod:
 
     def run(self, html: str) -> str:
         return html
+
+
+class NeedsUrl(Paragraphs):
+    """Reads the page's address (fails on None: a record without one; the warm-up gives one)."""
+
+    def extract(self, html: str, url: str | None) -> str | None:
+        return _paragraphs(html) if "example" in url else None  # type: ignore[operator]
+
+
+class PicksOnSmallPages(Paragraphs):
+    """Raises on pages under 400 characters (the sandbox's warm-up page is one)."""
+
+    def extract(self, html: str, url: str | None) -> str | None:
+        if len(html) < 400:
+            raise ValueError("too small to be an article")
+        return _paragraphs(html)
+
+
+class ReturnsNumber(Paragraphs):
+    """Returns an int instead of a text."""
+
+    def extract(self, html: str, url: str | None) -> str | None:
+        return 42  # type: ignore[return-value]

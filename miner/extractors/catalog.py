@@ -47,11 +47,13 @@ EXTRACTORS.register("fast", "toxmine.miner.extractors.fast:FastExtractor")
 
 @dataclass(frozen=True)
 class ExtractorIdentity:
-    """What produced a text: the extractor's name, versions and parameters."""
+    """What produced a text: the extractor's name (as asked: a registered name or module:Class), the
+    name it gives itself (`label`), versions and parameters."""
 
     name: str
     versions: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
 
     @property
     def version_label(self) -> str:
@@ -59,7 +61,8 @@ class ExtractorIdentity:
         return "; ".join(f"{key} {value}" for key, value in self.versions.items()) or "unknown"
 
     def as_config(self) -> dict[str, Any]:
-        return {"name": self.name, "versions": dict(self.versions), "params": dict(self.params)}
+        return {"name": self.name, "label": self.label or self.name, "versions": dict(self.versions),
+                "params": dict(self.params)}  # fmt: skip
 
 
 def _distribution_version(name: str) -> str:
@@ -76,13 +79,15 @@ def extractor_identity(name: str) -> ExtractorIdentity:
     factory = EXTRACTORS.factory(name)
     if not callable(getattr(factory, "extract", None)):
         raise ConfigError(f"extractor {name!r}: {factory!r} has no extract(html, url) method")
+    label = str(getattr(factory, "name", "") or name)
     versions: dict[str, str] = {}
     own = getattr(factory, "version", None) or (None if name in EXTRACTORS.names() else _module_version(factory))
     if own:
-        versions[name] = str(own)
+        versions[label] = str(own)
     for package in getattr(factory, "packages", ()):
         versions[package] = _distribution_version(package)
-    return ExtractorIdentity(name=name, versions=versions, params=dict(getattr(factory, "params", {}) or {}))
+    params = dict(getattr(factory, "params", {}) or {})
+    return ExtractorIdentity(name=name, versions=versions, params=params, label=label)
 
 
 def _module_version(factory: Any) -> str | None:

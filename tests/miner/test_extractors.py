@@ -15,7 +15,7 @@ from corpora import warcs_of
 from warc_builder import Page, RealPage, html_page, write_warc
 
 from toxmine.miner.errors import ConfigError
-from toxmine.miner.extract import ExtractOptions, ExtractTimeout, extract_text
+from toxmine.miner.extract import ExtractError, ExtractOptions, ExtractTimeout, extract_text
 from toxmine.miner.extract_sandbox import ExtractSandbox
 from toxmine.miner.extractors.catalog import EXTRACTORS, extractor_identity
 from toxmine.miner.layout import data_folder_for
@@ -82,9 +82,11 @@ def test_a_plugin_extracts_in_the_sandbox_and_is_recorded(tmp_path: Path, demo_p
     inputs = warcs_of(tmp_path / "warc", [demo_pages[::5]])
     db = tmp_path / "db.duckdb"
     assert mine(inputs, str(db), _options(PLUGIN), workers=2).ok
-    assert _rows(db, "SELECT DISTINCT extractor, extractor_version FROM documents") == [(PLUGIN, f"{PLUGIN} 7")]
-    params = _rows(db, "SELECT json_extract_string(config_json, '$.extract.identity.params.tags[0]') FROM runs")
-    assert params == [("p",)]
+    # the plug-in's own name labels its version (it was the module:Class, its `name` ignored)
+    assert _rows(db, "SELECT DISTINCT extractor, extractor_version FROM documents") == [(PLUGIN, "paragraphs 7")]
+    identity = "json_extract_string(config_json, '$.extract.identity.{}')"
+    params = _rows(db, f"SELECT {identity.format('params.tags[0]')}, {identity.format('label')} FROM runs")
+    assert params == [("p", "paragraphs")]
 
 
 def test_a_plugin_that_raises_or_spins_costs_one_page_each(tmp_path: Path) -> None:
@@ -102,6 +104,26 @@ def test_a_plugin_that_raises_or_spins_costs_one_page_each(tmp_path: Path) -> No
     spinning = mine([LocalFile(str(path))], str(tmp_path / "spin.duckdb"), _options("plugin_extractors:SpinsOnMarker",
                     timeout_s=0.5))  # fmt: skip
     assert dict(spinning.drops).get("extract_timeout") == 1 and spinning.documents == 3
+
+
+def test_a_plugin_that_picks_on_the_warm_up_page_or_needs_the_url_still_starts(tmp_path: Path) -> None:
+    """The sandbox's warm-up page gave url=None, and any failure on it meant "cannot start": every
+    page of the input failed. A plug-in raising on a page costs that page only."""
+    path = tmp_path / "pages.warc.gz"
+    write_warc(path, [Page(f"https://a.example/{i}", html_page(f"Page {i}", ARTICLE)) for i in range(3)])
+    for plugin in ("plugin_extractors:NeedsUrl", "plugin_extractors:PicksOnSmallPages"):
+        done = mine([LocalFile(str(path))], str(tmp_path / f"{plugin[-8:]}.duckdb"), _options(plugin))
+        assert done.ok and done.documents == 3, plugin
+
+
+def test_a_plugin_returning_no_text_drops_the_page_as_an_error(tmp_path: Path) -> None:
+    """It crashed the sandbox on every page (extract_crash, a new process and a warning per page)."""
+    path = tmp_path / "pages.warc.gz"
+    write_warc(path, [Page(f"https://a.example/{i}", html_page(f"Page {i}", ARTICLE)) for i in range(3)])
+    done = mine([LocalFile(str(path))], str(tmp_path / "db.duckdb"), _options("plugin_extractors:ReturnsNumber"))
+    assert dict(done.drops).get("extract_error") == 3 and "extract_crash" not in dict(done.drops)
+    with pytest.raises(ExtractError, match="returned int, not str"):
+        extract_text("<html><body><p>x</p></body></html>", None, ExtractOptions("plugin_extractors:ReturnsNumber"))
 
 
 @pytest.mark.parametrize(

@@ -229,3 +229,21 @@ def test_an_unknown_reader_is_a_usage_error_before_any_work(tmp_path: Path) -> N
     assert done.returncode == 2 and "unknown WARC reader 'nope'; known: fastwarc, warcio" in done.stderr
     assert "Traceback" not in done.stderr
     assert not db.exists() or not duckdb.connect(str(db), read_only=True).execute("SELECT * FROM sources").fetchall()
+
+
+def test_a_reader_plug_in_that_misreads_a_valid_record_is_a_usage_error(tmp_path: Path) -> None:
+    """It dropped every record as bad_record and stored the input as done with no documents (a
+    rerun with a working reader then skipped it): now checked on a valid record before any work."""
+    from cli_runner import run_cli
+
+    path = tmp_path / "r.warc"
+    path.write_bytes(_CASES["plain"])
+    for plugin, why in (("BlindReader", "cannot read a plain valid record: ValueError: no idea"),
+                        ("LyingReader", "misreads a plain valid record")):  # fmt: skip
+        db = tmp_path / f"{plugin}.duckdb"
+        done = run_cli("mine", str(path), "--db", str(db), "--no-score", "--warc-reader", f"plugin_readers:{plugin}")
+        assert done.returncode == 2 and f"WARC reader 'plugin_readers:{plugin}' {why}" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+        assert (
+            not db.exists() or not duckdb.connect(str(db), read_only=True).execute("SELECT * FROM sources").fetchall()
+        )
