@@ -80,6 +80,34 @@ def _variant(text: str, copy: int) -> str:
     return " ".join(rng.choice(words) if rng.random() < 0.25 else w for w in words)
 
 
+class HeadOnly:
+    """An extractor plug-in that does nothing but answer (the page's first 3,000 characters): what
+    the extraction sandbox's pipes and bookkeeping cost a page."""
+
+    def extract(self, html: str, url: str | None) -> str | None:
+        return html[:3000]
+
+
+def _child_cpu(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _round_trip(htmls: list[str]) -> float:
+    """CPU seconds of the parent and the sandbox child to send every page and take its answer."""
+    from toxmine.miner.extract import ExtractOptions
+    from toxmine.miner.extract_sandbox import ExtractSandbox
+
+    options = ExtractOptions(extractor="bench_stages:HeadOnly")
+    with ExtractSandbox(options.memory_mb, options.extractor) as sandbox:
+        sandbox.extract(htmls[0], None, options)  # started
+        assert sandbox.pid is not None
+        child, parent = _child_cpu(sandbox.pid), time.process_time()
+        for html in htmls:
+            sandbox.extract(html, None, options)
+        return time.process_time() - parent + _child_cpu(sandbox.pid) - child
+
+
 def _best(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     """Lowest CPU seconds of `repeat` runs, and the last run's result."""
     best, result = float("inf"), None
@@ -126,6 +154,15 @@ def main() -> None:
         return result
 
     stage("decode_html", lambda: [decode_html(p, c) for p, c in pages], "per HTML page")
+    htmls = [decode_html(p, c)[0] for p, c in pages]
+    rows.append(
+        (
+            "sandbox round trip",
+            _round_trip(htmls),
+            "per HTML page: parent and child CPU, an extractor that does nothing",
+        )
+    )
+    log(f"sandbox round trip: {rows[-1][1] * 1e6 / len(texts):,.1f} us/page")
 
     def lid_all(lid_options: Any = options.lid) -> list[Any]:
         guesses: list[Any] = []
@@ -204,7 +241,11 @@ def main() -> None:
 
     dups = stage("DedupIndex.check_and_add", index_all, "in-memory index, documents in order")
 
-    counted = [(name, seconds) for name, seconds, _ in rows if name not in ("decode_html", "lid, one prediction")]
+    counted = [
+        (name, seconds)
+        for name, seconds, _ in rows
+        if name not in ("decode_html", "sandbox round trip", "lid, one prediction")
+    ]
     total = sum(seconds for name, seconds in counted if not name.startswith("minhash_"))
     total += next(seconds for name, seconds, _ in rows if name.startswith("minhash_"))  # the default scheme
     rows.append(("all but decode and extraction", total, "the default minhash scheme counted once"))
