@@ -147,15 +147,7 @@ def parse_plain(framed: FramedRecord) -> ParsedRecord | None:
         status = block[9:12].decode("ascii")
         head = HttpHead(status, http.get("content-type"), http.get("transfer-encoding"), http.get("content-encoding"))
         block = block[end:]
-    return ParsedRecord(
-        target_uri=uri,
-        record_id=warc.get("warc-record-id"),
-        date=warc.get("warc-date"),
-        truncated=warc.get("warc-truncated"),
-        identified_payload_type=warc.get("warc-identified-payload-type"),
-        http=head,
-        body=block,
-    )
+    return _record(lambda name: warc.get(name.lower()), uri, head, block)
 
 
 def parse_plain_or_warcio(framed: FramedRecord) -> ParsedRecord:
@@ -195,12 +187,17 @@ def parse_with_fastwarc(framed: FramedRecord) -> ParsedRecord:
         )
     else:
         body = record.reader.read()
+    return _record(warc.get, uri, head, body)
+
+
+def _record(field: Callable[[str], str | None], uri: str | None, head: HttpHead | None, body: bytes) -> ParsedRecord:
+    """The record of WARC header fields `field` gives by name, its target URI, HTTP head and body."""
     return ParsedRecord(
         target_uri=uri,
-        record_id=warc.get("WARC-Record-ID"),
-        date=warc.get("WARC-Date"),
-        truncated=warc.get("WARC-Truncated"),
-        identified_payload_type=warc.get("WARC-Identified-Payload-Type"),
+        record_id=field("WARC-Record-ID"),
+        date=field("WARC-Date"),
+        truncated=field("WARC-Truncated"),
+        identified_payload_type=field("WARC-Identified-Payload-Type"),
         http=head,
         body=body,
     )
