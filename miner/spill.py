@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from .records import Document
 
-__all__ = ["SPILL_SCHEMA", "SpillWriter", "read_spill", "read_spill_table", "read_spills_in_order"]
+__all__ = ["SPILL_SCHEMA", "SpillWriter", "read_spill", "read_spills_in_order"]
 
 SPILL_SCHEMA = pa.schema(
     [
@@ -111,15 +111,6 @@ def read_spill(path: str) -> Iterator[pa.RecordBatch]:
         reader = pa.ipc.open_file(source)
         for index in range(reader.num_record_batches):
             yield reader.get_batch(index)
-
-
-def read_spill_table(path: str) -> pa.Table:
-    """A whole spill file (Arrow IPC, memory-mapped: its columns are not copied; or Parquet by its
-    `.parquet` name) as one table."""
-    if path.endswith(".parquet"):
-        return pq.read_table(path)
-    with pa.memory_map(path, "r") as source:
-        return pa.ipc.open_file(source).read_all()
 
 
 def read_spills_in_order(paths: Sequence[str], batch_rows: int = 1024) -> Iterator[pa.RecordBatch]:

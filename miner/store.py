@@ -14,10 +14,10 @@ from types import TracebackType
 from typing import Protocol
 
 import duckdb
-import pyarrow as pa
 
 from .errors import ConfigError, StoreError
 from .tables import registered, views_among
+from .task_files import read_table_file
 
 __all__ = ["InputOutcome", "Store", "StoredUnit", "migrations", "utc_now"]
 
@@ -301,10 +301,7 @@ class Store:
         if path.endswith(".parquet"):
             self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?)", [path])
             return
-        with (
-            pa.memory_map(path, "r") as source,
-            registered(self.con, "_task_file", pa.ipc.open_file(source).read_all()),
-        ):
+        with registered(self.con, "_task_file", read_table_file(path)):
             self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _task_file")
 
     def record_failure(self, outcome: InputOutcome, run_id: str) -> None:

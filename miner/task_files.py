@@ -24,11 +24,13 @@ __all__ = [
     "parquet_intact",
     "quoted",
     "read_marker",
+    "read_table_file",
     "release_task_connections",
     "task_connection",
     "whole_file",
     "write_marker",
     "write_parquet",
+    "write_table_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,25 @@ def write_parquet(table: pa.Table, path: str, row_group: int = ROW_GROUP, dictio
     dictionary-encode (all by default; a column of random values, as bucket keys, only loses by it)."""
     with whole_file(path) as work:
         pq.write_table(table, work, compression="zstd", row_group_size=row_group, use_dictionary=dictionary)
+
+
+def write_table_file(table: pa.Table, path: str) -> None:
+    """Write an Arrow table to `path`, whole or not at all: Parquet when the name ends in
+    `.parquet`, else Arrow IPC (next to nothing to write, read back memory-mapped)."""
+    if path.endswith(".parquet"):
+        write_parquet(table, path)
+        return
+    with whole_file(path) as work, pa.OSFile(work, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def read_table_file(path: str) -> pa.Table:
+    """A whole table file: Parquet by its `.parquet` name, else Arrow IPC, memory-mapped (its
+    columns are not copied)."""
+    if path.endswith(".parquet"):
+        return pq.read_table(path)
+    with pa.memory_map(path, "r") as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 def task_connection(memory_limit: str, spill_folder: str | None = None) -> duckdb.DuckDBPyConnection:

@@ -34,10 +34,9 @@ from .langid import FastTextLid
 from .neardup import DECISIONS_SCHEMA
 from .process import InputResult, ProcessOptions, merge_parts, process_input
 from .sources import InputSource, LocalFile
-from .spill import read_spill_table
 from .store import InputOutcome
 from .tables import DOC_MINHASH, DOCUMENTS
-from .task_files import read_marker, task_connection, whole_file, write_marker, write_parquet
+from .task_files import read_marker, read_table_file, task_connection, write_marker, write_parquet, write_table_file
 
 __all__ = [
     "DEFAULT_UNIT_MB",
@@ -175,7 +174,7 @@ def mine_unit(task: MineTask) -> UnitResult:
     work = f"{docs}.{uuid.uuid4().hex}.tmp"
     try:
         result = process_input(unit.source, options, _lid(options), work, offsets=unit.offsets)
-        table = read_spill_table(work)
+        table = read_table_file(work)
         key_rows = keys_table(table.column("doc_id"), table.column("text_hash"), table.column("minhash"), options.dedup)
         key_rows = key_rows.take(pc.sort_indices(key_rows, [("khash", "ascending"), ("row", "ascending")]))
         write_parquet(key_rows, keys, dictionary=KEYS_DICTIONARY)
@@ -270,16 +269,6 @@ def _kept_by_index_language(kept: pa.Table, index_langs: tuple[tuple[str, int, s
     return dict(found)
 
 
-def _write_stored(table: pa.Table, path: str, file_format: str) -> None:
-    """A finalized unit's table, whole or not at all: Parquet (moved into the Parquet layout's
-    folders), or Arrow IPC (the writer inserts it into the database, then it is removed)."""
-    if file_format == "parquet":
-        write_parquet(table, path)
-        return
-    with whole_file(path) as work, pa.OSFile(work, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-
-
 def finalize_unit(task: FinalizeTask) -> FinalUnit:
     """Number a unit's documents from its start and attach the decisions in its ordinal range;
     write the stored files (documents with dup_of, kept signatures, kept bucket keys)."""
@@ -294,19 +283,19 @@ def finalize_unit(task: FinalizeTask) -> FinalUnit:
         return FinalUnit(**found)
     os.makedirs(task.bands_folder, exist_ok=True)
     os.makedirs(task.folder, exist_ok=True)
-    docs = read_spill_table(task.docs_path)
+    docs = read_table_file(task.docs_path)
     if docs.num_rows != task.n_documents:
         raise StoreError(f"{task.docs_path}: {docs.num_rows} documents, expected {task.n_documents}")
     dups = _duplicates(task)
     dup_of = _dup_of_column(dups, task.start, task.n_documents)
     kept = pc.is_null(dup_of)
     columns = {name: dup_of if name == "dup_of" else docs.column(name) for name in DOCUMENTS.columns}
-    _write_stored(pa.table(columns, schema=DOCUMENTS.schema), documents, task.file_format)
+    write_table_file(pa.table(columns, schema=DOCUMENTS.schema), documents)  # Parquet or Arrow IPC by its suffix
     ordinals = pa.array(np.arange(task.start, task.start + task.n_documents, dtype=np.int64))
     kept_docs = docs.select(["doc_id", "minhash", "warc_file", "warc_offset"]).filter(kept)
     signature_rows = {"doc_id": kept_docs.column("doc_id"), "seq": ordinals.filter(kept),
                       "signature": kept_docs.column("minhash")}  # fmt: skip
-    _write_stored(pa.table(signature_rows, schema=DOC_MINHASH.schema), signatures, task.file_format)
+    write_table_file(pa.table(signature_rows, schema=DOC_MINHASH.schema), signatures)
     keys = pq.read_table(task.keys_path)  # sorted by (khash, row): kept in that order, rows become ordinals
     kept_keys = keys.filter(pc.take(kept, keys.column("row")))
     ordinal = pc.add(kept_keys.column("row"), pa.scalar(task.start, pa.int64()))
