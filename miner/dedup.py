@@ -198,22 +198,28 @@ class _CodePointMap:
             if self._filled[block]:  # filled by another thread since it was found missing
                 continue
             first = block * self._BLOCK
-            chars = "".join(map(chr, range(first, first + self._BLOCK)))  # one character each: same lengths
-            mapped = _DIGITS.sub("0", _NOT_WORD.sub(" ", chars))  # the regular expressions themselves
+            mapped = _each_character_mapped("".join(map(chr, range(first, first + self._BLOCK))))
             table[first : first + self._BLOCK] = np.frombuffer(mapped.encode("utf-32-le", "surrogatepass"), "<u4")
             self._filled[block] = True
 
 
 _NOT_WORD = re.compile(r"[^\w]")  # punctuation (as `_PUNCT`) and spaces, one character at a time
+
+
+def _each_character_mapped(chars: str) -> str:
+    """What the regular expressions of `normalize_text` make of each character of `chars`, one
+    for one (same length): punctuation and spaces a space (whitespace is collapsed afterwards), a
+    decimal digit `0`. The tables of both paths are built from it."""
+    return _DIGITS.sub("0", _NOT_WORD.sub(" ", chars))
+
+
 _CODE_POINTS = _CodePointMap()
 
 
 def _ascii_table() -> bytes:
-    """What the regular expressions of `normalize_text` make of each ASCII character (punctuation
-    as one space each: the whitespace is collapsed afterwards)."""
-    return bytes(ord(_DIGITS.sub("0", _PUNCT.sub(" ", chr(code).lower()))) for code in range(128)) + bytes(
-        range(128, 256)
-    )
+    """What `normalize_text` makes of each ASCII character, lowered (bytes above 127 unchanged)."""
+    lowered = "".join(chr(code).lower() for code in range(128))
+    return _each_character_mapped(lowered).encode("ascii") + bytes(range(128, 256))
 
 
 _ASCII_TABLE = _ascii_table()

@@ -490,8 +490,7 @@ def _whole_member_record(stream: _Bytes, length: int) -> bytes | None:
     buf, pos = stream.buf, stream.pos
     if stream.inflater is not None or stream.marks[-1][0] > pos or not 0 <= len(buf) - pos - length <= 16:
         return None
-    with memoryview(buf) as view:
-        rest = bytes(view[pos + length :])
+    rest = stream._copy(pos + length, len(buf))
     if rest.replace(b"\r\n", b"").strip(b"\n"):  # not only CRLF and LF line endings
         return None
     block = stream._copy(pos, pos + length)

@@ -78,23 +78,8 @@ def parse_with_warcio(framed: FramedRecord) -> ParsedRecord:
     record = _LOADER.parse_record_stream(io.BytesIO(framed.header + framed.block), known_format="warc")
     warc = record.rec_headers
     http = record.http_headers
-    head = None
-    if http is not None:
-        head = HttpHead(
-            http.get_statuscode(),
-            http.get_header("Content-Type"),
-            http.get_header("Transfer-Encoding"),
-            http.get_header("Content-Encoding"),
-        )
-    return ParsedRecord(
-        target_uri=warc.get_header("WARC-Target-URI"),
-        record_id=warc.get_header("WARC-Record-ID"),
-        date=warc.get_header("WARC-Date"),
-        truncated=warc.get_header("WARC-Truncated"),
-        identified_payload_type=warc.get_header("WARC-Identified-Payload-Type"),
-        http=head,
-        body=record.raw_stream.read(),
-    )
+    head = _http_head(http.get_statuscode(), http.get_header) if http is not None else None
+    return _record(warc.get_header, warc.get_header("WARC-Target-URI"), head, record.raw_stream.read())
 
 
 # Header blocks every parser reads alike: CRLF lines of printable ASCII (tabs allowed), `Name: value` fields.
@@ -144,8 +129,7 @@ def parse_plain(framed: FramedRecord) -> ParsedRecord | None:
         if end < 4 or _PLAIN_HTTP_HEAD.fullmatch(block, 0, end) is None:
             return None
         http = _plain_fields(block[:end])
-        status = block[9:12].decode("ascii")
-        head = HttpHead(status, http.get("content-type"), http.get("transfer-encoding"), http.get("content-encoding"))
+        head = _http_head(block[9:12].decode("ascii"), lambda name: http.get(name.lower()))
         block = block[end:]
     return _record(lambda name: warc.get(name.lower()), uri, head, block)
 
@@ -178,20 +162,20 @@ def parse_with_fastwarc(framed: FramedRecord) -> ParsedRecord:
         status = _PLAIN_HTTP_HEAD.fullmatch(framed.block, 0, len(framed.block) - len(body))
         if status is None:
             return parse_with_warcio(framed)
-        http = record.http_headers
-        head = HttpHead(
-            status.group(1).decode("ascii"),
-            http.get("Content-Type"),
-            http.get("Transfer-Encoding"),
-            http.get("Content-Encoding"),
-        )
+        head = _http_head(status.group(1).decode("ascii"), record.http_headers.get)
     else:
         body = record.reader.read()
     return _record(warc.get, uri, head, body)
 
 
+def _http_head(status: str, field: Callable[[str], str | None]) -> HttpHead:
+    """The HTTP head of a status code and the HTTP header fields `field` gives by name (each parser's own lookup)."""
+    return HttpHead(status, field("Content-Type"), field("Transfer-Encoding"), field("Content-Encoding"))
+
+
 def _record(field: Callable[[str], str | None], uri: str | None, head: HttpHead | None, body: bytes) -> ParsedRecord:
-    """The record of WARC header fields `field` gives by name, its target URI, HTTP head and body."""
+    """The record of WARC header fields `field` gives by name (each parser's own lookup), its target URI, HTTP
+    head and body."""
     return ParsedRecord(
         target_uri=uri,
         record_id=field("WARC-Record-ID"),
