@@ -67,6 +67,21 @@ def _texts(
     return payloads, texts
 
 
+def _numpy_signatures(
+    stage: Callable[..., Any], signature: Callable[..., bytes], normalized: list[str], guesses: list[Any],
+    options: Any, scheme: str,
+) -> None:  # fmt: skip
+    """The default scheme's signatures as numpy computes them, where a C signature exists."""
+    from toxmine.miner.scripts import is_unsegmented
+
+    unsegmented = [is_unsegmented(g.lang, g.script) for g in guesses]
+    stage(
+        f"minhash_signature {scheme}, numpy",
+        lambda: [signature(n, u, options) for n, u in zip(normalized, unsegmented, strict=True)],
+        "the same signatures without the C extension",
+    )
+
+
 def _variant(text: str, copy: int) -> str:
     """Copy `copy` of a text: 0 is the text; others swap a share of its words (characters in
     unsegmented scripts) for others of the same text, with a seed of their own."""
@@ -205,6 +220,8 @@ def main() -> None:
             f"shingles + {dedup_options.num_perm} permutations",
         )
         signatures = signatures or signed  # the default scheme's, for the index
+        if scheme == getattr(dedup_module, "DEFAULT_HASH_SCHEME", None) and hasattr(dedup_module, "numpy_signature"):
+            _numpy_signatures(stage, dedup_module.numpy_signature, normalized, guesses, dedup_options, scheme)
 
     def doc_ids() -> list[str]:
         return [doc_id_for("bench.warc.gz", i, f"<urn:uuid:{i}>") for i in range(len(texts))]

@@ -23,7 +23,7 @@ import re
 import threading
 import unicodedata
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -261,6 +261,28 @@ def minhash_signature(normalized: str, lang: str | None, script: str | None, opt
         if grams:
             minhash.update_batch(grams)
         return bytes(minhash.hashvalues.astype(_DTYPE).tobytes())
+    if _native_signature is not None:
+        a, b = _permutation_bytes(options.num_perm)
+        n = options.char_ngram if unsegmented else options.ngram
+        return _native_signature(normalized, n, unsegmented, a, b)
+    return numpy_signature(normalized, unsegmented, options)
+
+
+def _c_signature() -> Callable[[str, int, bool, bytes, bytes], bytes] | None:
+    """The C signature (`_minhash.c`; setup.py builds it where a C compiler is found), or None."""
+    try:
+        from ._minhash import signature
+    except ImportError:  # pragma: no cover - an install without a C compiler
+        return None
+    return signature
+
+
+_native_signature = _c_signature()
+
+
+def numpy_signature(normalized: str, unsegmented: bool, options: DedupOptions) -> bytes:
+    """The `poly64/affine32` signature as its definition computes it, with numpy; the C extension
+    (`_minhash.c`, used where built) gives the same bytes."""
     hashes = (shingle_hashes(normalized, unsegmented, options) >> np.uint64(32)).astype(np.uint32)
     if hashes.size == 0:
         return b"\xff" * (4 * options.num_perm)
@@ -308,6 +330,16 @@ def _permutations(num_perm: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np
     return found
 
 
+def _permutation_bytes(num_perm: int) -> tuple[bytes, bytes]:
+    """`_permutations` as little-endian uint32 bytes, for the C extension."""
+    found = _PERMUTATION_BYTES.get(num_perm)
+    if found is None:
+        a, b = _permutations(num_perm)
+        found = _PERMUTATION_BYTES[num_perm] = (a.astype("<u4").tobytes(), b.astype("<u4").tobytes())
+    return found
+
+
+_PERMUTATION_BYTES: dict[int, tuple[bytes, bytes]] = {}
 _powers = np.ones(1, dtype=np.uint64)  # _BASE**i mod 2**64
 _inverse_powers = np.ones(1, dtype=np.uint64)  # _BASE**-i mod 2**64
 

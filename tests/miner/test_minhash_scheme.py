@@ -25,8 +25,10 @@ from toxmine.miner.dedup import (
     _CodePointMap,
     _collapse_spaces,
     _normalize_with_regex,
+    _permutation_bytes,
     minhash_signature,
     normalize_text,
+    numpy_signature,
     shingle_hashes,
     shingles,
     text_hash,
@@ -125,6 +127,68 @@ def test_signature_is_fixed_across_processes_and_machines() -> None:
 
 
 _PINNED = [2778177066, 37687110, 1164000288, 507083187]  # computed once; must never change
+
+
+def _native() -> object:
+    """The C signature module; the install builds it wherever a C compiler is found, as here."""
+    try:
+        from toxmine.miner import _minhash
+    except ImportError as error:  # pragma: no cover - shown when the build found no C compiler
+        pytest.fail(f"toxmine.miner._minhash is not built ({error}); `pip install -e .` compiles it with gcc")
+    return _minhash
+
+
+def _odd_texts(rng: random.Random) -> list[str]:
+    """Texts of every string width and shape: empty, one character, spaces at the ends and in
+    runs, NUL, Latin-1, CJK and astral characters, and long real-looking ones."""
+    alphabet = [" ", " ", " ", "a", "b", "z", "0", "\x00", "é", "ÿ", "Ω", "中", "文", "\uffff", "😀", "\U0010ffff"]
+    texts = ["", " ", "  ", "a", " a", "a ", "a b", "中", "😀 😀"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(400)]
+    texts += [" ".join(_words(rng, rng.randint(1, 12))) for _ in range(100)]
+    texts += [_pair(rng, 0.5)[0], "中文去重测试" * 300, " ".join(["😀x"] * 900)]
+    return texts
+
+
+@pytest.mark.parametrize(("ngram", "num_perm"), [(1, 112), (2, 1), (3, 16), (5, 112), (7, 256)])
+def test_c_signature_is_the_numpy_definition(ngram: int, num_perm: int) -> None:
+    """The C extension computes the same bytes as the scheme's numpy definition, for word and
+    character shingles, on texts of every width and shape."""
+    native = _native()
+    options = DedupOptions(ngram=ngram, char_ngram=ngram, bands=num_perm, rows=1)
+    a, b = _permutation_bytes(num_perm)
+    for text in _odd_texts(random.Random(ngram * 1000 + num_perm)):
+        for unsegmented in (False, True):
+            expected = numpy_signature(text, unsegmented, options)
+            assert native.signature(text, ngram, unsegmented, a, b) == expected, (text[:60], unsegmented)  # type: ignore[attr-defined]
+
+
+def test_minhash_signature_uses_the_c_extension(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the extension is built, `minhash_signature` takes it; without it, numpy's is the same."""
+    import toxmine.miner.dedup as dedup
+
+    text = normalize_text(_pair(random.Random(3), 0.5)[0])
+    calls: list[str] = []
+    native = _native()
+
+    def counting(*args: object) -> bytes:
+        calls.append(str(args[0]))
+        return bytes(native.signature(*args))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(dedup, "_native_signature", counting)
+    with_c = minhash_signature(text, "en", None, DedupOptions())
+    assert calls == [text]
+    monkeypatch.setattr(dedup, "_native_signature", None)
+    assert minhash_signature(text, "en", None, DedupOptions()) == with_c
+
+
+def test_c_signature_rejects_bad_arguments() -> None:
+    native = _native()
+    a, b = _permutation_bytes(4)
+    for args in [("x", 0, False, a, b), ("x", 5, False, a, b[:-4]), ("x", 5, False, a[:-1], b[:-1])]:
+        with pytest.raises(ValueError):
+            native.signature(*args)  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        native.signature(b"x", 5, False, a, b)  # type: ignore[attr-defined]
 
 
 def test_schemes_recorded_and_kept() -> None:
