@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ __all__ = [
     "read_marker",
     "read_table_file",
     "release_task_connections",
+    "skip_pandas_probe",
     "task_connection",
     "whole_file",
     "write_marker",
@@ -165,3 +167,29 @@ def write_marker(path: str, data: dict[str, Any]) -> None:
     """Write the marker whole."""
     with whole_file(path) as work, open(work, "w", encoding="utf-8") as handle:
         json.dump(data, handle)
+
+
+def skip_pandas_probe() -> None:
+    """Spare this process pandas' import (0.3-0.4 CPU-s), which pyarrow makes at its first
+    conversion of a Python list only to ask whether the list is a pandas object; toxmine never
+    hands pyarrow one. The probe runs once, here, with pandas hidden; pyarrow's own pandas
+    functions (`from_pandas`, `to_pandas`) still import it when called. For the processes the
+    CLI owns (mining and its forked workers); a no-op where pandas is imported already."""
+    if "pandas" in sys.modules:
+        return
+    sys.meta_path.insert(0, _NO_PANDAS)
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(_NO_PANDAS)
+
+
+class _NoPandas:
+    """An import finder for which pandas does not exist."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas":
+            raise ModuleNotFoundError("hidden from pyarrow's probe", name=name)
+
+
+_NO_PANDAS = _NoPandas()

@@ -44,6 +44,7 @@ from toxmine.miner.sources import CC_BASE_URL, SourceSelection, resolve_inputs
 from toxmine.miner.split import bucket_label, export_split
 from toxmine.miner.store import Store
 from toxmine.miner.targeting import counted, targeting_text
+from toxmine.miner.task_files import skip_pandas_probe
 from toxmine.outcomes import Outcome, settle
 
 from .cli_groups import (
@@ -163,6 +164,7 @@ def _mine_inputs(args: argparse.Namespace, inputs: list[str]) -> int:
         group_records=getattr(args, "group_records", SourceSelection.group_records),
         fetch_concurrency=getattr(args, "fetch_concurrency", SourceSelection.fetch_concurrency),
     )
+    skip_pandas_probe()
     sources = resolve_inputs(inputs, selection)
     PROMPT_STYLES[prompt_options(args).style].prepare()  # bad prompt options or a missing spaCy fail before mining
     with _ray_session(args) as ray_options:

@@ -364,3 +364,39 @@ def test_batches_of_inputs_commit_as_they_go_and_give_the_same_database(
     assert db_snapshot(whole) == db_snapshot(batched)
     with pytest.raises(ConfigError, match="--batch-inputs"):
         mine(inputs, str(batched), batch_inputs=0)
+
+
+_PANDAS_CHECK = """
+import sys
+from toxmine.cli import main
+from toxmine.miner.demo import demo_warc_path
+code = main(["mine", str(demo_warc_path()), "--db", sys.argv[1], "--no-score", "--workers", "1"])
+print(code, "pandas" in sys.modules)
+"""
+
+
+def test_mining_from_the_cli_does_not_import_pandas(tmp_path: Path) -> None:
+    """pyarrow imports pandas (0.3-0.4 CPU-s a process) to ask whether a list is a pandas object;
+    a mining run never pays for it (forked workers inherit the skipped probe)."""
+    db = tmp_path / "m.duckdb"
+    done = subprocess.run([sys.executable, "-c", _PANDAS_CHECK, str(db)], capture_output=True, text=True, timeout=300)
+    assert done.stdout.splitlines()[-1].split() == ["0", "False"], done.stderr[-2000:]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] > 150  # type: ignore[index]
+
+
+def test_pyarrow_still_converts_pandas_after_the_probe_is_skipped() -> None:
+    """What pyarrow does with pandas objects in that process afterwards still works."""
+    code = (
+        "import sys, pyarrow as pa\n"
+        "from toxmine.miner.task_files import skip_pandas_probe\n"
+        "skip_pandas_probe(); pa.table({'a': [1, 2]}); assert 'pandas' not in sys.modules\n"
+        "import pandas as pd\n"
+        "frame = pd.DataFrame({'a': [1, 2]})\n"
+        "assert pa.Table.from_pandas(frame).column('a').to_pylist() == [1, 2]\n"
+        "assert pa.table(frame).to_pandas()['a'].tolist() == [1, 2]\n"
+        "assert pa.array(pd.Series([1.5])).type == pa.float64()\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
