@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from .bands import KEYS_DICTIONARY, keys_table
 from .errors import StoreError
-from .langid import FastTextLid
+from .langid import FastTextLid, default_lid_model_path
 from .neardup import DECISIONS_SCHEMA
 from .process import InputResult, ProcessOptions, merge_parts, process_input
 from .sources import InputSource, LocalFile
@@ -126,11 +126,10 @@ def share_lid(lid: FastTextLid) -> None:
 
 
 def _lid(options: ProcessOptions) -> FastTextLid:
-    path = options.lid.model_path or ""
+    path = options.lid.model_path or default_lid_model_path()  # the key `share_lid` stores under
     lid = _worker_lid.get(path)
     if lid is None:
-        lid = FastTextLid(options.lid.model_path)
-        _worker_lid[path] = _worker_lid[lid.model_path] = lid
+        lid = _worker_lid[path] = FastTextLid(path)
     return lid
 
 

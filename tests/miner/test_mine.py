@@ -400,3 +400,20 @@ def test_pyarrow_still_converts_pandas_after_the_probe_is_skipped() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_a_run_loads_the_lid_model_once(
+    tmp_path: Path, demo_pages: list[RealPage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model the run checks `--langs` with is the one its units use (the default model too)."""
+    import fasttext
+
+    import toxmine.miner.units as units
+
+    loaded: list[str] = []
+    load = fasttext.load_model
+    monkeypatch.setattr(fasttext, "load_model", lambda path: loaded.append(path) or load(path))
+    monkeypatch.setattr(units, "_worker_lid", {})
+    paths = _corpus(tmp_path / "warc", demo_pages[::4], 2)
+    assert mine(_sources(paths), str(tmp_path / "m.duckdb"), workers=1).processed == 2
+    assert len(loaded) == 1
