@@ -6,7 +6,7 @@ MYPY_TREE := .mypy-tree
 
 .PHONY: setup browser demo safety-demo test test-fast lint bench clean
 
-$(STAMP): pyproject.toml setup.py miner/_minhash.c Makefile
+$(STAMP): pyproject.toml setup.py miner/_native.c Makefile
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel
 	$(BIN)/python -m pip install -q torch==2.13.0  # CPU build; an unpinned torch pulls GBs of CUDA
@@ -68,4 +68,4 @@ bench: setup
 	$(BIN)/python bench/bench_mining.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache $(MYPY_TREE) build miner/_minhash.*.so
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache $(MYPY_TREE) build miner/_native.*.so

@@ -269,9 +269,9 @@ def minhash_signature(normalized: str, lang: str | None, script: str | None, opt
 
 
 def _c_signature() -> Callable[[str, int, bool, bytes, bytes], bytes] | None:
-    """The C signature (`_minhash.c`; setup.py builds it where a C compiler is found), or None."""
+    """The C signature (`_native.c`; setup.py builds it where a C compiler is found), or None."""
     try:
-        from ._minhash import signature
+        from ._native import signature
     except ImportError:  # pragma: no cover - an install without a C compiler
         return None
     return signature
@@ -282,7 +282,7 @@ _native_signature = _c_signature()
 
 def numpy_signature(normalized: str, unsegmented: bool, options: DedupOptions) -> bytes:
     """The `poly64/affine32` signature as its definition computes it, with numpy; the C extension
-    (`_minhash.c`, used where built) gives the same bytes."""
+    (`_native.c`, used where built) gives the same bytes."""
     hashes = (shingle_hashes(normalized, unsegmented, options) >> np.uint64(32)).astype(np.uint32)
     if hashes.size == 0:
         return b"\xff" * (4 * options.num_perm)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -64,6 +64,44 @@ class LidOptions:
     def sample_accept(self) -> float:
         """The probability at which a sample's guess stands (see `sample_margin`)."""
         return self.threshold + max(0.0, self.sample_margin) * (1.0 - self.threshold)
+
+
+def window_of(text: str, max_chars: int) -> str:
+    """What the model reads of a text: the words of its first `max_chars` characters, joined by
+    single spaces (a newline would be a token of its own to fastText)."""
+    return " ".join(text[:max_chars].split())
+
+
+def sample_of(words: list[str], sample_chars: int, run: int) -> str | None:
+    """About `sample_chars` characters of `words`: runs of `run` consecutive words spread evenly
+    over them, joined by single spaces; None where no sample is taken (sampling off, or words of
+    at most twice `sample_chars` characters)."""
+    run = max(1, run)
+    if sample_chars <= 0 or len(words) <= 2 * run:
+        return None
+    chars = sum(map(len, words)) + len(words) - 1
+    if chars <= 2 * sample_chars:
+        return None
+    runs = max(1, round(sample_chars * len(words) / chars) // run)
+    step = len(words) / runs
+    return " ".join(word for r in range(runs) for word in words[int(r * step) : int(r * step) + run])
+
+
+def _python_sample(text: str, max_chars: int, sample_chars: int, run: int) -> str | None:
+    return sample_of(text[:max_chars].split(), sample_chars, run) if sample_chars > 0 else None
+
+
+def _text_functions() -> tuple[Callable[[str, int, int, int], str | None], Callable[[str, int], str]]:
+    """The sample and window functions: the C extension's (`_native.c`, the same strings; a test
+    compares them) where it is built, else the Python definitions."""
+    try:
+        from ._native import lid_sample, lid_window
+    except ImportError:  # pragma: no cover - an install without a C compiler
+        return _python_sample, window_of
+    return lid_sample, lid_window
+
+
+_sample, _window = _text_functions()
 
 
 def default_lid_model_path() -> str:
@@ -184,27 +222,13 @@ class FastTextLid:
         accept = options.sample_accept
         guesses = []
         for text in texts:
-            words = text[: options.max_chars].split()
-            label, score = self._sampled(words, options)
+            sample = _sample(text, options.max_chars, options.sample_chars, options.sample_run)
+            label, score = self._predict_one(sample) if sample is not None else (None, 0.0)
             if label is None or score < accept:
-                label, score = self._predict_one(" ".join(words))
+                label, score = self._predict_one(_window(text, options.max_chars))
             lang, script = normalize_label(label) if label else ("und", None)
             guesses.append(LangGuess(lang, script or dominant_script(text), score))
         return guesses
-
-    def _sampled(self, words: list[str], options: LidOptions) -> tuple[str | None, float]:
-        """The guess from a sample of `words` (see `LidOptions`); (None, 0.0) where no sample is
-        taken: sampling off, or a window of at most twice `sample_chars`."""
-        run = max(1, options.sample_run)
-        if options.sample_chars <= 0 or len(words) <= 2 * run:
-            return None, 0.0
-        chars = sum(map(len, words)) + len(words) - 1
-        if chars <= 2 * options.sample_chars:
-            return None, 0.0
-        runs = max(1, round(options.sample_chars * len(words) / chars) // run)
-        step = len(words) / runs
-        sample = [word for r in range(runs) for word in words[int(r * step) : int(r * step) + run]]
-        return self._predict_one(" ".join(sample))
 
     def _predict_one(self, text: str) -> tuple[str | None, float]:
         """The top label of one text (None if the model gives none) and its probability."""

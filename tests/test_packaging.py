@@ -69,8 +69,8 @@ def test_wheel_maps_the_folders_under_toxmine(tmp_path: Path) -> None:
         for folder in ("miner", "evaluate", "sql")
         for p in (REPO / folder).rglob("*.py")
     ]
-    assert "toxmine/miner/_minhash.pyi" in names
-    assert [n for n in names if n.startswith("toxmine/miner/_minhash.") and n.endswith((".so", ".pyd"))], (
+    assert "toxmine/miner/_native.pyi" in names
+    assert [n for n in names if n.startswith("toxmine/miner/_native.") and n.endswith((".so", ".pyd"))], (
         "the C MinHash was not compiled into the wheel"
     )
     missing = [name for name in expected if name not in names]

@@ -132,10 +132,10 @@ _PINNED = [2778177066, 37687110, 1164000288, 507083187]  # computed once; must n
 def _native() -> object:
     """The C signature module; the install builds it wherever a C compiler is found, as here."""
     try:
-        from toxmine.miner import _minhash
+        from toxmine.miner import _native
     except ImportError as error:  # pragma: no cover - shown when the build found no C compiler
-        pytest.fail(f"toxmine.miner._minhash is not built ({error}); `pip install -e .` compiles it with gcc")
-    return _minhash
+        pytest.fail(f"toxmine.miner._native is not built ({error}); `pip install -e .` compiles it with gcc")
+    return _native
 
 
 def _odd_texts(rng: random.Random) -> list[str]:

@@ -311,3 +311,29 @@ def test_lid_reads_a_text_with_a_lone_surrogate() -> None:
     for options in (None, LidOptions(sample_chars=50)):
         guess = lid.predict([text], options)[0]
         assert guess.lang == "en" and guess.score > 0.5
+
+
+def test_c_lid_sample_and_window_are_the_python_definitions() -> None:
+    """The C extension's sample and window are the strings `sample_of` and `window_of` give, for
+    every whitespace character str.split() knows, texts of every width, and every bound."""
+    from toxmine.miner import _native
+    from toxmine.miner.langid import _python_sample, window_of
+
+    rng = random.Random(15)
+    spaces = [" ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u2028", "\u3000", "\u200b"]
+    letters = ["a", "bc", "déf", "Ω", "中文", "😀", "\ud800", "\x00", "\uffff"]
+    texts = ["", " ", "a", " a ", "a b", "\xa0\xa0"]
+    for _ in range(600):
+        size = rng.choice([3, 30, 300, 3000])
+        texts.append("".join(rng.choice(spaces if rng.random() < 0.3 else letters) for _ in range(size)))
+    texts.append(" ".join(["word"] * 4000))  # a window of exactly the words, many ties in rounding
+    for text in texts:
+        for max_chars in (0, 1, 7, 100, 10_000, -3):
+            assert _native.lid_window(text, max_chars) == window_of(text, max_chars), (text[:40], max_chars)
+        for sample_chars, run in [(0, 1), (-5, 1), (1, 1), (10, 1), (40, 3), (333, 1), (1_000, 1), (1_000, 4), (50, 0)]:
+            expected = _python_sample(text, 10_000, sample_chars, run)
+            assert _native.lid_sample(text, 10_000, sample_chars, run) == expected, (text[:40], sample_chars, run)
+    for n in range(3, 60):  # n words, 4n characters: sample_chars * n / chars is m / 2, a tie for odd m
+        text = " ".join(["abc"] * (n - 1) + ["abcd"])
+        for sample_chars in range(2, 2 * n, 4):
+            assert _native.lid_sample(text, 10_000, sample_chars, 1) == _python_sample(text, 10_000, sample_chars, 1)

@@ -1,14 +1,19 @@
-/* The `poly64/affine32` MinHash signature in C: the same values as the numpy definition in
- * dedup.py (`shingle_hashes`, then the permutations' minima), in one pass and without the
- * num_perm x shingles temporaries. Optional: dedup.py uses numpy where this is not built, and a
- * test compares the two on every kind of text.
+/* Per-document loops of the miner in C, each computing exactly what its Python definition does
+ * (tests compare the two on every kind of text). Optional: where this is not built, dedup.py and
+ * langid.py run their Python definitions.
  *
  *   signature(text: str, ngram: int, unsegmented: bool, a: bytes, b: bytes) -> bytes
- *
- * `a` and `b` hold num_perm little-endian uint32 multipliers and offsets; the result num_perm
- * little-endian uint32 minima, all 0xFF for a text without shingles. */
+ *       The `poly64/affine32` MinHash signature (dedup.py: `shingle_hashes`, then the
+ *       permutations' minima) in one pass, without the num_perm x shingles temporaries. `a` and
+ *       `b` hold num_perm little-endian uint32 multipliers and offsets; the result num_perm
+ *       little-endian uint32 minima, all 0xFF for a text without shingles.
+ *   lid_window(text: str, max_chars: int) -> str
+ *       " ".join(text[:max_chars].split())
+ *   lid_sample(text: str, max_chars: int, sample_chars: int, run: int) -> str | None
+ *       langid.py's `sample_of(text[:max_chars].split(), sample_chars, run)`. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -165,12 +170,150 @@ done:
     return result;
 }
 
+/* The words of text[:max_chars] as str.split() finds them: [starts[i], ends[i]) in code points. */
+typedef struct {
+    Py_ssize_t *starts, *ends, count, chars; /* chars: their lengths summed */
+} Words;
+
+static int split_words(PyObject *text, Py_ssize_t max_chars, Words *words)
+{
+    if (PyUnicode_READY(text) < 0)
+        return -1;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    if (max_chars < 0) /* text[:max_chars] counts a negative bound from the end */
+        max_chars = length + max_chars < 0 ? 0 : length + max_chars;
+    if (max_chars < length)
+        length = max_chars;
+    words->count = words->chars = 0;
+    words->starts = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(length + 1));
+    words->ends = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(length + 1));
+    if (!words->starts || !words->ends) {
+        PyMem_Free(words->starts);
+        PyMem_Free(words->ends);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t i = 0;
+    while (i < length) {
+        while (i < length && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (i == length)
+            break;
+        Py_ssize_t start = i;
+        while (i < length && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        words->starts[words->count] = start;
+        words->ends[words->count++] = i;
+        words->chars += i - start;
+    }
+    return 0;
+}
+
+/* The words listed in `picked` (indexes into `words`), joined by single spaces. */
+static PyObject *join_words(PyObject *text, const Words *words, const Py_ssize_t *picked, Py_ssize_t count)
+{
+    int kind = PyUnicode_KIND(text);
+    const char *data = PyUnicode_DATA(text);
+    Py_ssize_t size = count ? count - 1 : 0;
+    for (Py_ssize_t k = 0; k < count; k++)
+        size += words->ends[picked[k]] - words->starts[picked[k]];
+    char *buffer = PyMem_Malloc((size_t)kind * (size_t)(size + 1));
+    if (!buffer)
+        return PyErr_NoMemory();
+    Py_ssize_t at = 0;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        if (k)
+            PyUnicode_WRITE(kind, buffer, at++, ' ');
+        Py_ssize_t start = words->starts[picked[k]], length = words->ends[picked[k]] - start;
+        memcpy(buffer + (size_t)kind * (size_t)at, data + (size_t)kind * (size_t)start, (size_t)kind * (size_t)length);
+        at += length;
+    }
+    PyObject *joined = PyUnicode_FromKindAndData(kind, buffer, size); /* narrowed to its widest character */
+    PyMem_Free(buffer);
+    return joined;
+}
+
+static PyObject *lid_window(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t max_chars;
+    Words words;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Un", &text, &max_chars) || split_words(text, max_chars, &words) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t *all = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(words.count + 1));
+    if (!all) {
+        PyErr_NoMemory();
+    } else {
+        for (Py_ssize_t k = 0; k < words.count; k++)
+            all[k] = k;
+        result = join_words(text, &words, all, words.count);
+    }
+    PyMem_Free(all);
+    PyMem_Free(words.starts);
+    PyMem_Free(words.ends);
+    return result;
+}
+
+static PyObject *lid_sample(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t max_chars, sample_chars, run;
+    Words words;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Unnn", &text, &max_chars, &sample_chars, &run))
+        return NULL;
+    if (run < 1)
+        run = 1;
+    if (sample_chars <= 0)
+        Py_RETURN_NONE;
+    if (split_words(text, max_chars, &words) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t *picked = NULL;
+    Py_ssize_t n = words.count, chars = words.chars + n - 1;
+    if (n <= 2 * run || chars <= 2 * sample_chars) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+    /* as Python computes them: int / int and len / runs are correctly rounded doubles (the
+     * operands are exact below 2**53), round() rounds half to even as nearbyint does */
+    Py_ssize_t runs = (Py_ssize_t)nearbyint((double)(sample_chars * n) / (double)chars) / run;
+    if (runs < 1)
+        runs = 1;
+    double step = (double)n / (double)runs;
+    picked = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(runs * run + 1));
+    if (!picked) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t count = 0;
+    for (Py_ssize_t r = 0; r < runs; r++) {
+        Py_ssize_t first = (Py_ssize_t)((double)r * step);
+        for (Py_ssize_t i = first; i < first + run && i < n; i++)
+            picked[count++] = i;
+    }
+    result = join_words(text, &words, picked, count);
+done:
+    PyMem_Free(picked);
+    PyMem_Free(words.starts);
+    PyMem_Free(words.ends);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"signature", signature, METH_VARARGS,
      "signature(text, ngram, unsegmented, a, b) -> bytes: the poly64/affine32 MinHash signature."},
+    {"lid_window", lid_window, METH_VARARGS, "lid_window(text, max_chars) -> str: ' '.join(text[:max_chars].split())"},
+    {"lid_sample", lid_sample, METH_VARARGS,
+     "lid_sample(text, max_chars, sample_chars, run) -> str | None: langid.sample_of on text[:max_chars]."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_minhash", NULL, -1, methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__minhash(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
