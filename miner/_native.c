@@ -10,7 +10,11 @@
  *   lid_window(text: str, max_chars: int) -> str
  *       " ".join(text[:max_chars].split())
  *   lid_sample(text: str, max_chars: int, sample_chars: int, run: int) -> str | None
- *       langid.py's `sample_of(text[:max_chars].split(), sample_chars, run)`. */
+ *       langid.py's `sample_of(text[:max_chars].split(), sample_chars, run)`.
+ *   map_code_points(text: str, table: buffer, filled: buffer) -> str | None
+ *       dedup.py's `_collapse_spaces(table[codes])` as a string: each code point through `table`
+ *       (little-endian uint32), runs of spaces as one, none at the ends. None where a code point
+ *       is a surrogate or its block of 256 is not yet `filled` (a byte per block) in the table. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
@@ -305,12 +309,61 @@ done:
     return result;
 }
 
+static PyObject *map_code_points(PyObject *self, PyObject *args)
+{
+    PyObject *text, *result = NULL;
+    Py_buffer table, filled;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Uy*y*", &text, &table, &filled))
+        return NULL;
+    Py_UCS4 *out = NULL;
+    if (PyUnicode_READY(text) < 0)
+        goto done;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text), size = table.len / 4, n = 0;
+    const unsigned char *codes = table.buf, *blocks = filled.buf;
+    out = PyMem_Malloc(sizeof(Py_UCS4) * (size_t)(length + 1));
+    if (!out) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int space = 0; /* a space is due before the next character */
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if ((c >= 0xD800 && c <= 0xDFFF) || (Py_ssize_t)c >= size || (Py_ssize_t)(c >> 8) >= filled.len ||
+            !blocks[c >> 8]) {
+            result = Py_None;
+            Py_INCREF(result);
+            goto done;
+        }
+        Py_UCS4 mapped = read_le32(codes + 4 * (size_t)c);
+        if (mapped == ' ') {
+            space = n > 0;
+            continue;
+        }
+        if (space) {
+            out[n++] = ' ';
+            space = 0;
+        }
+        out[n++] = mapped;
+    }
+    result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, n);
+done:
+    PyMem_Free(out);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&filled);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"signature", signature, METH_VARARGS,
      "signature(text, ngram, unsegmented, a, b) -> bytes: the poly64/affine32 MinHash signature."},
     {"lid_window", lid_window, METH_VARARGS, "lid_window(text, max_chars) -> str: ' '.join(text[:max_chars].split())"},
     {"lid_sample", lid_sample, METH_VARARGS,
      "lid_sample(text, max_chars, sample_chars, run) -> str | None: langid.sample_of on text[:max_chars]."},
+    {"map_code_points", map_code_points, METH_VARARGS,
+     "map_code_points(text, table, filled) -> str | None: each code point through table, spaces collapsed."},
     {NULL, NULL, 0, NULL},
 };
 

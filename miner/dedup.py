@@ -25,7 +25,7 @@ import unicodedata
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -129,10 +129,21 @@ def stored_hash_scheme(settings: dict[str, str]) -> str | None:
 def normalize_text(text: str) -> str:
     """Lowercase, NFKC, punctuation removed, digits as 0, whitespace collapsed."""
     if text.isascii():  # NFKC changes no ASCII text: one C pass over the bytes gives the same result
+        if _map_code_points is not None:
+            return _map_code_points(text, _ASCII_CODES, _ASCII_FILLED) or ""
         return " ".join(text.encode("ascii").translate(_ASCII_TABLE).decode("ascii").split())
     if "\u2026" in text:  # NFKC's own "...": the text is then often NFKC already, which NFKC checks first
         text = text.replace("\u2026", "...")  # (a text it must change costs ~15 ns a character)
     text = unicodedata.normalize("NFKC", text).lower()
+    if _map_code_points is not None:  # None: a surrogate, or a block above the BMP not in the table yet
+        mapped = _map_code_points(text, *_CODE_POINTS.arrays())
+        if mapped is not None:
+            return mapped
+    return _mapped_with_numpy(text)
+
+
+def _mapped_with_numpy(text: str) -> str:
+    """`normalize_text` after NFKC and lowercasing, with numpy (the C extension's definition)."""
     try:
         codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
     except UnicodeEncodeError:  # a lone surrogate: the regular expressions take any code point
@@ -173,6 +184,10 @@ class _CodePointMap:
         self._table: npt.NDArray[np.uint32] | None = None
         self._filled = np.zeros(0x110000 // self._BLOCK, dtype=bool)
         self._lock = threading.Lock()  # threads may call `normalize_text` at once: one fills, the others wait
+
+    def arrays(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.bool_]]:
+        """The table, and which of its blocks of 256 code points are filled (the BMP always is)."""
+        return self._table if self._table is not None else self._first_use(), self._filled
 
     def map(self, codes: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
         table = self._table if self._table is not None else self._first_use()
@@ -223,6 +238,20 @@ def _ascii_table() -> bytes:
 
 
 _ASCII_TABLE = _ascii_table()
+_ASCII_CODES = np.frombuffer(_ASCII_TABLE[:128], dtype=np.uint8).astype("<u4")  # the C extension's form
+_ASCII_FILLED = b"\x01"
+
+
+def _c_map_code_points() -> Callable[[str, Any, Any], str | None] | None:
+    """The C mapping of code points (`_native.c`), or None where it is not built."""
+    try:
+        from ._native import map_code_points
+    except ImportError:  # pragma: no cover - an install without a C compiler
+        return None
+    return map_code_points
+
+
+_map_code_points = _c_map_code_points()
 
 
 def text_hash(normalized: str) -> str:
