@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchkit import (
+    compile_toxmine,
     corpus_pages,
     loadavg,
     log,
@@ -260,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _pin([0])
     raw = _raw(names, labelled, corpus)
     _pin(range(os.cpu_count() or 1))
+    compile_toxmine()
     e2e = [
         _mine(files, args.fast, 1, [0], args.tmp),
         _mine(files, args.fast, 2, [0, 1], args.tmp),

@@ -126,6 +126,17 @@ def warc_files(folder: str) -> list[str]:
     return files
 
 
+def compile_toxmine() -> None:
+    """Write the bytecode of toxmine's own modules, as pip does when it installs a wheel: an editable
+    install under PYTHONDONTWRITEBYTECODE (set on this VM) would compile them again in every process
+    a benchmark starts (~0.1 CPU-s each), which no installed toxmine does and datatrove's venv does not."""
+    import compileall
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for folder in ("toxmine", "miner", "evaluate", "sql"):
+        compileall.compile_dir(os.path.join(root, folder), quiet=1)
+
+
 def write_json(path: str, results: dict[str, object]) -> None:
     """The figures as JSON at `path` (folders made as needed)."""
     import json

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchkit import (
+    compile_toxmine,
     cpu_seconds,
     loadavg,
     log,
@@ -393,6 +394,7 @@ def compare(
     from importlib.metadata import version
 
     files = [os.path.abspath(path) for path in files]
+    compile_toxmine()  # as installed; datatrove's venv has its bytecode
     python = datatrove_python(datatrove_trafilatura)
     with tempfile.TemporaryDirectory(prefix="datatrove-compare-") as work_dir:
         inputs, added = files, 0
