@@ -375,6 +375,7 @@ print(code, "pandas" in sys.modules)
 """
 
 
+@pytest.mark.subprocess
 def test_mining_from_the_cli_does_not_import_pandas(tmp_path: Path) -> None:
     """pyarrow imports pandas (0.3-0.4 CPU-s a process) to ask whether a list is a pandas object;
     a mining run never pays for it (forked workers inherit the skipped probe)."""
@@ -385,6 +386,7 @@ def test_mining_from_the_cli_does_not_import_pandas(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM documents").fetchone()[0] > 150  # type: ignore[index]
 
 
+@pytest.mark.subprocess
 def test_pyarrow_still_converts_pandas_after_the_probe_is_skipped() -> None:
     """What pyarrow does with pandas objects in that process afterwards still works."""
     code = (
