@@ -279,14 +279,15 @@ static PyObject *lid_sample(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     Py_ssize_t *picked = NULL;
     Py_ssize_t n = words.count, chars = words.chars + n - 1;
-    if (n <= 2 * run || chars <= 2 * sample_chars) {
+    if (run >= (n + 1) / 2 || sample_chars >= (chars + 1) / 2) { /* n <= 2 * run, chars <= 2 * sample_chars */
         result = Py_None;
         Py_INCREF(result);
         goto done;
     }
     /* as Python computes them: int / int and len / runs are correctly rounded doubles (the
-     * operands are exact below 2**53), round() rounds half to even as nearbyint does */
-    Py_ssize_t runs = (Py_ssize_t)nearbyint((double)(sample_chars * n) / (double)chars) / run;
+     * product is exact below 2**53: texts of under ~10**8 characters), round() rounds half to
+     * even as nearbyint does */
+    Py_ssize_t runs = (Py_ssize_t)nearbyint((double)sample_chars * (double)n / (double)chars) / run;
     if (runs < 1)
         runs = 1;
     double step = (double)n / (double)runs;

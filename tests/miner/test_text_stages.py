@@ -328,9 +328,10 @@ def test_c_lid_sample_and_window_are_the_python_definitions() -> None:
         texts.append("".join(rng.choice(spaces if rng.random() < 0.3 else letters) for _ in range(size)))
     texts.append(" ".join(["word"] * 4000))  # a window of exactly the words, many ties in rounding
     for text in texts:
-        for max_chars in (0, 1, 7, 100, 10_000, -3):
+        for max_chars in (0, 1, 7, 100, 10_000, -3, 2**62, -(10**12)):
             assert _native.lid_window(text, max_chars) == window_of(text, max_chars), (text[:40], max_chars)
-        for sample_chars, run in [(0, 1), (-5, 1), (1, 1), (10, 1), (40, 3), (333, 1), (1_000, 1), (1_000, 4), (50, 0)]:
+        for sample_chars, run in [(0, 1), (-5, 1), (1, 1), (10, 1), (40, 3), (333, 1), (1_000, 1), (1_000, 4), (50, 0),
+                                  (10**12, 1), (1_000, 2**62), (2**62, 2**62)]:  # fmt: skip
             expected = _python_sample(text, 10_000, sample_chars, run)
             assert _native.lid_sample(text, 10_000, sample_chars, run) == expected, (text[:40], sample_chars, run)
     for n in range(3, 60):  # n words, 4n characters: sample_chars * n / chars is m / 2, a tie for odd m
