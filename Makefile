@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.toxmine-installed
 MYPY_TREE := .mypy-tree
 
-.PHONY: setup browser demo safety-demo test test-fast lint bench clean
+.PHONY: setup browser demo safety-demo test test-fast lint bench clean native-asan
 
 $(STAMP): pyproject.toml setup.py miner/_native.c Makefile
 	python3 -m venv $(VENV)
@@ -50,6 +50,17 @@ test: setup browser
 # the edit-test loop: everything but the slow tier (subprocesses, notebooks, Ray, models, runs over ~3 s)
 test-fast: setup
 	$(BIN)/pytest -m "not slow"
+
+# The native module (miner/_native.c) built with AddressSanitizer and UBSan, its tests run against
+# that build, then the module rebuilt as `make setup` builds it.
+NATIVE_TESTS := tests/miner/test_native_fuzz.py tests/miner/test_minhash_scheme.py tests/miner/test_text_stages.py
+native-asan: setup
+	cc -shared -fPIC -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-I"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" miner/_native.c \
+		-o "miner/_native$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+	LD_PRELOAD="$$(cc -print-file-name=libasan.so) $$(cc -print-file-name=libubsan.so)" ASAN_OPTIONS=detect_leaks=0 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(BIN)/pytest -q -p no:cacheprovider $(NATIVE_TESTS); \
+		status=$$?; rm -rf build; $(BIN)/python -m pip install -q --no-deps -e .; exit $$status
 
 lint: setup
 	$(BIN)/ruff check .
