@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import ConfigError
+from .native import native_function
 from .scripts import is_unsegmented
 
 if TYPE_CHECKING:  # datasketch (and the SciPy it imports: 0.3 s) loads only where it is used
@@ -242,16 +243,7 @@ _ASCII_CODES = np.frombuffer(_ASCII_TABLE[:128], dtype=np.uint8).astype("<u4")  
 _ASCII_FILLED = b"\x01"
 
 
-def _c_map_code_points() -> Callable[[str, Any, Any], str | None] | None:
-    """The C mapping of code points (`_native.c`), or None where it is not built."""
-    try:
-        from ._native import map_code_points
-    except ImportError:  # pragma: no cover - an install without a C compiler
-        return None
-    return map_code_points
-
-
-_map_code_points = _c_map_code_points()
+_map_code_points: Callable[[str, Any, Any], str | None] | None = native_function("map_code_points")
 
 
 def text_hash(normalized: str) -> str:
@@ -297,16 +289,7 @@ def minhash_signature(normalized: str, lang: str | None, script: str | None, opt
     return numpy_signature(normalized, unsegmented, options)
 
 
-def _c_signature() -> Callable[[str, int, bool, bytes, bytes], bytes] | None:
-    """The C signature (`_native.c`; setup.py builds it where a C compiler is found), or None."""
-    try:
-        from ._native import signature
-    except ImportError:  # pragma: no cover - an install without a C compiler
-        return None
-    return signature
-
-
-_native_signature = _c_signature()
+_native_signature: Callable[[str, int, bool, bytes, bytes], bytes] | None = native_function("signature")
 
 
 def numpy_signature(normalized: str, unsegmented: bool, options: DedupOptions) -> bytes:

@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from .errors import ConfigError
+from .native import native_function
 from .records import LangGuess
 from .scripts import dominant_script
 
@@ -91,17 +92,9 @@ def _python_sample(text: str, max_chars: int, sample_chars: int, run: int) -> st
     return sample_of(text[:max_chars].split(), sample_chars, run) if sample_chars > 0 else None
 
 
-def _text_functions() -> tuple[Callable[[str, int, int, int], str | None], Callable[[str, int], str]]:
-    """The sample and window functions: the C extension's (`_native.c`, the same strings; a test
-    compares them) where it is built, else the Python definitions."""
-    try:
-        from ._native import lid_sample, lid_window
-    except ImportError:  # pragma: no cover - an install without a C compiler
-        return _python_sample, window_of
-    return lid_sample, lid_window
-
-
-_sample, _window = _text_functions()
+# The C extension's sample and window (the same strings; a test compares them) where it is built
+_sample: Callable[[str, int, int, int], str | None] = native_function("lid_sample") or _python_sample
+_window: Callable[[str, int], str] = native_function("lid_window") or window_of
 
 
 def default_lid_model_path() -> str:

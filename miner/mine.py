@@ -33,6 +33,7 @@ from .extract_sandbox import close_process_sandbox
 from .extractors.catalog import extractor_identity
 from .langid import FastTextLid
 from .layout import ensure_layout, publish_unit
+from .native import warn_if_not_built
 from .neardup import DedupJob, NewUnit, StoredKeys, decide_duplicates
 from .process import InputResult, ProcessOptions, merge_parts
 from .progress import MiningProgress
@@ -280,6 +281,7 @@ def mine(
         raise ConfigError(f"--batch-inputs must be at least 1, got {batch_inputs}")
     if compact_fanout < 2:
         raise ConfigError(f"--compact-fanout must be at least 2, got {compact_fanout}")
+    warn_if_not_built()
     lid = FastTextLid(options.lid.model_path)
     lid.check_langs(options.lid.langs)
     share_lid(lid)

@@ -419,3 +419,32 @@ def test_a_run_loads_the_lid_model_once(
     paths = _corpus(tmp_path / "warc", demo_pages[::4], 2)
     assert mine(_sources(paths), str(tmp_path / "m.duckdb"), workers=1).processed == 2
     assert len(loaded) == 1
+
+
+@pytest.mark.slow
+def test_mining_without_the_c_module_warns_and_stores_the_same(
+    tmp_path: Path, demo_pages: list[RealPage], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An install without a C compiler has no `_native`: mining says so once, runs the Python
+    definitions, and stores exactly what the C module stores."""
+    import toxmine.miner.dedup as dedup
+    import toxmine.miner.langid as langid
+    import toxmine.miner.native as native
+
+    paths = _corpus(tmp_path / "warc", demo_pages[::3], 2)
+    with_c = tmp_path / "c.duckdb"
+    mine(_sources(paths), str(with_c), workers=1)
+    assert "not built" not in caplog.text
+    monkeypatch.setattr(native, "native_function", lambda name: None)
+    monkeypatch.setattr(native, "_warned", False)
+    monkeypatch.setattr(dedup, "_native_signature", None)
+    monkeypatch.setattr(dedup, "_map_code_points", None)
+    monkeypatch.setattr(langid, "_sample", langid._python_sample)
+    monkeypatch.setattr(langid, "_window", langid.window_of)
+    without = tmp_path / "python.duckdb"
+    mine(_sources(paths), str(without), workers=1)
+    assert caplog.text.count("C module (miner/_native.c) is not built") == 1
+    query = "SELECT d.*, m.signature FROM documents d LEFT JOIN doc_minhash m USING (doc_id) ORDER BY doc_id"
+    with duckdb.connect(str(with_c), read_only=True) as a, duckdb.connect(str(without), read_only=True) as b:
+        rows = a.execute(query).fetchall()
+        assert len(rows) > 20 and rows == b.execute(query).fetchall()
