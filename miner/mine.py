@@ -40,7 +40,7 @@ from .progress import MiningProgress
 from .sources import InputSource, RecordGroup, crawl_key
 from .store import InputOutcome, Store, utc_now
 from .stored_bands import bands_folder_for, stored_band_files
-from .targeting import KEPT
+from .targeting import KEPT, counted
 from .task_files import release_task_connections
 from .units import (
     DEFAULT_UNIT_MB,
@@ -310,7 +310,7 @@ def mine(
             run_id = store.start_run(_config_dict(options, workers, lid.model_path, runner.name), version)
             report = MineReport(run_id=run_id, inputs=len(inputs), skipped=len(inputs) - len(todo))
             if report.skipped:
-                log.info("skipping %d inputs already in %s", report.skipped, db_path)
+                log.info("skipping %s already in %s", counted(report.skipped, "input"), db_path)
             run = _Run(runner, store, db_path, options, work, bands, partitions or runner.workers, task_memory,
                        stored_layout, run_id, report, compact_fanout)  # fmt: skip
             todo = _without_stored_records(run, todo)

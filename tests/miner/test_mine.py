@@ -4,6 +4,7 @@ parallel workers, and resumption after SIGKILL."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -85,15 +86,19 @@ def test_mining_stores_documents_with_provenance(tmp_path: Path, demo_pages: lis
 
 
 @pytest.mark.slow
-def test_rerun_skips_and_new_inputs_dedup_against_stored(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+def test_rerun_skips_and_new_inputs_dedup_against_stored(
+    tmp_path: Path, demo_pages: list[RealPage], caplog: pytest.LogCaptureFixture
+) -> None:
     paths = _corpus(tmp_path / "warc", demo_pages, 2)
     db = tmp_path / "corpus.duckdb"
     mine(_sources(paths[:1]), str(db))
+    caplog.set_level(logging.INFO, logger="toxmine")
     before = db_snapshot(db)
     copies = tmp_path / "warc" / "copies.warc.gz"  # the first file's pages again, under new URLs
     write_warc(copies, _as_pages(demo_pages[0::2], prefix="http://mirror.example/?u="))
     report = mine(_sources([paths[0], paths[1], copies]), str(db))
     assert report.skipped == 1 and report.processed == 2
+    assert f"skipping 1 input already in {db}" in caplog.text  # one input, not "1 inputs"
     after = db_snapshot(db)
     assert set(before["documents"]) <= set(after["documents"])  # stored rows untouched
     con = duckdb.connect(str(db), read_only=True)
