@@ -385,7 +385,7 @@ def _expand(spec: str, selection: SourceSelection, depth: int) -> Iterator[Input
             yield LocalFile(os.path.abspath(match))
         return
     if not os.path.exists(spec):
-        yield MissingInput(spec, "no such file")
+        yield MissingInput(os.path.abspath(spec), "no such file")  # the name it has once it exists
         return
     yield LocalFile(os.path.abspath(spec))
 

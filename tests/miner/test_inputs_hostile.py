@@ -50,6 +50,21 @@ def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
         con.close()
 
 
+def test_a_missing_relative_path_is_stored_under_the_name_it_gets_once_it_exists(
+    tmp_path: Path, demo_pages: list[RealPage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo'd relative path fails under its absolute name, the one the file has once it is there:
+    the rerun replaces that failure, and no second, relative row stays behind."""
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "c.duckdb"
+    (missing,) = resolve_inputs(["later.warc.gz"])
+    assert isinstance(missing, MissingInput) and missing.name == str(tmp_path / "later.warc.gz")
+    assert mine([missing], str(db)).failed
+    _warc(tmp_path / "later.warc.gz", demo_pages)
+    assert mine(resolve_inputs(["later.warc.gz"]), str(db)).processed == 1
+    assert _rows(db, "SELECT source, status FROM sources") == [(str(tmp_path / "later.warc.gz"), "done")]
+
+
 def test_missing_paths_empty_globs_and_empty_folders_fail_alone(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     good = _warc(tmp_path / "in" / "good.warc.gz", demo_pages)
     (tmp_path / "empty-dir").mkdir()
