@@ -18,7 +18,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from .errors import InputError
 from .http import HttpOptions, ResumableHttpStream, fetch_bytes, redact_url
@@ -72,6 +72,9 @@ def display_path(path: str) -> str:
     """A path as valid Unicode text: bytes of a file name that is not UTF-8 (which Python keeps
     as lone surrogates) shown as `\\xNN`, so the name can be stored, logged and matched again."""
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+_Entry = TypeVar("_Entry")  # a listing line, as text or numbered
 
 
 @dataclass(frozen=True)
@@ -258,7 +261,7 @@ class SourceSelection:
     group_records: int = 1000  # most records of one WARC file per input, for record lists
     fetch_concurrency: int = 8  # record ranges fetched at once per input
 
-    def slice(self, entries: list[str]) -> list[str]:
+    def slice(self, entries: list[_Entry]) -> list[_Entry]:
         if self.shard is not None:
             index, count = self.shard
             entries = [e for i, e in enumerate(entries) if i % count == index]
@@ -290,6 +293,12 @@ def _is_url(text: str) -> bool:
 def _read_listing(spec: str, selection: SourceSelection) -> tuple[list[str], str | None]:
     """Lines of a listing, and the folder that relative local entries are resolved against. A listing
     (read, and inflated) may hold at most `selection.http.max_bytes`, like one fetched over HTTP."""
+    numbered, base_dir = _read_numbered_listing(spec, selection)
+    return [entry for _, entry in numbered], base_dir
+
+
+def _read_numbered_listing(spec: str, selection: SourceSelection) -> tuple[list[tuple[int, str]], str | None]:
+    """`_read_listing`'s entries with their line numbers (from 1)."""
     limit = selection.http.max_bytes
     name = _shown(spec)
     if _is_url(spec):
@@ -310,8 +319,8 @@ def _read_listing(spec: str, selection: SourceSelection) -> tuple[list[str], str
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(name, f"listing is not UTF-8 text (byte {exc.start})") from exc
-    lines = [line.strip() for line in text.splitlines()]
-    return [line for line in lines if line and not line.startswith("#")], base_dir
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1)]
+    return [(number, line) for number, line in lines if line and not line.startswith("#")], base_dir
 
 
 def _gunzip(data: bytes, name: str, limit: int) -> bytes:
@@ -406,12 +415,15 @@ def _expand_record_list(spec: str, selection: SourceSelection) -> Iterator[Input
 def _expand_listing(spec: str, listing: str, selection: SourceSelection, depth: int) -> Iterator[InputSource]:
     """The inputs a listing names; an unreadable listing is one failed input."""
     try:
-        entries, base_dir = _read_listing(listing, selection)
+        entries, base_dir = _read_numbered_listing(listing, selection)
     except InputError as exc:
         yield MissingInput(spec, exc.reason)
         return
-    for entry in selection.slice(entries):
-        yield from _expand(_listing_entry(entry, base_dir, selection), selection, depth + 1)
+    for number, entry in selection.slice(entries):
+        for source in _expand(_listing_entry(entry, base_dir, selection), selection, depth + 1):
+            if isinstance(source, MissingInput):  # which line of which listing named it
+                source = MissingInput(source.spec, f"{source.reason} (line {number} of {_shown(listing)})")
+            yield source
 
 
 def resolve_inputs(specs: Iterable[str], selection: SourceSelection | None = None) -> list[InputSource]:

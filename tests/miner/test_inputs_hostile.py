@@ -65,6 +65,18 @@ def test_a_missing_relative_path_is_stored_under_the_name_it_gets_once_it_exists
     assert _rows(db, "SELECT source, status FROM sources") == [(str(tmp_path / "later.warc.gz"), "done")]
 
 
+def test_a_listing_entry_that_names_nothing_fails_with_its_line(tmp_path: Path, demo_pages: list[RealPage]) -> None:
+    """A listing's missing entries (a typo, or prose read as a listing) name the listing and the line."""
+    _warc(tmp_path / "good.warc.gz", demo_pages)
+    listing = tmp_path / "inputs.txt"
+    listing.write_text("# my inputs\ngood.warc.gz\n\nThis is a note, not a path.\n", encoding="utf-8")
+    report = mine(resolve_inputs([str(listing)]), str(tmp_path / "c.duckdb"))
+    assert report.processed == 2 and len(report.failed) == 1
+    ((name, reason),) = report.failed
+    assert name == str(tmp_path / "This is a note, not a path.")
+    assert reason.endswith(f"no such file (line 4 of {listing})")
+
+
 def test_missing_paths_empty_globs_and_empty_folders_fail_alone(tmp_path: Path, demo_pages: list[RealPage]) -> None:
     good = _warc(tmp_path / "in" / "good.warc.gz", demo_pages)
     (tmp_path / "empty-dir").mkdir()
