@@ -130,8 +130,9 @@ def stored_hash_scheme(settings: dict[str, str]) -> str | None:
 def normalize_text(text: str) -> str:
     """Lowercase, NFKC, punctuation removed, digits as 0, whitespace collapsed."""
     if text.isascii():  # NFKC changes no ASCII text: one C pass over the bytes gives the same result
-        if _map_code_points is not None:
-            return _map_code_points(text, _ASCII_CODES, _ASCII_FILLED) or ""
+        mapped = _map_code_points(text, _ASCII_CODES, _ASCII_FILLED) if _map_code_points is not None else None
+        if mapped is not None:
+            return mapped
         return " ".join(text.encode("ascii").translate(_ASCII_TABLE).decode("ascii").split())
     if "\u2026" in text:  # NFKC's own "...": the text is then often NFKC already, which NFKC checks first
         text = text.replace("\u2026", "...")  # (a text it must change costs ~15 ns a character)
@@ -191,7 +192,7 @@ class _CodePointMap:
         return self._table if self._table is not None else self._first_use(), self._filled
 
     def map(self, codes: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
-        table = self._table if self._table is not None else self._first_use()
+        table, _ = self.arrays()
         if codes.size and int(codes.max()) >= self._BMP:
             blocks = codes // self._BLOCK
             missing = ~self._filled[blocks]
